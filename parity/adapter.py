@@ -1,0 +1,229 @@
+"""The adapter interface every implementation meets, and the canonical parameter layout.
+
+The canonical parameters are `torch.nn.LSTM`'s, by name and shape, as NumPy arrays:
+``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``weight_hr_l{k}``,
+with the suffix ``_reverse`` for the second direction. Gate row blocks come in PyTorch's order
+i, f, g, o. An adapter maps these onto its implementation's own layout (one summed bias, ``x @ W``
+instead of ``W x``, one matrix per gate, another gate order) and maps nothing back: the harness
+asks for gradients with respect to the canonical names.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Mapping, Protocol
+
+import numpy as np
+
+__all__ = [
+    "DTYPES",
+    "GATES",
+    "GRADIENT_MODES",
+    "Adapter",
+    "Built",
+    "Cotangents",
+    "LSTMConfig",
+    "State",
+    "Supports",
+    "Variant",
+    "parameter_shapes",
+    "split_parameter_name",
+]
+
+GATES = ("i", "f", "g", "o")  # PyTorch's row-block order in weight_ih / weight_hh / biases
+DTYPES = ("float64", "float32")
+GRADIENT_MODES = ("autograd", "manual", "none")
+
+State = tuple[np.ndarray, np.ndarray]
+Cotangents = tuple[np.ndarray, np.ndarray, np.ndarray]  # for output, h_n, c_n
+
+
+class InvalidArgument(ValueError):
+    """An argument has a value the harness cannot use (hypothesis's InvalidArgument style)."""
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """The constructor arguments of `torch.nn.LSTM` that shape the computation."""
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    proj_size: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidArgument(f"{name}={value!r}: must be an integer >= 1")
+        if not isinstance(self.proj_size, int) or self.proj_size < 0:
+            raise InvalidArgument(f"proj_size={self.proj_size!r}: must be an integer >= 0")
+        if self.proj_size >= self.hidden_size:
+            raise InvalidArgument(
+                f"proj_size={self.proj_size}: must be smaller than hidden_size={self.hidden_size}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidArgument(f"dropout={self.dropout!r}: must be in [0, 1)")
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_hidden_size(self) -> int:
+        """Width of h (and of each direction's output): proj_size when projecting."""
+        return self.proj_size or self.hidden_size
+
+    def layer_input_size(self, layer: int) -> int:
+        return self.input_size if layer == 0 else self.output_hidden_size * self.num_directions
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _suffix(direction: int) -> str:
+    return "_reverse" if direction else ""
+
+
+def parameter_shapes(config: LSTMConfig) -> dict[str, tuple[int, ...]]:
+    """The canonical parameters of `config`, in `torch.nn.LSTM`'s registration order."""
+    hidden, out = config.hidden_size, config.output_hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in range(config.num_layers):
+        for direction in range(config.num_directions):
+            sfx = f"_l{layer}{_suffix(direction)}"
+            shapes["weight_ih" + sfx] = (4 * hidden, config.layer_input_size(layer))
+            shapes["weight_hh" + sfx] = (4 * hidden, out)
+            if config.bias:
+                shapes["bias_ih" + sfx] = (4 * hidden,)
+                shapes["bias_hh" + sfx] = (4 * hidden,)
+            if config.proj_size:
+                shapes["weight_hr" + sfx] = (config.proj_size, hidden)
+    return shapes
+
+
+def split_parameter_name(name: str) -> tuple[str, int, int] | None:
+    """``'weight_ih_l1_reverse'`` -> ``('weight_ih', 1, 1)``; None for a non-canonical name."""
+    reverse = name.endswith("_reverse")
+    stem = name[: -len("_reverse")] if reverse else name
+    kind, sep, layer = stem.rpartition("_l")
+    if not sep or not layer.isdigit():
+        return None
+    return kind, int(layer), int(reverse)
+
+
+@dataclass(frozen=True)
+class Supports:
+    """What an implementation can do. The harness draws only what is declared here.
+
+    `gradients` says where gradients come from: ``"autograd"`` (torch autograd or another
+    framework's), ``"manual"`` (a hand-written backward), or ``"none"`` (forward only: the harness
+    then compares finite differences of the forward with the reference's gradients).
+    """
+
+    multi_layer: bool = True
+    bidirectional: bool = True
+    projection: bool = True
+    no_bias: bool = True
+    batch_first: bool = True
+    unbatched: bool = True
+    dropout: bool = True
+    float32: bool = True
+    float64: bool = True
+    gradients: Literal["autograd", "manual", "none"] = "autograd"
+
+    def __post_init__(self) -> None:
+        if self.gradients not in GRADIENT_MODES:
+            raise InvalidArgument(f"gradients={self.gradients!r}: must be one of {GRADIENT_MODES}")
+        if not (self.float32 or self.float64):
+            raise InvalidArgument("float32=False, float64=False: an implementation needs a dtype")
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return tuple(d for d in DTYPES if getattr(self, d))
+
+    def features(self) -> dict[str, bool]:
+        """Feature name -> supported, for listings and the report."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.type == "bool"}
+
+    def replace(self, **changes) -> "Supports":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An LSTM variant: parameters it adds to (or lacks from) `nn.LSTM`, and where it reduces to it.
+
+    `reduce` takes drawn parameters (canonical plus extra) and returns them in the reducing
+    setting (for a peephole cell: peephole weights zero), where the variant must equal
+    `nn.LSTM` run on the canonical part. Finite differences check all of its gradients, extra
+    parameters included, in every setting.
+    """
+
+    description: str
+    reducing_setting: str
+    extra_parameters: Callable[[LSTMConfig], Mapping[str, tuple[int, ...]]]
+    reduce: Callable[[LSTMConfig, dict[str, np.ndarray]], dict[str, np.ndarray]]
+    lacks: Callable[[LSTMConfig], frozenset[str]] = field(default=lambda config: frozenset())
+
+
+class Built(Protocol):
+    """One implementation instance, built for one config with one set of weights.
+
+    The harness calls the same instance more than once; it must not carry state between calls.
+    Arrays in and out are NumPy arrays of the case's dtype, in `nn.LSTM`'s layouts: input
+    (T, B, I), (B, T, I) when batch_first, (T, I) unbatched; state (L*D, B, H_out), (L*D, B, H);
+    output (T, B, D*H_out); h_n, c_n like the state.
+    """
+
+    def forward(
+        self, input: np.ndarray, state: State | None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The forward pass, `(output, (h_n, c_n))`; `state` None means no initial state given."""
+
+    def gradients(
+        self, input: np.ndarray, state: State | None, cotangents: Cotangents
+    ) -> dict[str, np.ndarray]:
+        """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``.
+
+        Keys: ``"input"``, ``"h0"`` and ``"c0"`` (when a state is given) and every parameter name.
+        Needed only when `Supports.gradients` is not ``"none"``.
+        """
+
+
+class Adapter(abc.ABC):
+    """The one door into the harness: say what you support, and build instances on request."""
+
+    #: Set by the registry from the entry point name, or by the adapter itself.
+    name: str = ""
+    #: How to load it again (a registered name or ``module:attr``), for reproduction commands.
+    target: str = ""
+    description: str = ""
+    supports: Supports = Supports()
+    variant: Variant | None = None
+
+    @abc.abstractmethod
+    def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str) -> Built:
+        """An instance for `config` holding `params` (canonical names, plus a variant's extras).
+
+        Raise NotImplementedError for a configuration the implementation does not support: the
+        harness then records that case as unsupported.
+        """
+
+    def parameter_shapes(self, config: LSTMConfig) -> dict[str, tuple[int, ...]]:
+        """The parameters this implementation takes: canonical, less what a variant lacks, plus extras."""
+        shapes = parameter_shapes(config)
+        if self.variant is not None:
+            for name in self.variant.lacks(config):
+                shapes.pop(name, None)
+            shapes.update(self.variant.extra_parameters(config))
+        return shapes
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

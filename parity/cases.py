@@ -1,0 +1,233 @@
+"""Cases: one drawn config plus the weights, inputs, initial state and cotangents it runs on.
+
+A `CaseSpec` is the small, printable description hypothesis draws and shrinks; `materialize`
+turns it into arrays deterministically (NumPy's generator seeded from the spec), so the one-line
+spec string in a failure message reproduces the case exactly:
+``python -m parity check --impl X --case "input_size=3,hidden_size=2,seq_len=4,batch=1,seed=7"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .adapter import DTYPES, InvalidArgument, LSTMConfig, parameter_shapes
+
+__all__ = ["INITIAL_STATES", "Case", "CaseSpec", "materialize", "random_like"]
+
+INITIAL_STATES = ("none", "random", "zeros")
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """Everything that determines one case. Scales multiply `nn.LSTM`'s default init bound."""
+
+    config: LSTMConfig
+    seq_len: int
+    batch: int | None  # None: unbatched input, (T, I)
+    dtype: str = "float64"
+    initial_state: str = "none"  # none: the default path (no hx); zeros; random
+    weight_scale: float = 1.0
+    bias_scale: float = 1.0
+    input_scale: float = 1.0
+    input_offset: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seq_len, int) or self.seq_len < 0:
+            raise InvalidArgument(f"seq_len={self.seq_len!r}: must be an integer >= 0")
+        if self.batch is not None and (not isinstance(self.batch, int) or self.batch < 1):
+            raise InvalidArgument(f"batch={self.batch!r}: must be an integer >= 1, or none")
+        if self.dtype not in DTYPES:
+            raise InvalidArgument(f"dtype={self.dtype!r}: must be one of {', '.join(DTYPES)}")
+        if self.initial_state not in INITIAL_STATES:
+            raise InvalidArgument(
+                f"initial_state={self.initial_state!r}: must be one of {', '.join(INITIAL_STATES)}"
+            )
+
+    # -- shapes -----------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        c = self.config
+        if self.batch is None:
+            return (self.seq_len, c.input_size)
+        if c.batch_first:
+            return (self.batch, self.seq_len, c.input_size)
+        return (self.seq_len, self.batch, c.input_size)
+
+    def state_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        c = self.config
+        lead = (c.num_layers * c.num_directions,)
+        rows = () if self.batch is None else (self.batch,)
+        return lead + rows + (c.output_hidden_size,), lead + rows + (c.hidden_size,)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        width = self.config.output_hidden_size * self.config.num_directions
+        return self.input_shape[:-1] + (width,)
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        h, c = self.state_shapes()
+        return {"input": self.input_shape, "output": self.output_shape, "h_n": h, "c_n": c}
+
+    # -- features exercised -----------------------------------------------------------------
+    def features(self) -> frozenset[str]:
+        """The `Supports` feature names this case exercises."""
+        c = self.config
+        used = {
+            "multi_layer": c.num_layers > 1,
+            "bidirectional": c.bidirectional,
+            "projection": c.proj_size > 0,
+            "no_bias": not c.bias,
+            "batch_first": c.batch_first and self.batch is not None,
+            "unbatched": self.batch is None,
+            "dropout": c.dropout > 0,
+            self.dtype: True,
+        }
+        return frozenset(name for name, on in used.items() if on)
+
+    # -- the printable form -----------------------------------------------------------------
+    def as_dict(self) -> dict:
+        out = dict(self.config.as_dict())
+        for f in dataclasses.fields(self):
+            if f.name != "config":
+                out[f.name] = getattr(self, f.name)
+        return out
+
+    def to_string(self) -> str:
+        """A compact one-line form: every field that differs from its default, and the sizes."""
+        always = {"input_size", "hidden_size", "seq_len", "batch", "seed"}
+        defaults = {**_config_defaults(), **_spec_defaults()}
+        parts = []
+        for key, value in self.as_dict().items():
+            if key in always or value != defaults.get(key):
+                parts.append(f"{key}={_format(value)}")
+        return ",".join(parts)
+
+    @classmethod
+    def from_string(cls, text: str) -> "CaseSpec":
+        """Parse `to_string`'s form; raises InvalidArgument naming the bad field."""
+        values: dict[str, object] = {}
+        known = {**_config_defaults(), **_spec_defaults(), "input_size": 1, "hidden_size": 1,
+                 "seq_len": 1, "batch": 1}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, raw = part.partition("=")
+            key = key.strip()
+            if not sep or key not in known:
+                raise InvalidArgument(
+                    f"case {text!r}: {part!r} is not key=value with a key among "
+                    f"{', '.join(sorted(known))}"
+                )
+            values[key] = _parse(key, raw.strip(), known[key])
+        for required in ("input_size", "hidden_size", "seq_len"):
+            if required not in values:
+                raise InvalidArgument(f"case {text!r}: {required} is missing")
+        config_keys = {f.name for f in dataclasses.fields(LSTMConfig)}
+        config = LSTMConfig(**{k: v for k, v in values.items() if k in config_keys})
+        rest = {k: v for k, v in values.items() if k not in config_keys}
+        rest.setdefault("batch", 1)
+        return cls(config=config, **rest)
+
+    def replace(self, **changes) -> "CaseSpec":
+        config_keys = {f.name for f in dataclasses.fields(LSTMConfig)}
+        config_changes = {k: changes.pop(k) for k in list(changes) if k in config_keys}
+        config = dataclasses.replace(self.config, **config_changes)
+        return dataclasses.replace(self, config=config, **changes)
+
+
+def _config_defaults() -> dict:
+    return {f.name: f.default for f in dataclasses.fields(LSTMConfig)
+            if f.default is not dataclasses.MISSING}
+
+
+def _spec_defaults() -> dict:
+    return {f.name: f.default for f in dataclasses.fields(CaseSpec)
+            if f.default is not dataclasses.MISSING}
+
+
+def _format(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _parse(key: str, raw: str, like):
+    try:
+        if key == "batch" and raw.lower() == "none":
+            return None
+        if isinstance(like, bool):
+            if raw.lower() in ("true", "1", "yes"):
+                return True
+            if raw.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(raw)
+        if isinstance(like, int):
+            return int(raw)
+        if isinstance(like, float):
+            return float(raw)
+        return raw
+    except ValueError:
+        raise InvalidArgument(f"{key}={raw!r}: expected {type(like).__name__}") from None
+
+
+@dataclass
+class Case:
+    """A materialized case: the arrays every run of it uses."""
+
+    spec: CaseSpec
+    params: dict[str, np.ndarray]
+    input: np.ndarray
+    state: tuple[np.ndarray, np.ndarray] | None
+    cotangents: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    @property
+    def config(self) -> LSTMConfig:
+        return self.spec.config
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """Every differentiable input by gradient name: input, h0, c0 and the parameters."""
+        out = {"input": self.input}
+        if self.state is not None:
+            out["h0"], out["c0"] = self.state
+        out.update(self.params)
+        return out
+
+
+def random_like(rng: np.random.Generator, shape, bound: float) -> np.ndarray:
+    """`nn.LSTM`'s init distribution, U(-bound, bound), in float64."""
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def materialize(
+    spec: CaseSpec, extra_parameters: Mapping[str, tuple[int, ...]] | None = None
+) -> Case:
+    """The arrays of `spec`, in its dtype. Same spec, same arrays, on every machine."""
+    rng = np.random.default_rng(spec.seed)
+    config = spec.config
+    bound = 1.0 / np.sqrt(config.hidden_size)  # nn.LSTM's default init
+    dtype = np.dtype(spec.dtype)
+    params = {}
+    for name, shape in parameter_shapes(config).items():
+        scale = spec.bias_scale if name.startswith("bias") else spec.weight_scale
+        params[name] = (random_like(rng, shape, bound) * scale).astype(dtype)
+    for name, shape in (extra_parameters or {}).items():
+        params[name] = (random_like(rng, shape, bound) * spec.weight_scale).astype(dtype)
+    x = rng.standard_normal(spec.input_shape) * spec.input_scale + spec.input_offset
+    h_shape, c_shape = spec.state_shapes()
+    state = None
+    if spec.initial_state == "zeros":
+        state = (np.zeros(h_shape, dtype), np.zeros(c_shape, dtype))
+    elif spec.initial_state == "random":
+        # c is unbounded in an LSTM and often larger than h: draw it wider.
+        state = (rng.standard_normal(h_shape).astype(dtype),
+                 (2.0 * rng.standard_normal(c_shape)).astype(dtype))
+    out_shape = spec.output_shape
+    cotangents = tuple(rng.standard_normal(s).astype(dtype) for s in (out_shape, h_shape, c_shape))
+    return Case(spec, params, x.astype(dtype), state, cotangents)

@@ -1,0 +1,298 @@
+"""The checks: one case, one implementation, one named comparison.
+
+- ``output``, ``h_n``, ``c_n``: the forward pass against `nn.LSTM` computed in float64;
+- ``gradients``: gradients of a random-cotangent loss with respect to the input, h0, c0 and every
+  parameter, against `nn.LSTM`'s autograd;
+- ``finite-differences``: the implementation's own gradients against central differences of its
+  own forward (directional on every case, per element on small ones); for an implementation with
+  no gradients, differences of its forward against the reference's gradients.
+
+An `Evaluation` computes what the checks of one case need, once: the reference, the
+implementation's forward and gradients, so the searches of several checks over the same cases
+share the work.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from .adapter import Adapter
+from .cases import Case, CaseSpec, materialize
+from .compare import Comparison, compare, format_where
+from .finite_diff import directional, per_element
+from .reference import FORWARD_NAMES, ReferenceRun, run_reference
+from .tolerances import UNIT_ROUNDOFF, tolerance
+
+__all__ = [
+    "CHECKS",
+    "FORWARD_CHECKS",
+    "CheckOutcome",
+    "Evaluation",
+    "ImplementationError",
+    "Unsupported",
+    "run_check",
+]
+
+FORWARD_CHECKS = FORWARD_NAMES  # output, h_n, c_n
+CHECKS = (*FORWARD_CHECKS, "gradients", "finite-differences")
+
+# Per-element finite differences cost 4 forward calls per element: only on small cases.
+PER_ELEMENT_MAX_ELEMENTS = 160
+FD_DIRECTIONS = 3
+# The loss's rounding noise is ~u x sum|terms| x conditioning; 4 covers the sum's own rounding.
+FD_NOISE_FACTOR = 4.0
+
+
+class Unsupported(Exception):
+    """The implementation declined this case (NotImplementedError): not a pass, not a failure."""
+
+
+class ImplementationError(Exception):
+    """The implementation raised (or returned something unusable) during `call`."""
+
+    def __init__(self, call: str, exc: BaseException) -> None:
+        self.call = call
+        self.exc_type = type(exc).__name__
+        self.exc_message = str(exc)
+        # The implementation's frames only: the harness's own are noise to the user.
+        self.location = _implementation_frame(exc)
+        super().__init__(f"{call} raised {self.exc_type}: {self.exc_message}")
+
+
+def _implementation_frame(exc: BaseException) -> str | None:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "/parity/" not in f.filename.replace("\\", "/")
+              and "/torch/" not in f.filename.replace("\\", "/")]
+    if not frames:
+        return None
+    f = frames[-1]
+    return f"{f.filename}:{f.lineno} in {f.name}"
+
+
+@dataclass
+class CheckOutcome:
+    """The result of one check on one case."""
+
+    check: str
+    passed: bool
+    comparisons: list[Comparison] = field(default_factory=list)
+    error: ImplementationError | None = None
+
+    @property
+    def worst(self) -> Comparison | None:
+        return max(self.comparisons, key=lambda c: c.ratio, default=None)
+
+    def message(self, implementation: str) -> str:
+        """What, where, by how much: the first line a user reads."""
+        if self.error is not None:
+            return f"{implementation}: {self.error}"
+        w = self.worst
+        if w is None:
+            return f"{implementation}: {self.check}: nothing compared"
+        if w.problem:
+            return f"{implementation}: {w.problem}"
+        what = format_where(w.tensor, w.where)
+        verb = "passes" if self.passed else "differs"
+        return (f"{what} {verb}: max |got - want| = {w.max_abs_error:.3g} "
+                f"(relative {w.max_rel_error:.2g}; tolerance {w.tolerance:.3g}, "
+                f"{w.ratio:.3g}x of it)")
+
+
+class Evaluation:
+    """Everything the checks need for one (implementation, case), computed lazily, once."""
+
+    def __init__(self, adapter: Adapter, spec: CaseSpec, reduced: bool = True) -> None:
+        """`reduced`: a variant runs in its reducing setting (for comparisons with the
+        reference); False keeps its extra parameters as drawn (finite differences check its
+        gradients in every setting)."""
+        self.adapter, self.spec = adapter, spec
+        variant = adapter.variant
+        extras = variant.extra_parameters(spec.config) if variant else {}
+        self.case: Case = materialize(spec, extras)
+        lacks = variant.lacks(spec.config) if variant else frozenset()
+        drawn = self.case.params
+        self.reduced = variant.reduce(spec.config, dict(drawn)) if variant else drawn
+        params = self.reduced if reduced else drawn
+        self.implementation_params = {n: a for n, a in params.items() if n not in lacks}
+        # What the reference has a gradient for: canonical names the implementation also has.
+        self.compared_params = [n for n in self.reduced if n not in lacks and n not in extras]
+        self._cache: dict = {}
+
+    # -- calls into the implementation ------------------------------------------------------
+    def _build(self, params: Mapping[str, np.ndarray]):
+        try:
+            return self.adapter.build(self.spec.config, params, self.spec.dtype)
+        except NotImplementedError as exc:
+            raise Unsupported(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - anything it raises is reported, not crashed on
+            raise ImplementationError("build", exc) from exc
+
+    def _call(self, what: str, fn, *args):
+        try:
+            return fn(*args)
+        except NotImplementedError as exc:
+            raise Unsupported(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001
+            raise ImplementationError(what, exc) from exc
+
+    def instance(self):
+        """One instance, already called once on other data: it must not remember that call."""
+        if "instance" not in self._cache:
+            built = self._build(self.implementation_params)
+            c = self.case
+            rng = np.random.default_rng(self.spec.seed + 1)
+            other = (rng.standard_normal(c.input.shape) * np.std(c.input) if c.input.size
+                     else c.input).astype(c.input.dtype)
+            shapes = self.spec.state_shapes()
+            state = tuple(rng.standard_normal(s).astype(c.input.dtype) for s in shapes)
+            self._call("forward", built.forward, other, state)
+            self._cache["instance"] = built
+        return self._cache["instance"]
+
+    def reference(self) -> ReferenceRun:
+        if "reference" not in self._cache:
+            self._cache["reference"] = run_reference(self.case, self.reduced)
+        return self._cache["reference"]
+
+    def forward(self) -> dict[str, np.ndarray]:
+        if "forward" not in self._cache:
+            result = self._call("forward", self.instance().forward, self.case.input,
+                                self.case.state)
+            self._cache["forward"] = _unpack("forward", result)
+        return self._cache["forward"]
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        if "gradients" not in self._cache:
+            grads = self._call("gradients", self.instance().gradients, self.case.input,
+                               self.case.state, self.case.cotangents)
+            if not isinstance(grads, Mapping):
+                raise ImplementationError("gradients", TypeError(
+                    f"gradients returned {type(grads).__name__}, not a dict of arrays"))
+            self._cache["gradients"] = {n: np.asarray(g) for n, g in grads.items()}
+        return self._cache["gradients"]
+
+    # -- shared measures ---------------------------------------------------------------------
+    def forward_kappa(self) -> float:
+        """How many float32 roundoffs the forward result moves by: the case's conditioning."""
+        ref = self.reference()
+        worst = 0.0
+        for name in FORWARD_NAMES:
+            want = ref.want.forward[name]
+            if want.size:
+                spread = float(np.max(ref.spread("forward", name)))
+                worst = max(worst, spread / max(float(np.max(np.abs(want))), 1e-300))
+        return worst / UNIT_ROUNDOFF["float32"]
+
+
+def _unpack(call: str, result) -> dict[str, np.ndarray]:
+    """`(output, (h_n, c_n))` -> dict, or a clear error saying what came back instead."""
+    try:
+        output, (h_n, c_n) = result
+    except (TypeError, ValueError):
+        raise ImplementationError(call, TypeError(
+            f"returned {type(result).__name__}; expected (output, (h_n, c_n)) like nn.LSTM"
+        )) from None
+    return {n: np.asarray(a) for n, a in zip(FORWARD_NAMES, (output, h_n, c_n))}
+
+
+# -- the checks ------------------------------------------------------------------------------
+def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
+    ref = ev.reference()
+    want = ref.want.forward[name]
+    got = ev.forward()[name]
+    spread = ref.spread("forward", name)
+    tol = tolerance(ev.spec.dtype, want, float(np.max(spread)) if spread.size else 0.0, 1.0)
+    cmp = compare(name, got, want, tol, ev.spec)
+    return CheckOutcome(name, cmp.passed, [cmp])
+
+
+def check_gradients(ev: Evaluation) -> CheckOutcome:
+    ref = ev.reference()
+    want_all = ref.want.gradients
+    got_all = ev.gradients()
+    names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
+    unit = max((float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size),
+               default=1.0)
+    comparisons = []
+    for n in names:
+        want = want_all[n]
+        if n not in got_all:
+            comparisons.append(Comparison(
+                n, False, float("inf"), float("inf"), 0.0, float("inf"),
+                problem=f"no gradient for {n} (the gradients returned: "
+                        f"{', '.join(sorted(got_all)) or 'none'})"))
+            continue
+        spread = ref.spread("gradients", n)
+        tol = tolerance(ev.spec.dtype, want, float(np.max(spread)) if spread.size else 0.0, unit)
+        comparisons.append(compare(n, got_all[n], want, tol, ev.spec))
+    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons)
+
+
+def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
+    """The scalar loss and the sum of its terms' magnitudes, in float64."""
+    total = magnitude = 0.0
+    for name, g in zip(FORWARD_NAMES, cotangents):
+        terms = np.asarray(forward[name], np.float64) * g.astype(np.float64)
+        total += float(np.sum(terms))
+        magnitude += float(np.sum(np.abs(terms)))
+    return total, magnitude
+
+
+def check_finite_differences(ev: Evaluation) -> CheckOutcome:
+    """Differences of the implementation's forward against its gradients (or the reference's).
+
+    For an implementation with gradients, `ev` is built with ``reduced=False``: a variant is
+    checked with its extra parameters as drawn.
+    """
+    case, spec = ev.case, ev.spec
+    point = {"input": case.input}
+    if case.state is not None:
+        point["h0"], point["c0"] = case.state
+    if ev.adapter.supports.gradients != "none":
+        point.update(ev.implementation_params)
+        grads = ev.gradients()
+        missing = [n for n in point if n not in grads]
+        if missing:
+            c = Comparison(missing[0], False, float("inf"), float("inf"), 0.0, float("inf"),
+                           problem=f"no gradient for {', '.join(missing)}")
+            return CheckOutcome("finite-differences", False, [c])
+    else:
+        point.update({n: ev.implementation_params[n] for n in ev.compared_params})
+        grads = ev.reference().want.gradients
+    param_names = [n for n in point if n not in ("input", "h0", "c0")]
+    fixed = {n: a for n, a in ev.implementation_params.items() if n not in point}
+
+    def run(p) -> dict[str, np.ndarray]:
+        built = ev._build({**fixed, **{n: p[n] for n in param_names}})
+        state = (p["h0"], p["c0"]) if "h0" in p else None
+        return _unpack("forward", ev._call("forward", built.forward, p["input"], state))
+
+    def loss(p) -> float:
+        return loss_of(run(p), case.cotangents)[0]
+
+    _, magnitude = loss_of(run(point), case.cotangents)
+    kappa = max(1.0, ev.forward_kappa())
+    noise = FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * magnitude * kappa
+    rng = np.random.default_rng(spec.seed + 2)
+    comparisons = directional(loss, point, grads, spec.dtype, noise, rng, FD_DIRECTIONS)
+    if sum(a.size for a in point.values()) <= PER_ELEMENT_MAX_ELEMENTS:
+        comparisons += per_element(loss, point, grads, spec.dtype, noise, spec)
+    return CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons)
+
+
+def run_check(ev: Evaluation, check: str) -> CheckOutcome:
+    """Run one named check on one evaluation; implementation errors become an error outcome."""
+    try:
+        if check in FORWARD_CHECKS:
+            return check_forward(ev, check)
+        if check == "gradients":
+            return check_gradients(ev)
+        if check == "finite-differences":
+            return check_finite_differences(ev)
+    except ImplementationError as exc:
+        return CheckOutcome(check, False, error=exc)
+    raise ValueError(f"check={check!r}: must be one of {', '.join(CHECKS)}")

@@ -1,0 +1,357 @@
+"""The command line: ``python -m parity check | list | report``.
+
+Exit status: 0 when every supported check passed, 1 when a check found a discrepancy or an
+implementation misbehaved, 2 for a usage error (unknown name, import error, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .adapter import InvalidArgument
+from .cases import CaseSpec
+from .checks import CHECKS
+from .registry import LoadError, load, registered
+from .results import RunRecord, environment, load_results, verdict_of, write_atomic
+from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, check_implementation
+
+__all__ = ["main"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+DEFAULT_REPORT = "reports/parity.html"
+DEFAULT_JSON = "reports/parity.json"
+
+
+class UsageError(Exception):
+    """A one-line message for stderr, then exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be >= 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value}: must be in [0, 2**32)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be > 0")
+    return value
+
+
+def _check_name(text: str) -> str:
+    if text not in CHECKS:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be one of {', '.join(CHECKS)}")
+    return text
+
+
+def _case(text: str) -> CaseSpec:
+    try:
+        return CaseSpec.from_string(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--impl", action="append", metavar="NAME|MODULE:ATTR",
+                   help="an implementation to check: a registered name (see `parity list`) or "
+                        "MODULE:ATTR naming an adapter or a drop-in nn.LSTM look-alike class; "
+                        "repeat for several (default: every registered implementation)")
+    p.add_argument("--seed", type=_seed, help="seed of the search; the same seed draws the same "
+                                              "cases (default: random, printed)")
+    p.add_argument("--max-examples", type=_positive_int, default=DEFAULT_MAX_EXAMPLES,
+                   metavar="N", help=f"cases drawn per check, on top of the explicit edge cases "
+                                     f"(default: {DEFAULT_MAX_EXAMPLES})")
+    p.add_argument("--only", type=_check_name, action="append", metavar="CHECK",
+                   help=f"run only this check; repeatable ({', '.join(CHECKS)})")
+    p.add_argument("--case", type=_case, metavar="SPEC",
+                   help="check exactly this case (the spec a failure prints) instead of "
+                        "searching")
+    p.add_argument("--time-budget", type=_seconds, default=DEFAULT_TIME_BUDGET,
+                   metavar="SECONDS", help=f"per check: stop drawing new cases after this long "
+                                           f"(default: {DEFAULT_TIME_BUDGET:.0f})")
+    p.add_argument("--no-shrink", action="store_true",
+                   help="report the first failing case found, without shrinking it")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON (format: README)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parity",
+        description="Check that LSTM implementations compute what torch.nn.LSTM computes: "
+                    "outputs, final states and gradients, on configurations drawn by "
+                    "hypothesis.",
+        epilog="exit status: 0 every supported check passed; 1 a discrepancy or a misbehaving "
+               "implementation; 2 usage error",
+    )
+    parser.add_argument("--version", action="version", version=f"parity {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check implementations against torch.nn.LSTM",
+                           description="Check implementations against torch.nn.LSTM.")
+    _add_run_options(check)
+
+    report = sub.add_parser("report", help="check, then write the HTML parity report",
+                            description="Run the checks (or read --from results.json) and "
+                                        "write one self-contained HTML page.")
+    _add_run_options(report)
+    report.add_argument("--out", default=DEFAULT_REPORT, metavar="PATH",
+                        help=f"where to write the page (default: {DEFAULT_REPORT})")
+    report.add_argument("--from", dest="from_json", metavar="RESULTS.json",
+                        help="render from a results JSON written by check --json, without "
+                             "running anything")
+
+    lst = sub.add_parser("list", help="the registered implementations and what each supports")
+    lst.add_argument("--json", action="store_true", help="as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "list":
+            return _list(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "report":
+            return _report(args)
+    except (UsageError, LoadError) as exc:
+        print(f"parity {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_USAGE
+
+
+# -- list ------------------------------------------------------------------------------------
+def _list(args) -> int:
+    rows = []
+    for name, ep in registered().items():
+        try:
+            adapter = load(name)
+            feats = adapter.supports.features()
+            rows.append({"name": name, "target": ep.value, "description": adapter.description,
+                         "gradients": adapter.supports.gradients, "supports": feats,
+                         "variant": adapter.variant.description if adapter.variant else None})
+        except LoadError as exc:
+            rows.append({"name": name, "target": ep.value, "error": str(exc)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_PASS
+    if not rows:
+        print("no implementations registered (entry point group parity.implementations)")
+        return EXIT_PASS
+    features = list(next((r["supports"] for r in rows if "supports" in r), {}))
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'name':<{width}}  gradients  " + " ".join(_short(f) for f in features))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']:<{width}}  cannot load: {r['error']}")
+            continue
+        marks = " ".join(f"{'yes' if r['supports'][f] else '-':<{len(_short(f))}}"
+                         for f in features)
+        print(f"{r['name']:<{width}}  {r['gradients']:<9}  {marks}")
+        print(f"{'':<{width}}  {r['description']}" + (f" [variant: {r['variant']}]"
+                                                      if r.get("variant") else ""))
+    return EXIT_PASS
+
+
+def _short(feature: str) -> str:
+    return {"multi_layer": "layers", "bidirectional": "bidir", "projection": "proj",
+            "no_bias": "no-bias", "batch_first": "batch_first", "unbatched": "unbatched",
+            "dropout": "dropout", "float32": "f32", "float64": "f64"}.get(feature, feature)
+
+
+# -- check -----------------------------------------------------------------------------------
+def _writable(path: str, option: str) -> Path:
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; give a file path")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create its directory ({exc.strerror})") \
+            from None
+    if not os.access(p.parent, os.W_OK):
+        raise UsageError(f"{option} {path}: directory {str(p.parent)!r} is not writable")
+    return p
+
+
+def _targets(args) -> list[str]:
+    if args.impl:
+        return list(dict.fromkeys(args.impl))
+    names = list(registered())
+    if not names:
+        raise UsageError("no implementations registered and no --impl given; install the "
+                         "project (pip install -e .) or name one with --impl MODULE:ATTR")
+    return names
+
+
+def _run(args, out=sys.stdout) -> RunRecord:
+    """Load everything first (usage errors before any work), then check each in turn."""
+    adapters = [load(t) for t in _targets(args)]
+    checks = tuple(dict.fromkeys(args.only)) if args.only else CHECKS
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    started = time.monotonic()
+    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    what = f"case {args.case.to_string()}" if args.case else \
+        f"seed {seed}, {args.max_examples} examples per check"
+    print(f"parity {__version__}: checking {len(adapters)} implementation"
+          f"{'s' if len(adapters) != 1 else ''} against torch.nn.LSTM ({what})", file=out)
+    progress = None if args.quiet else _Progress()
+    records = []
+    try:
+        for adapter in adapters:
+            print(f"\n{adapter.name}: {adapter.description}", file=out, flush=True)
+            record = check_implementation(
+                adapter, checks=checks, seed=seed, max_examples=args.max_examples,
+                time_budget=args.time_budget, case=args.case,
+                progress=progress, shrink=not args.no_shrink,
+            )
+            if progress:
+                progress.clear()
+            _print_record(record, out)
+            records.append(record)
+    except KeyboardInterrupt:
+        if progress:
+            progress.clear()
+        print(f"\ninterrupted: {len(records)} of {len(adapters)} implementations decided; "
+              f"nothing written", file=out)
+        raise
+    verdict = verdict_of(records)
+    argv = ["python", "-m", "parity"] + sys.argv[1:] if sys.argv else []
+    return RunRecord(verdict, seed, args.max_examples, stamp,
+                     round(time.monotonic() - started, 3), shlex.join(argv),
+                     environment(), records)
+
+
+def _check(args) -> int:
+    json_path = _writable(args.json, "--json") if args.json else None
+    try:
+        run = _run(args)
+    except KeyboardInterrupt:
+        return 130
+    if json_path:
+        write_atomic(json_path, run.to_json())
+    _print_verdict(run, json_path)
+    return EXIT_PASS if run.verdict == "pass" else EXIT_FAIL
+
+
+def _report(args) -> int:
+    from .report import render_report
+
+    out_path = _writable(args.out, "--out")
+    json_path = _writable(args.json, "--json") if args.json else None
+    if args.from_json:
+        try:
+            data = load_results(args.from_json)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--from {args.from_json}: {exc}") from None
+    else:
+        try:
+            run = _run(args)
+        except KeyboardInterrupt:
+            return 130
+        if json_path:
+            write_atomic(json_path, run.to_json())
+        data = json.loads(run.to_json())
+    write_atomic(out_path, render_report(data))
+    print(f"\nreport: {out_path} ({out_path.stat().st_size / 1024:.0f} KiB)")
+    verdict = data.get("verdict", "error")
+    print(f"verdict: {verdict}")
+    return EXIT_PASS if verdict == "pass" else EXIT_FAIL
+
+
+# -- printing ------------------------------------------------------------------------------
+_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported"}
+
+
+def _print_record(record, out) -> None:
+    for c in record.checks:
+        worst = ""
+        if c.worst and c.status == "pass":
+            worst = f", worst {c.worst['ratio']:.2g}x tolerance"
+        cases = f"{c.examples} case{'s' if c.examples != 1 else ''}" if c.examples else ""
+        detail = ", ".join(x for x in (cases + worst, f"{c.duration_s:.1f}s") if x)
+        print(f"  {_MARK[c.status]:<11} {c.check:<19} {detail}", file=out)
+        if c.status in ("fail", "error") and c.failure:
+            f = c.failure
+            print(f"      {c.message}", file=out)
+            if f.get("exception", {}).get("location"):
+                print(f"      at {f['exception']['location']}", file=out)
+            if f.get("likely_cause"):
+                print(f"      likely cause: {f['likely_cause']}", file=out)
+            print(f"      minimal case: {f['case_id']}", file=out)
+            print(f"      reproduce: {f['reproduce']}", file=out)
+        elif c.status == "unsupported" and c.message:
+            print(f"      {c.message}", file=out)
+        if c.note:
+            print(f"      note: {c.note}", file=out)
+    unsupported = [k for k, v in record.features.items() if not v["supported"]]
+    if unsupported:
+        print(f"  unsupported features (not drawn): {', '.join(unsupported)}", file=out)
+    out.flush()
+
+
+def _print_verdict(run: RunRecord, json_path) -> None:
+    counts: dict[str, int] = {}
+    for r in run.implementations:
+        for c in r.checks:
+            counts[c.status] = counts.get(c.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    print(f"\nverdict: {run.verdict} ({len(run.implementations)} implementations; checks: "
+          f"{summary}) in {run.duration_s:.0f}s, seed {run.seed}")
+    if json_path:
+        print(f"results: {json_path}")
+
+
+class _Progress:
+    """One self-overwriting line on stderr when it is a terminal; otherwise quiet."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.width = 0
+
+    def __call__(self, implementation: str, check: str, done: int, total: int) -> None:
+        if not self.tty:
+            return
+        line = f"  {implementation}: {check} {done}/{total} cases"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    def clear(self) -> None:
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0

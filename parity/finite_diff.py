@@ -1,0 +1,126 @@
+"""Finite differences: directional (cheap, every case) and per element (small cases).
+
+Central differences at two step sizes give both an estimate and its error. With
+D(s) = (L(x + s v) - L(x - s v)) / 2s, the Richardson value R = (4 D(h) - D(2h)) / 3 is accurate
+to O(h^4), and |D(h) - D(2h)| (three times D(h)'s own truncation error) bounds what is left. The
+rounding noise of the loss, divided by the step, is added to that bound: the comparison is
+against an error estimate of this very case, not a fixed number.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .cases import CaseSpec
+from .compare import Comparison, describe_index
+from .tolerances import FD_EPS, FD_FLOOR, FD_SAFETY
+
+__all__ = ["directional", "per_element", "perturbation_scales"]
+
+Point = Mapping[str, np.ndarray]
+LossFn = Callable[[Point], float]
+
+
+def perturbation_scales(point: Point) -> dict[str, float]:
+    """Each tensor's RMS: steps are relative, so an input at scale 100 moves by 100x more."""
+    scales = {}
+    for name, a in point.items():
+        rms = float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))) if a.size else 0.0
+        scales[name] = rms if rms > 0 else 1.0
+    return scales
+
+
+def _shifted(point: Point, direction: Mapping[str, np.ndarray], step: float) -> dict:
+    return {
+        name: (a.astype(np.float64) + step * direction[name]).astype(a.dtype)
+        if name in direction else a
+        for name, a in point.items()
+    }
+
+
+def _two_step(loss: LossFn, point: Point, direction, h: float) -> tuple[float, float]:
+    """(Richardson estimate, error bound from the two steps) of the derivative along `direction`."""
+    d = []
+    for step in (h, 2 * h):
+        d.append((loss(_shifted(point, direction, step)) - loss(_shifted(point, direction, -step)))
+                 / (2 * step))
+    return (4 * d[0] - d[1]) / 3, abs(d[0] - d[1])
+
+
+def directional(
+    loss: LossFn,
+    point: Point,
+    gradients: Mapping[str, np.ndarray],
+    dtype: str,
+    noise: float,
+    rng: np.random.Generator,
+    directions: int = 3,
+) -> list[Comparison]:
+    """Compare <gradients, v> with finite differences along `directions` random directions.
+
+    `noise` is the absolute rounding noise of one loss evaluation; `point` holds the tensors to
+    perturb (input, h0, c0, parameters) in the dtype the forward runs in.
+    """
+    h = FD_EPS[dtype]
+    scales = perturbation_scales(point)
+    out = []
+    for k in range(directions):
+        v = {n: rng.standard_normal(a.shape) * scales[n] for n, a in point.items()}
+        analytic = sum(float(np.sum(gradients[n] * v[n])) for n in point)
+        size = sum(float(np.sum(np.abs(gradients[n] * v[n]))) for n in point)
+        estimate, truncation = _two_step(loss, point, v, h)
+        tol = FD_SAFETY * (truncation + 2 * noise / h) + FD_FLOOR[dtype] * size
+        err = abs(analytic - estimate)
+        ratio = err / tol if tol > 0 else (0.0 if err == 0 else float("inf"))
+        if not np.isfinite(analytic) or not np.isfinite(estimate):
+            ratio = float("inf")
+        out.append(Comparison(
+            f"direction {k + 1} of {directions}", bool(ratio <= 1.0), err,
+            err / abs(estimate) if estimate else float("inf"), tol, ratio,
+            got=analytic, want=estimate,
+        ))
+    return out
+
+
+def per_element(
+    loss: LossFn,
+    point: Point,
+    gradients: Mapping[str, np.ndarray],
+    dtype: str,
+    noise: float,
+    spec: CaseSpec,
+) -> list[Comparison]:
+    """Compare every element of every gradient with its own central difference.
+
+    One `Comparison` per tensor, at its worst element.
+    """
+    h = FD_EPS[dtype]
+    scales = perturbation_scales(point)
+    out = []
+    for name, a in point.items():
+        g = np.asarray(gradients[name], np.float64)
+        estimates = np.empty(a.shape)
+        bounds = np.empty(a.shape)
+        for idx in np.ndindex(*a.shape):
+            e = np.zeros(a.shape)
+            e[idx] = scales[name]
+            est, trunc = _two_step(loss, point, {name: e}, h)
+            estimates[idx], bounds[idx] = est / scales[name], trunc / scales[name]
+        noise_term = 2 * noise / (h * scales[name])
+        size = float(np.max(np.abs(estimates))) if a.size else 0.0
+        tol = FD_SAFETY * (bounds + noise_term) + FD_FLOOR[dtype] * size
+        err = np.abs(g - estimates)
+        err[~np.isfinite(err)] = np.inf
+        ratios = np.divide(err, tol, out=np.where(err > 0, np.inf, 0.0), where=tol > 0)
+        if not a.size:
+            continue
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratios)), a.shape))
+        out.append(Comparison(
+            name, bool(ratios[idx] <= 1.0), float(err[idx]),
+            float(err[idx] / abs(estimates[idx])) if estimates[idx] else float("inf"),
+            float(tol[idx]), float(ratios[idx]), idx, describe_index(name, idx, spec),
+            float(g[idx]), float(estimates[idx]),
+        ))
+    return out

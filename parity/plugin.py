@@ -1,0 +1,1 @@
+"""The pytest plugin (placeholder while the harness takes shape)."""

@@ -1,0 +1,139 @@
+"""The reference: `torch.nn.LSTM`, run on a case's weights and inputs.
+
+`run_reference` gives the float64 result every implementation is compared with, and the
+estimates of how far a correct implementation in the case's dtype may land from it (torch's
+own float32 result, and the float64 result on inputs perturbed at float32's rounding level).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from .adapter import LSTMConfig
+from .cases import Case
+
+__all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm"]
+
+FORWARD_NAMES = ("output", "h_n", "c_n")
+
+
+@dataclass
+class Outcome:
+    """Forward results and (optionally) gradients, as float64 NumPy arrays."""
+
+    forward: dict[str, np.ndarray]  # output, h_n, c_n
+    gradients: dict[str, np.ndarray] | None = None  # input, h0, c0, parameter names
+
+
+def make_torch_lstm(config: LSTMConfig, dtype: torch.dtype) -> torch.nn.LSTM:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # dropout with num_layers=1
+        module = torch.nn.LSTM(
+            config.input_size, config.hidden_size, num_layers=config.num_layers,
+            bias=config.bias, batch_first=config.batch_first, dropout=config.dropout,
+            bidirectional=config.bidirectional, proj_size=config.proj_size, dtype=dtype,
+        )
+    return module.eval()
+
+
+def run_torch_lstm(
+    config: LSTMConfig,
+    params: Mapping[str, np.ndarray],
+    input: np.ndarray,
+    state,
+    cotangents=None,
+    dtype: torch.dtype = torch.float64,
+) -> Outcome:
+    """Run `nn.LSTM` in `dtype` on the given arrays; gradients when cotangents are given."""
+    module = make_torch_lstm(config, dtype)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            p.copy_(torch.as_tensor(np.asarray(params[name])))
+    want_grad = cotangents is not None
+    leaves = {"input": torch.tensor(input, dtype=dtype, requires_grad=want_grad)}
+    hx = None
+    if state is not None:
+        leaves["h0"], leaves["c0"] = (
+            torch.tensor(s, dtype=dtype, requires_grad=want_grad) for s in state
+        )
+        hx = (leaves["h0"], leaves["c0"])
+    with torch.set_grad_enabled(want_grad), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "projections not supported with oneDNN"
+        output, (h_n, c_n) = module(leaves["input"], hx)
+    forward = {
+        name: t.detach().numpy().astype(np.float64)
+        for name, t in zip(FORWARD_NAMES, (output, h_n, c_n))
+    }
+    if not want_grad:
+        return Outcome(forward)
+    named = dict(module.named_parameters())
+    leaves.update(named)
+    loss = sum(
+        (torch.as_tensor(np.asarray(g), dtype=dtype) * t).sum()
+        for g, t in zip(cotangents, (output, h_n, c_n))
+    )
+    grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    gradients = {
+        name: (np.zeros(leaf.shape) if g is None else g.detach().numpy().astype(np.float64))
+        for (name, leaf), g in zip(leaves.items(), grads)
+    }
+    return Outcome(forward, gradients)
+
+
+@dataclass
+class ReferenceRun:
+    """The reference for one case, and what a correct implementation may differ from it by."""
+
+    want: Outcome  # float64 on the case's exact values
+    float32: Outcome  # torch's own float32 result
+    perturbed: Outcome  # float64 with every value perturbed at float32's rounding level
+
+    def spread(self, group: str, name: str) -> np.ndarray:
+        """Elementwise |difference| of the two estimates from `want` (their max)."""
+        def pick(o: Outcome):
+            return (o.forward if group == "forward" else o.gradients)[name]
+
+        want = pick(self.want)
+        return np.maximum(np.abs(pick(self.float32) - want), np.abs(pick(self.perturbed) - want))
+
+
+# Relative perturbation for the conditioning estimate: float32's unit roundoff.
+PERTURBATION = 2.0**-24
+
+
+def _perturb(rng: np.random.Generator, array: np.ndarray) -> np.ndarray:
+    a = np.asarray(array, dtype=np.float64)
+    return a * (1.0 + PERTURBATION * rng.uniform(-1.0, 1.0, size=a.shape))
+
+
+def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
+                  gradients: bool = True) -> ReferenceRun:
+    """The float64 reference for `case`, with the float32 spread estimates.
+
+    `params` overrides the case's parameters (a variant's reducing setting); only the canonical
+    names are read.
+    """
+    params = case.params if params is None else params
+    cot = case.cotangents if gradients else None
+    f64 = {n: np.asarray(a, np.float64) for n, a in params.items()}
+    x64 = np.asarray(case.input, np.float64)
+    s64 = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
+    cot64 = None if cot is None else tuple(np.asarray(c, np.float64) for c in cot)
+    want = run_torch_lstm(case.config, f64, x64, s64, cot64, torch.float64)
+    as32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    f32 = run_torch_lstm(
+        case.config, {n: as32(a) for n, a in f64.items()}, as32(x64),
+        None if s64 is None else tuple(as32(s) for s in s64),
+        None if cot64 is None else tuple(as32(c) for c in cot64), torch.float32,
+    )
+    rng = np.random.default_rng(case.spec.seed ^ 0x5EED)
+    perturbed = run_torch_lstm(
+        case.config, {n: _perturb(rng, a) for n, a in f64.items()}, _perturb(rng, x64),
+        None if s64 is None else tuple(_perturb(rng, s) for s in s64), cot64, torch.float64,
+    )
+    return ReferenceRun(want, f32, perturbed)

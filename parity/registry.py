@@ -1,0 +1,240 @@
+"""Finding implementations: entry points, ``module:attr`` paths, and `nn.LSTM` look-alikes.
+
+Built-in implementations register exactly as a user's package would, in the entry point group
+``parity.implementations``::
+
+    [project.entry-points."parity.implementations"]
+    mylstm = "mypkg.lstm:MyLSTM"
+
+The object an entry point or a ``module:attr`` names may be an `Adapter` (instance or class), a
+zero-argument function returning one, or a drop-in `nn.LSTM` look-alike: an `nn.Module` subclass
+taking `nn.LSTM`'s constructor arguments, with its parameter names and forward signature. A
+look-alike is wrapped automatically and probed: a NotImplementedError from its constructor (or
+from forward, for unbatched input) marks that feature unsupported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from importlib.metadata import EntryPoint, entry_points
+
+import torch
+
+from .adapter import Adapter, LSTMConfig, Supports, parameter_shapes
+from .torch_adapter import TorchAdapter
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LoadError",
+    "LookalikeAdapter",
+    "as_adapter",
+    "load",
+    "registered",
+]
+
+ENTRY_POINT_GROUP = "parity.implementations"
+
+
+class LoadError(Exception):
+    """The implementation named cannot be loaded or used: a usage error (exit status 2)."""
+
+
+def registered() -> dict[str, EntryPoint]:
+    """Registered implementations by name, sorted."""
+    eps = entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name: ep for ep in sorted(eps, key=lambda e: e.name)}
+
+
+def load(target: str) -> Adapter:
+    """An adapter for `target`: a registered name or ``module:attr``."""
+    if ":" in target:
+        module_name, _, attr = target.partition(":")
+        if not module_name or not attr:
+            raise LoadError(f"--impl {target!r}: expected NAME or MODULE:ATTR")
+        if "" not in sys.path and "." not in sys.path:
+            sys.path.insert(0, "")  # like `python -m`: modules in the current directory load
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+            raise LoadError(f"--impl {target}: cannot import {module_name!r}: "
+                            f"{type(exc).__name__}: {exc}") from None
+        obj = module
+        for part in attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
+                raise LoadError(f"--impl {target}: module {module_name!r} has no attribute "
+                                f"{attr!r} (it has: {', '.join(public)})") from None
+        return as_adapter(obj, name=target, target=target)
+    eps = registered()
+    if target not in eps:
+        names = ", ".join(eps) or "none"
+        raise LoadError(f"--impl {target}: no implementation registered under that name "
+                        f"(registered: {names}); or give MODULE:ATTR")
+    try:
+        obj = eps[target].load()
+    except Exception as exc:  # noqa: BLE001
+        raise LoadError(f"--impl {target}: its entry point {eps[target].value!r} fails to load: "
+                        f"{type(exc).__name__}: {exc}") from None
+    return as_adapter(obj, name=target, target=target)
+
+
+def as_adapter(obj, *, name: str, target: str | None = None) -> Adapter:
+    """Wrap `obj` (an adapter, adapter class, factory, or nn.LSTM look-alike) as an adapter."""
+    if isinstance(obj, type) and issubclass(obj, torch.nn.Module):
+        adapter: Adapter = LookalikeAdapter(obj)
+    elif isinstance(obj, type) and issubclass(obj, Adapter):
+        adapter = obj()
+    elif isinstance(obj, Adapter):
+        adapter = obj
+    elif callable(obj) and not isinstance(obj, type) and not isinstance(obj, torch.nn.Module):
+        try:
+            adapter = obj()
+        except Exception as exc:  # noqa: BLE001
+            raise LoadError(f"{name}: calling {obj!r} to get an adapter raised "
+                            f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(adapter, Adapter):
+            raise LoadError(_not_an_implementation(name, obj))
+    else:
+        raise LoadError(_not_an_implementation(name, obj))
+    # The name it was asked for wins over a class attribute (a subclass of a built-in adapter
+    # loaded by module:attr must not report itself under the built-in's name).
+    adapter.name = name
+    adapter.target = target or adapter.target or name
+    return adapter
+
+
+def _not_an_implementation(name: str, obj) -> str:
+    what = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
+    if isinstance(obj, torch.nn.Module):
+        return (f"{name}: is an nn.Module instance; give the class (parity constructs it for "
+                f"each config) or an adapter")
+    return (f"{name}: is a {what}, neither a parity adapter (parity.Adapter) nor an nn.LSTM "
+            f"look-alike (an nn.Module subclass taking nn.LSTM's constructor arguments)")
+
+
+# -- drop-in nn.LSTM look-alikes --------------------------------------------------------------
+_PROBE = LSTMConfig(input_size=3, hidden_size=4)
+_FEATURE_PROBES = {
+    "multi_layer": {"num_layers": 2},
+    "bidirectional": {"bidirectional": True},
+    "projection": {"proj_size": 2},
+    "no_bias": {"bias": False},
+    "batch_first": {"batch_first": True},
+    "dropout": {"num_layers": 2, "dropout": 0.5},
+}
+
+
+class LookalikeAdapter(TorchAdapter):
+    """Adapter for a drop-in `nn.LSTM` look-alike class: weights loaded by parameter name."""
+
+    def __init__(self, cls: type[torch.nn.Module]) -> None:
+        self.cls = cls
+        first = (inspect.getdoc(cls) or "").strip().splitlines()[:1]
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        # A first line that is a signature (nn.LSTM's own docstring) says nothing: use the name.
+        self.description = first[0] if first and "(" not in first[0] else \
+            f"drop-in nn.LSTM look-alike {where}"
+        self._accepts = _accepted_kwargs(cls)
+        self.supports = self._probe()
+
+    def make_module(self, config: LSTMConfig, dtype: torch.dtype) -> torch.nn.Module:
+        kwargs = {k: v for k, v in config.as_dict().items() if k in self._accepts}
+        if "dtype" in self._accepts:
+            kwargs["dtype"] = dtype
+        module = self.cls(**kwargs)
+        if "dtype" not in self._accepts:
+            module = module.to(dtype)
+        _check_parameter_names(self.cls, module, config)
+        return module
+
+    def _probe(self) -> Supports:
+        name = f"{self.cls.__module__}.{self.cls.__qualname__}"
+        try:
+            module = self.make_module(_PROBE, torch.float32)
+        except NotImplementedError as exc:
+            raise LoadError(f"{name}: declines even {_PROBE} ({exc})") from None
+        except LookalikeMismatch as exc:
+            raise LoadError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001
+            raise LoadError(f"{name}({_kwargs_text(_PROBE)}) raised {type(exc).__name__}: "
+                            f"{exc}") from None
+        found = {}
+        for feature, changes in _FEATURE_PROBES.items():
+            found[feature] = self._constructs(LSTMConfig(**{**_PROBE.as_dict(), **changes}),
+                                              torch.float32)
+        for dtype_name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
+            found[dtype_name] = self._constructs(_PROBE, dtype)
+        if not (found["float32"] or found["float64"]):
+            raise LoadError(f"{name}: declines both float32 and float64")
+        found["unbatched"] = self._accepts_unbatched(module)
+        return Supports(**found, gradients="autograd")
+
+    def _constructs(self, config: LSTMConfig, dtype: torch.dtype) -> bool:
+        try:
+            self.make_module(config, dtype)
+        except NotImplementedError:
+            return False
+        except LookalikeMismatch as exc:
+            raise LoadError(str(exc)) from None
+        except Exception:  # noqa: BLE001 - supported in name; the checks will report the error
+            return True
+        return True
+
+    def _accepts_unbatched(self, module: torch.nn.Module) -> bool:
+        module.eval()
+        x = torch.zeros(2, _PROBE.input_size)
+        try:
+            with torch.no_grad():
+                module(x)
+        except NotImplementedError:
+            return False
+        except Exception:  # noqa: BLE001 - supported in name; the checks will report the error
+            return True
+        return True
+
+
+class LookalikeMismatch(Exception):
+    """The module's parameters are not nn.LSTM's: it is not a drop-in look-alike."""
+
+
+def _check_parameter_names(cls, module: torch.nn.Module, config: LSTMConfig) -> None:
+    want = parameter_shapes(config)
+    have = {n: tuple(p.shape) for n, p in module.named_parameters()}
+    if have == want:
+        return
+    missing = [n for n in want if n not in have]
+    extra = [n for n in have if n not in want]
+    wrong = [f"{n} {have[n]} (nn.LSTM: {want[n]})" for n in want
+             if n in have and have[n] != want[n]]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing[:6])}")
+    if extra:
+        parts.append(f"has {', '.join(extra[:6])} which nn.LSTM does not")
+    if wrong:
+        parts.append(f"shapes differ: {', '.join(wrong[:4])}")
+    raise LookalikeMismatch(
+        f"{cls.__module__}.{cls.__qualname__}({_kwargs_text(config)}) is not a drop-in nn.LSTM "
+        f"look-alike: its parameters are not nn.LSTM's ({'; '.join(parts)}). Name them as "
+        f"nn.LSTM does, or write an adapter that maps them (README: Plugging in)")
+
+
+def _accepted_kwargs(cls) -> set[str]:
+    names = {"input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+             "bidirectional", "proj_size", "device", "dtype"}
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return names
+    params = sig.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return names
+    return names & {p.name for p in params}
+
+
+def _kwargs_text(config: LSTMConfig) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in config.as_dict().items())

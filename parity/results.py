@@ -1,0 +1,207 @@
+"""Result records and their JSON form (the single source the report renders from).
+
+The JSON, top to bottom::
+
+    {"format": "parity-results/1", "verdict": "pass" | "fail" | "error", "seed": ..., ...,
+     "implementations": [
+        {"name": ..., "target": ..., "status": ..., "supports": {...}, "features": {...},
+         "checks": [
+            {"check": "output", "status": "pass" | "fail" | "unsupported" | "error",
+             "examples": N, "worst": {...}, "failure": {...} | null, "samples": [...]}]}]}
+
+`verdict` is ``"error"`` when any implementation could not be run or raised during a check,
+else ``"fail"`` when any check found a discrepancy, else ``"pass"``. README.md documents every
+field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "FORMAT",
+    "STATUSES",
+    "CheckRecord",
+    "ImplementationRecord",
+    "RunRecord",
+    "environment",
+    "load_results",
+    "write_atomic",
+]
+
+FORMAT = "parity-results/1"
+STATUSES = ("pass", "fail", "unsupported", "error")
+
+
+@dataclass
+class CheckRecord:
+    """One check of one implementation: its status and the evidence for it."""
+
+    check: str
+    status: str
+    examples: int = 0  # cases evaluated (explicit edge cases included)
+    unsupported_cases: int = 0  # drawn cases the implementation declined (NotImplementedError)
+    duration_s: float = 0.0
+    message: str = ""
+    worst: dict | None = None  # the largest error relative to tolerance, and its case
+    failure: dict | None = None  # the minimal failing example, where, by how much, reproduce
+    samples: list = field(default_factory=list)  # [seq_len, dtype, ratio] per evaluated case
+    note: str = ""  # e.g. the time budget ran out before max_examples
+
+
+@dataclass
+class ImplementationRecord:
+    name: str
+    target: str
+    description: str = ""
+    status: str = "pass"
+    supports: dict = field(default_factory=dict)
+    gradients: str = ""
+    variant: str | None = None
+    features: dict = field(default_factory=dict)  # feature -> {"supported", "cases", "failed"}
+    checks: list[CheckRecord] = field(default_factory=list)
+    duration_s: float = 0.0
+    error: str | None = None  # the implementation could not be loaded or probed at all
+
+    def summarize(self) -> str:
+        statuses = [c.status for c in self.checks]
+        if self.error or "error" in statuses:
+            self.status = "error"
+        elif "fail" in statuses:
+            self.status = "fail"
+        elif statuses and all(s == "unsupported" for s in statuses):
+            self.status = "unsupported"
+        else:
+            self.status = "pass"
+        return self.status
+
+
+@dataclass
+class RunRecord:
+    verdict: str
+    seed: int
+    max_examples: int
+    started: str
+    duration_s: float
+    command: str
+    environment: dict
+    implementations: list[ImplementationRecord]
+    format: str = FORMAT
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(sanitize(self.to_dict()), indent=1, allow_nan=False, default=_jsonable)
+
+
+def verdict_of(records: list[ImplementationRecord]) -> str:
+    statuses = [r.summarize() for r in records]
+    if "error" in statuses:
+        return "error"
+    if "fail" in statuses:
+        return "fail"
+    return "pass"
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def sanitize(value):
+    """JSON has no inf or NaN: write them as strings, readable and round-trippable."""
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {k: sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    return value
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write to a temporary file beside `path`, then rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a parity results file (format {data.get('format')!r})")
+    return data
+
+
+def environment() -> dict:
+    """Versions and machine, for the record and the report."""
+    import hypothesis
+    import numpy
+    import torch
+
+    from . import __version__
+
+    env = {
+        "parity": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "hypothesis": hypothesis.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    commit = _git_commit()
+    if commit:
+        env["git_commit"] = commit
+    return env
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -1,0 +1,372 @@
+"""Running the checks: one hypothesis search per (implementation, check).
+
+Each search draws `CaseSpec`s the implementation supports, runs the explicit edge cases first,
+and on a failure lets hypothesis shrink it to a minimal example. Searches over the same seed
+draw the same cases, and evaluations are cached per case, so the forward checks share one run
+of the implementation and of the reference per case.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, seed, settings
+from hypothesis.errors import Unsatisfiable
+
+from .adapter import Adapter
+from .cases import CaseSpec
+from .checks import CHECKS, CheckOutcome, Evaluation, Unsupported, run_check
+from .diagnose import diagnose
+from .results import CheckRecord, ImplementationRecord
+from .strategies import case_specs, edge_cases
+
+__all__ = [
+    "DEFAULT_MAX_EXAMPLES",
+    "DEFAULT_TIME_BUDGET",
+    "Progress",
+    "check_implementation",
+    "reproduce_command",
+]
+
+# Per check. With the explicit edge cases (6 per dtype) this decides a default check of one
+# implementation within ~60 s on 2 cores (measured in the README's table).
+DEFAULT_MAX_EXAMPLES = 40
+# Finite differences cost ~12 forward calls a case (and per element on small ones): fewer cases.
+FD_EXAMPLES_FRACTION = 0.5
+# Seconds per check before the search stops drawing new cases (and shrinking stops early).
+DEFAULT_TIME_BUDGET = 30.0
+MAX_SAMPLES = 400
+CACHE_SIZE = 256
+
+Progress = Callable[[str, str, int, int], None]  # implementation, check, done, total
+
+
+class _Failed(Exception):
+    def __init__(self, spec: CaseSpec, outcome: CheckOutcome) -> None:
+        self.spec, self.outcome = spec, outcome
+        super().__init__(outcome.message("implementation"))
+
+
+class _Errored(_Failed):
+    """A separate class so hypothesis shrinks errors and discrepancies as separate bugs."""
+
+
+def reproduce_command(target: str, check: str, spec: CaseSpec) -> str:
+    return f'python -m parity check --impl {target} --only {check} --case "{spec.to_string()}"'
+
+
+@dataclass
+class _Search:
+    """Bookkeeping for one search."""
+
+    check: str
+    budget: float
+    started: float = field(default_factory=time.monotonic)
+    evaluated: int = 0
+    unsupported: int = 0
+    over_budget: bool = False
+    failing: bool = False
+    worst: tuple[float, CaseSpec, CheckOutcome] | None = None
+    samples: list = field(default_factory=list)
+    features: dict = field(default_factory=dict)
+    seen: set = field(default_factory=set)
+
+    def out_of_time(self) -> bool:
+        if not self.over_budget and time.monotonic() - self.started > self.budget:
+            self.over_budget = True
+        return self.over_budget
+
+
+class Checker:
+    """Runs the checks of one implementation, sharing evaluations between them."""
+
+    def __init__(self, adapter: Adapter, *, seed: int, max_examples: int,
+                 time_budget: float = DEFAULT_TIME_BUDGET, progress: Progress | None = None,
+                 shrink: bool = True) -> None:
+        self.adapter, self.seed, self.max_examples = adapter, seed, max_examples
+        self.time_budget, self.progress, self.shrink = time_budget, progress, shrink
+        self._evaluations: OrderedDict = OrderedDict()
+        self._outcomes: dict = {}
+        self.features: dict[str, list[int]] = {}  # feature -> [cases, failing cases], all checks
+
+    # -- evaluations, cached ------------------------------------------------------------------
+    def evaluation(self, spec: CaseSpec, check: str) -> Evaluation:
+        # Finite differences of an implementation's own gradients run a variant as drawn.
+        reduced = not (check == "finite-differences"
+                       and self.adapter.supports.gradients != "none")
+        key = (spec, reduced)
+        ev = self._evaluations.get(key)
+        if ev is None:
+            ev = Evaluation(self.adapter, spec, reduced=reduced)
+            self._evaluations[key] = ev
+            if len(self._evaluations) > CACHE_SIZE:
+                self._evaluations.popitem(last=False)
+        return ev
+
+    def outcome(self, spec: CaseSpec, check: str) -> CheckOutcome:
+        """The outcome of `check` on `spec` (raises Unsupported); cached."""
+        key = (spec, check)
+        if key not in self._outcomes:
+            try:
+                self._outcomes[key] = run_check(self.evaluation(spec, check), check)
+            except Unsupported:
+                self._outcomes[key] = None
+        outcome = self._outcomes[key]
+        if outcome is None:
+            raise Unsupported(spec.to_string())
+        return outcome
+
+    # -- one check ------------------------------------------------------------------------------
+    def dtypes_for(self, check: str) -> tuple[str, ...]:
+        supported = self.adapter.supports.dtypes
+        if check == "finite-differences" and "float64" in supported:
+            return ("float64",)  # differences of a float32 forward resolve two digits at best
+        return supported
+
+    def run(self, check: str) -> CheckRecord:
+        supports = self.adapter.supports
+        if check == "gradients" and supports.gradients == "none":
+            return CheckRecord(check, "unsupported",
+                               message="forward only: checked through finite differences")
+        dtypes = self.dtypes_for(check)
+        examples = self.max_examples
+        if check == "finite-differences":
+            examples = max(1, int(examples * FD_EXAMPLES_FRACTION))
+        search = _Search(check, self.time_budget)
+        total = examples + len(edge_cases(supports, dtypes))
+
+        def test(spec: CaseSpec) -> None:
+            key = (spec, check)
+            if key not in self._outcomes and search.out_of_time():
+                # Out of time: new cases count as passing so hypothesis winds down quickly;
+                # cases already evaluated (the failure being shrunk) keep their outcome.
+                return
+            try:
+                outcome = self.outcome(spec, check)
+            except Unsupported:
+                search.unsupported += 1
+                assume(False)
+                return
+            if key not in search.seen:
+                search.seen.add(key)
+                self._record(search, spec, outcome)
+                if self.progress and not search.failing:
+                    self.progress(self.adapter.name, check, search.evaluated, total)
+            if outcome.error is not None:
+                search.failing = True
+                raise _Errored(spec, outcome)
+            if not outcome.passed:
+                search.failing = True
+                raise _Failed(spec, outcome)
+
+        phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if self.shrink else [])
+        wrapped = given(case_specs(supports, dtypes=dtypes))(test)
+        for spec in reversed(edge_cases(supports, dtypes)):
+            wrapped = example(spec)(wrapped)
+        wrapped = settings(
+            max_examples=examples, deadline=None, database=None, derandomize=False,
+            phases=phases, report_multiple_bugs=False, verbosity=Verbosity.quiet,
+            suppress_health_check=list(HealthCheck), print_blob=False,
+        )(wrapped)
+        wrapped = seed(self.seed)(wrapped)
+
+        record = CheckRecord(check, "pass")
+        try:
+            wrapped()
+        except _Failed as found:
+            self._fill_failure(record, found)
+        except Unsatisfiable:
+            record.status = "unsupported"
+            record.message = "the implementation declined every case drawn for this check"
+        duration = time.monotonic() - search.started
+        record.examples, record.unsupported_cases = search.evaluated, search.unsupported
+        record.duration_s = round(duration, 3)
+        record.samples = search.samples[:MAX_SAMPLES]
+        if search.worst is not None:
+            ratio, spec, outcome = search.worst
+            record.worst = _worst_dict(spec, outcome)
+            if record.status == "pass":
+                record.message = outcome.message(self.adapter.name)
+        if search.over_budget:
+            record.note = (f"time budget of {self.time_budget:.0f}s reached after "
+                           f"{search.evaluated} cases")
+        for feature, (cases, failed) in search.features.items():
+            agg = self.features.setdefault(feature, [0, 0])
+            agg[0] += cases
+            agg[1] += failed
+        return record
+
+    def _record(self, search: _Search, spec: CaseSpec, outcome: CheckOutcome) -> None:
+        search.evaluated += 1
+        worst = outcome.worst
+        ratio = float("inf") if outcome.error is not None or worst is None else worst.ratio
+        bad = outcome.error is not None or not outcome.passed
+        for feature in spec.features() | {"all"}:
+            counts = search.features.setdefault(feature, [0, 0])
+            counts[0] += 1
+            counts[1] += int(bad)
+        search.samples.append([spec.seq_len, spec.dtype, ratio])
+        if outcome.error is None and outcome.passed and worst is not None:
+            if search.worst is None or worst.ratio > search.worst[0]:
+                search.worst = (worst.ratio, spec, outcome)
+
+    def minimize(self, spec: CaseSpec, check: str, errored: bool) -> CaseSpec:
+        """Greedy structural shrinking on top of hypothesis's (and for the explicit edge cases,
+        which hypothesis reports as they are): take any simpler case that still fails the same
+        way, until none does or the time is up."""
+        deadline = time.monotonic() + self.time_budget / 3
+
+        def still_fails(candidate: CaseSpec) -> bool:
+            try:
+                outcome = self.outcome(candidate, check)
+            except Unsupported:
+                return False
+            return (outcome.error is not None) == errored and \
+                (outcome.error is not None or not outcome.passed)
+
+        improved, tried = True, {spec}
+        while improved and time.monotonic() < deadline:
+            improved = False
+            for candidate in _simpler(spec, self.dtypes_for(check)):
+                if time.monotonic() >= deadline:
+                    break
+                if candidate in tried:
+                    continue
+                tried.add(candidate)
+                if still_fails(candidate):
+                    spec, improved = candidate, True
+                    break
+        return spec
+
+    def _fill_failure(self, record: CheckRecord, found: _Failed) -> None:
+        spec = self.minimize(found.spec, record.check, isinstance(found, _Errored))
+        outcome = self.outcome(spec, record.check)
+        name = self.adapter.name
+        record.status = "error" if outcome.error is not None else "fail"
+        record.message = outcome.message(name)
+        failing = [c.as_dict() for c in sorted(outcome.comparisons, key=lambda c: -c.ratio)
+                   if not c.passed][:8]
+        failure = {
+            "case": spec.as_dict(),
+            "case_id": spec.to_string(),
+            "shapes": {k: list(v) for k, v in spec.shapes().items()},
+            "message": record.message,
+            "finding": failing[0] if failing else None,
+            "comparisons": failing,
+            "reproduce": reproduce_command(self.adapter.target or name, record.check, spec),
+            "likely_cause": None,
+        }
+        if outcome.error is not None:
+            failure["exception"] = {"call": outcome.error.call, "type": outcome.error.exc_type,
+                                    "message": outcome.error.exc_message,
+                                    "location": outcome.error.location}
+        else:
+            try:
+                failure["likely_cause"] = diagnose(self, spec, record.check, outcome)
+            except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the failure
+                failure["likely_cause"] = None
+                failure["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
+        record.failure = failure
+
+    def run_case(self, spec: CaseSpec, check: str) -> CheckRecord:
+        """Evaluate exactly one case (``--case``): no search, no shrinking."""
+        started = time.monotonic()
+        record = CheckRecord(check, "pass", examples=1)
+        if check == "gradients" and self.adapter.supports.gradients == "none":
+            return CheckRecord(check, "unsupported", message="forward only")
+        try:
+            outcome = self.outcome(spec, check)
+        except Unsupported as exc:
+            record.status, record.examples = "unsupported", 0
+            record.message = f"the implementation declined this case: {exc}"
+            return record
+        if outcome.error is not None or not outcome.passed:
+            self._fill_failure(record, (_Errored if outcome.error else _Failed)(spec, outcome))
+        else:
+            record.message = outcome.message(self.adapter.name)
+            record.worst = _worst_dict(spec, outcome)
+        record.duration_s = round(time.monotonic() - started, 3)
+        return record
+
+
+def _simpler(spec: CaseSpec, dtypes: tuple[str, ...]):
+    """Candidate simplifications of `spec`, the boldest first; each one change only, and each
+    strictly simpler (so that accepting them always ends)."""
+    c = spec.config
+
+    def make(**changes):
+        try:
+            candidate = spec.replace(**changes)
+        except ValueError:  # e.g. proj_size no longer below hidden_size
+            return None
+        return None if candidate == spec else candidate
+
+    def smaller(value: int, low: int) -> list[int]:
+        return [v for v in dict.fromkeys((low, value // 2, value - 1)) if low <= v < value]
+
+    options = [
+        *({"num_layers": n} for n in smaller(c.num_layers, 1)),
+        {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
+        {"dropout": 0.0}, {"initial_state": "none"},
+        *([{"initial_state": "zeros"}] if spec.initial_state == "random" else []),
+        {"weight_scale": 1.0}, {"bias_scale": 1.0}, {"input_scale": 1.0}, {"input_offset": 0.0},
+        *({"dtype": d} for d in dtypes if d == "float64"),
+        *({"batch": b} for b in ([1] if spec.batch is None else smaller(spec.batch, 1))),
+        *({"seq_len": n} for n in smaller(spec.seq_len, 1)),
+        *({"hidden_size": n, "proj_size": min(c.proj_size, n - 1)}
+          for n in smaller(c.hidden_size, 1)),
+        *({"input_size": n} for n in smaller(c.input_size, 1)),
+        *({"proj_size": n} for n in smaller(c.proj_size, 1)),
+    ]
+    for changes in options:
+        candidate = make(**changes)
+        if candidate is not None:
+            yield candidate
+
+
+def _worst_dict(spec: CaseSpec, outcome: CheckOutcome) -> dict:
+    w = outcome.worst
+    d = w.as_dict() if w is not None else {}
+    d["case_id"] = spec.to_string()
+    return d
+
+
+def check_implementation(
+    adapter: Adapter,
+    *,
+    checks: tuple[str, ...] = CHECKS,
+    seed: int | None = None,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    time_budget: float = DEFAULT_TIME_BUDGET,
+    case: CaseSpec | None = None,
+    progress: Progress | None = None,
+    shrink: bool = True,
+) -> ImplementationRecord:
+    """Run `checks` on one implementation and return its record."""
+    started = time.monotonic()
+    seed = random.randrange(2**32) if seed is None else seed
+    record = ImplementationRecord(
+        name=adapter.name, target=getattr(adapter, "target", "") or adapter.name,
+        description=adapter.description, supports=adapter.supports.features(),
+        gradients=adapter.supports.gradients,
+        variant=adapter.variant.description if adapter.variant else None,
+    )
+    checker = Checker(adapter, seed=seed, max_examples=max_examples, time_budget=time_budget,
+                      progress=progress, shrink=shrink)
+    for check in checks:
+        if case is not None:
+            record.checks.append(checker.run_case(case, check))
+        else:
+            record.checks.append(checker.run(check))
+    record.features = {
+        name: {"supported": supported, "cases": checker.features.get(name, [0, 0])[0],
+               "failed": checker.features.get(name, [0, 0])[1]}
+        for name, supported in adapter.supports.features().items()
+    }
+    record.duration_s = round(time.monotonic() - started, 3)
+    record.summarize()
+    return record

@@ -1,0 +1,145 @@
+"""Hypothesis strategies: configs, sequences, weights and initial states, as `CaseSpec`s.
+
+Drawn broadly on purpose: sizes from 1 to past the block sizes kernels like (8, 16, 32),
+combinations of features rather than one at a time, weights and inputs at scales far from the
+default init, long sequences in every run. Each strategy draws only what `supports` allows.
+Choices are ordered simplest first, so a failure shrinks toward the plainest case that still
+fails: one layer, one direction, default scales, no initial state.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from .adapter import LSTMConfig, Supports
+from .cases import CaseSpec
+
+__all__ = [
+    "EDGE_CASES",
+    "case_specs",
+    "edge_cases",
+    "initial_states",
+    "lstm_configs",
+    "scales",
+    "sequences",
+    "sizes",
+]
+
+ALL = Supports()
+
+# Sizes around the block widths vectorized kernels use, where off-by-one tails hide.
+BLOCK_EDGES = (7, 8, 9, 15, 16, 17, 31, 32, 33)
+# Long sequences: past 64 (and past a power of two) where drift and truncation show.
+LONG_SEQUENCES = (65, 100, 128, 200)
+# Keep one case cheap enough to run hundreds of: seq_len x batch x width x layers x directions.
+MAX_WORK = 120_000
+
+WEIGHT_SCALES = (1.0, 3.0, 0.25, 8.0)  # x nn.LSTM's bound 1/sqrt(H); 3 and 8 saturate the gates
+BIAS_SCALES = (1.0, 0.0, 4.0)
+INPUT_SCALES = (1.0, 0.01, 10.0, 100.0)  # raw, unnormalized data as well as normalized
+INPUT_OFFSETS = (0.0, 3.0)
+
+
+def sizes(*, max_size: int = 40) -> st.SearchStrategy[int]:
+    """Widths: small ones most, block edges often, anything up to `max_size` sometimes."""
+    return st.one_of(
+        st.integers(1, min(6, max_size)),
+        st.sampled_from([s for s in BLOCK_EDGES if s <= max_size]),
+        st.integers(1, max_size),
+    )
+
+
+@st.composite
+def lstm_configs(draw, supports: Supports = ALL, *, max_input: int = 40,
+                 max_hidden: int = 40, max_layers: int = 3) -> LSTMConfig:
+    """`nn.LSTM` constructor arguments, within what `supports` declares."""
+    hidden = draw(sizes(max_size=max_hidden))
+    input_size = draw(sizes(max_size=max_input))
+    layers = draw(st.integers(1, max_layers)) if supports.multi_layer else 1
+    bidirectional = draw(st.booleans()) if supports.bidirectional else False
+    proj = 0
+    if supports.projection and hidden > 1:
+        proj = draw(st.one_of(st.just(0), st.integers(1, hidden - 1)))
+    bias = draw(st.sampled_from([True, False])) if supports.no_bias else True
+    batch_first = draw(st.booleans()) if supports.batch_first else False
+    dropout = draw(st.sampled_from([0.0, 0.5])) if supports.dropout else 0.0
+    return LSTMConfig(input_size, hidden, layers, bias, batch_first, dropout, bidirectional, proj)
+
+
+def sequences(*, max_len: int = 64) -> st.SearchStrategy[int]:
+    """Sequence lengths: short ones, up to `max_len`, and long ones past it."""
+    return st.one_of(st.integers(1, 8), st.integers(1, max_len), st.sampled_from(LONG_SEQUENCES))
+
+
+def initial_states() -> st.SearchStrategy[str]:
+    """No initial state (the default path), random nonzero h0/c0, or explicit zeros."""
+    return st.sampled_from(["none", "random", "zeros"])
+
+
+def scales() -> st.SearchStrategy[tuple[float, float, float, float]]:
+    """(weight, bias, input scale, input offset)."""
+    return st.tuples(st.sampled_from(WEIGHT_SCALES), st.sampled_from(BIAS_SCALES),
+                     st.sampled_from(INPUT_SCALES), st.sampled_from(INPUT_OFFSETS))
+
+
+def _work(config: LSTMConfig, seq_len: int, batch: int | None) -> int:
+    width = max(config.input_size, config.hidden_size)
+    return seq_len * (batch or 1) * width * config.num_layers * config.num_directions
+
+
+@st.composite
+def case_specs(draw, supports: Supports = ALL, *, dtypes: tuple[str, ...] | None = None,
+               max_seq_len: int = 64, max_work: int = MAX_WORK) -> CaseSpec:
+    """One case: config, sequence length, batch, dtype, scales, initial state, seed."""
+    config = draw(lstm_configs(supports))
+    seq_len = draw(sequences(max_len=max_seq_len))
+    unbatched = supports.unbatched and draw(st.booleans())
+    batch = None
+    if not unbatched:
+        # Shrink the batch before the rest when the case would be slow to run.
+        room = max(1, max_work // max(1, _work(config, seq_len, 1)))
+        batch = draw(st.one_of(st.integers(1, min(4, room)),
+                               st.integers(1, max(1, min(40, room)))))
+    dtype = draw(st.sampled_from(list(dtypes or supports.dtypes)))
+    weight, bias, scale, offset = draw(scales())
+    return CaseSpec(
+        config, seq_len, batch, dtype, draw(initial_states()), weight, bias, scale, offset,
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+# Explicit examples run on every search, before anything is drawn: the edges, and long and wide
+# cases so that no run depends on luck to reach them.
+EDGE_CASES = (
+    "input_size=1,hidden_size=1,seq_len=1,batch=1,seed=11",
+    "input_size=3,hidden_size=5,num_layers=3,bidirectional=true,proj_size=2,seq_len=6,batch=2,"
+    "initial_state=random,seed=12",
+    "input_size=4,hidden_size=8,num_layers=2,seq_len=200,batch=2,weight_scale=3.0,"
+    "bias_scale=4.0,initial_state=random,seed=13",
+    "input_size=40,hidden_size=33,seq_len=5,batch=17,bidirectional=true,seed=14",
+    "input_size=5,hidden_size=6,batch_first=true,seq_len=9,batch=3,input_scale=100.0,"
+    "input_offset=3.0,initial_state=zeros,seed=15",
+    "input_size=2,hidden_size=3,seq_len=7,batch=none,initial_state=random,bias=false,seed=16",
+)
+
+
+def edge_cases(supports: Supports = ALL, dtypes: tuple[str, ...] | None = None) -> list[CaseSpec]:
+    """`EDGE_CASES` in every supported dtype, with unsupported features turned off."""
+    out = []
+    for text in EDGE_CASES:
+        spec = CaseSpec.from_string(text)
+        c = spec.config
+        changes = {
+            "num_layers": c.num_layers if supports.multi_layer else 1,
+            "bidirectional": c.bidirectional and supports.bidirectional,
+            "proj_size": c.proj_size if supports.projection else 0,
+            "bias": c.bias or not supports.no_bias,
+            "batch_first": c.batch_first and supports.batch_first,
+            "dropout": c.dropout if supports.dropout else 0.0,
+        }
+        if spec.batch is None and not supports.unbatched:
+            changes["batch"] = 1
+        spec = spec.replace(**changes)
+        for dtype in dtypes or supports.dtypes:
+            out.append(spec.replace(dtype=dtype))
+    return out

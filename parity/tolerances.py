@@ -1,0 +1,69 @@
+"""The tolerance policy: one table, dtype by quantity, each number with its reason.
+
+A fixed float32 tolerance cannot work. On long sequences with large weights a correct float32
+LSTM (torch's own included) lands 5e-4..1e-2 (normwise relative) from the float64 result, while
+a float32 LSTM that rounds its gate pre-activations to float16 lands only ~4e-4 away on short,
+well-conditioned cases. So the tolerance for each tensor of each case scales with how far a
+correct implementation lands on *that* case, measured in the same run:
+
+    spread = max over elements of max(|torch float32 - float64|, |float64(perturbed) - float64|)
+
+(the second term perturbs every weight and input by float32's unit roundoff, a direct estimate of
+the case's conditioning), and
+
+    tolerance = max(RTOL_FLOOR * max|want|, SAFETY * spread * u(dtype) / u(float32))
+                + ATOL * unit
+
+where `unit` is 1 for forward quantities (gates live in [0, 1] and tanh in [-1, 1], so 1 is the
+natural scale of h and c) and the largest reference gradient for gradients (a gradient that is
+negligible next to the others is judged on that scale). An error is reported as error/tolerance:
+below 1 passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "ATOL",
+    "FD_SAFETY",
+    "FD_EPS",
+    "FD_FLOOR",
+    "RTOL_FLOOR",
+    "SAFETY",
+    "UNIT_ROUNDOFF",
+    "tolerance",
+]
+
+UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
+
+# How many times torch's own float32 spread a correct implementation may land from the reference.
+# Calibrated (tests/harness/test_calibration.py and `python -m parity calibrate`): correct
+# float32 LSTMs that sum in another order (one fused matrix, eight matrices, a step loop, float64
+# inside) land at most ~2x the spread over thousands of cases; 8 leaves a margin of 4 while
+# keeping a float16 rounding of the gate pre-activations (10-100x the spread) caught.
+SAFETY = 8.0
+
+# The smallest relative tolerance. float32: torch's own float32 lands ~1e-7..2e-6 from float64 on
+# well-conditioned cases; 1e-5 stays clear of that while a 3e-5 relative drift of the cell state
+# still fails. float64: 1e-11 is ~5e4 ulps, room for any summation order over a few hundred steps.
+RTOL_FLOOR = {"float32": 1e-5, "float64": 1e-11}
+
+# Absolute floor, in units of the quantity's natural scale (see `unit` above): where the reference
+# is ~0 (a saturated output gate gives h ~ 1e-20) only absolute error means anything.
+ATOL = {"float32": 1e-6, "float64": 1e-13}
+
+# Finite differences. Steps are relative to each tensor's scale; the error of the Richardson
+# estimate is bounded by FD_SAFETY x (|D(h) - D(2h)| + the rounding noise of the loss / h), plus
+# a floor relative to the size of the terms in the directional derivative.
+FD_EPS = {"float64": 6e-6, "float32": 4e-3}  # ~cbrt(unit roundoff): balances truncation and noise
+FD_SAFETY = 10.0  # the two-step estimate is of D(h)'s error; the extrapolated value is far closer
+FD_FLOOR = {"float64": 1e-7, "float32": 3e-2}  # float32 differences resolve ~2 digits at best
+
+
+def tolerance(dtype: str, want: np.ndarray, spread: float, unit: float) -> float:
+    """The absolute tolerance for one tensor of one case (see the module docstring)."""
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    relative = max(RTOL_FLOOR[dtype] * scale,
+                   SAFETY * spread * UNIT_ROUNDOFF[dtype] / UNIT_ROUNDOFF["float32"])
+    return relative + ATOL[dtype] * unit
