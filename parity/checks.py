@@ -25,7 +25,7 @@ from .cases import Case, CaseSpec, materialize
 from .compare import Comparison, compare, format_where
 from .finite_diff import directional, per_element
 from .reference import FORWARD_NAMES, ReferenceRun, run_reference
-from .tolerances import UNIT_ROUNDOFF, tolerance
+from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
 
 __all__ = [
     "CHECKS",
@@ -204,9 +204,9 @@ def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
     ref = ev.reference()
     want = ref.want.forward[name]
     got = ev.forward()[name]
-    spread = ref.spread("forward", name)
-    tol = tolerance(ev.spec.dtype, want, float(np.max(spread)) if spread.size else 0.0, 1.0)
-    cmp = compare(name, got, want, tol, ev.spec)
+    spread = float(np.max(ref.spread("forward", name))) if want.size else 0.0
+    tol = tolerance(ev.spec.dtype, want, spread, 1.0)
+    cmp = compare(name, got, want, tol, ev.spec, resolvable(ev.spec.dtype, want, spread))
     return CheckOutcome(name, cmp.passed, [cmp])
 
 
@@ -226,9 +226,10 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
                 problem=f"no gradient for {n} (the gradients returned: "
                         f"{', '.join(sorted(got_all)) or 'none'})"))
             continue
-        spread = ref.spread("gradients", n)
-        tol = tolerance(ev.spec.dtype, want, float(np.max(spread)) if spread.size else 0.0, unit)
-        comparisons.append(compare(n, got_all[n], want, tol, ev.spec))
+        spread = float(np.max(ref.spread("gradients", n))) if want.size else 0.0
+        tol = tolerance(ev.spec.dtype, want, spread, unit)
+        comparisons.append(compare(n, got_all[n], want, tol, ev.spec,
+                                   resolvable(ev.spec.dtype, want, spread)))
     return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons)
 
 

@@ -304,14 +304,8 @@ def _print_record(record, out) -> None:
         detail = ", ".join(x for x in (cases + worst, f"{c.duration_s:.1f}s") if x)
         print(f"  {_MARK[c.status]:<11} {c.check:<19} {detail}", file=out)
         if c.status in ("fail", "error") and c.failure:
-            f = c.failure
-            print(f"      {c.message}", file=out)
-            if f.get("exception", {}).get("location"):
-                print(f"      at {f['exception']['location']}", file=out)
-            if f.get("likely_cause"):
-                print(f"      likely cause: {f['likely_cause']}", file=out)
-            print(f"      minimal case: {f['case_id']}", file=out)
-            print(f"      reproduce: {f['reproduce']}", file=out)
+            for line in c.describe():
+                print(f"      {line}", file=out)
         elif c.status == "unsupported" and c.message:
             print(f"      {c.message}", file=out)
         if c.note:

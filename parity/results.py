@@ -53,6 +53,22 @@ class CheckRecord:
     failure: dict | None = None  # the minimal failing example, where, by how much, reproduce
     samples: list = field(default_factory=list)  # [seq_len, dtype, ratio] per evaluated case
     note: str = ""  # e.g. the time budget ran out before max_examples
+    unresolved_cases: int = 0  # cases where the dtype could not resolve some tensor at all
+
+    def describe(self) -> list[str]:
+        """The lines a person reads about a failure or error: what, where, cause, reproduce."""
+        lines = [self.message] if self.message else []
+        f = self.failure
+        if not f:
+            return lines
+        location = (f.get("exception") or {}).get("location")
+        if location:
+            lines.append(f"at {location}")
+        if f.get("likely_cause"):
+            lines.append(f"likely cause: {f['likely_cause']}")
+        lines.append(f"minimal case: {f['case_id']}")
+        lines.append(f"reproduce: {f['reproduce']}")
+        return lines
 
 
 @dataclass

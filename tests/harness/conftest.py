@@ -1,0 +1,20 @@
+"""Shared helpers for the harness's own tests."""
+
+import pytest
+
+from parity import as_adapter, check_implementation
+
+
+def run_checks(cls, module: str, *, checks, seed: int = 0, max_examples: int = 20,
+               time_budget: float = 60.0, shrink: bool = True):
+    """Check a look-alike class as the CLI would (`--impl module:Class`)."""
+    target = f"{module}:{cls.__name__}"
+    adapter = as_adapter(cls, name=target, target=target)
+    return check_implementation(adapter, checks=tuple(checks), seed=seed,
+                                max_examples=max_examples, time_budget=time_budget,
+                                shrink=shrink)
+
+
+@pytest.fixture
+def check_lstm():
+    return run_checks

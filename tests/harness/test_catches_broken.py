@@ -1,0 +1,33 @@
+"""Every deliberately broken LSTM is caught, by the checks its bug must break.
+
+Each class in `tests/harness/lstms/broken.py` carries one realistic bug and the checks it
+necessarily breaks (`expected_checks`). The harness must fail each of those checks, with a
+minimal case that still fails when replayed, a message that says where, and a reproduction
+command.
+"""
+
+import pytest
+
+from parity import CaseSpec, as_adapter, check_implementation
+
+from .lstms import broken
+
+MODULE = "tests.harness.lstms.broken"
+
+
+@pytest.mark.parametrize("cls", broken.BROKEN, ids=lambda c: c.__name__)
+def test_broken_lstm_is_caught(cls, check_lstm):
+    record = check_lstm(cls, MODULE, checks=cls.expected_checks)
+    statuses = {c.check: c.status for c in record.checks}
+    assert statuses == {check: "fail" for check in cls.expected_checks}, (
+        f"{cls.__name__} ({cls.__doc__.strip().splitlines()[0]}): {statuses}")
+    assert record.status == "fail"
+    for c in record.checks:
+        f = c.failure
+        assert f["reproduce"].startswith(f"python -m parity check --impl {MODULE}:{cls.__name__}")
+        assert f["finding"] is not None and f["finding"]["ratio"] > 1
+        # The minimal case is a real failing case: replaying it alone fails the same check.
+        replay = check_implementation(
+            as_adapter(cls, name=cls.__name__), checks=(c.check,),
+            case=CaseSpec.from_string(f["case_id"]))
+        assert replay.checks[0].status == "fail"

@@ -1,0 +1,95 @@
+"""Finite differences: the estimate, its error bound, and the check on whole implementations."""
+
+import numpy as np
+import pytest
+import torch
+
+from parity import CaseSpec, Supports, TorchAdapter, as_adapter, check_implementation
+from parity.finite_diff import directional, per_element
+from parity.reference import make_torch_lstm
+
+SPEC = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=2,batch=1")
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    point = {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+
+    def loss(p):
+        return float(np.sum(np.tanh(p["a"] @ p["b"])) + np.sum(p["b"] ** 3) / 100)
+
+    t = np.tanh(point["a"] @ point["b"])
+    grads = {"a": np.outer(1 - t**2, point["b"]),
+             "b": point["a"].T @ (1 - t**2) + 3 * point["b"] ** 2 / 100}
+    return loss, point, grads
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_gradients_pass(seed):
+    loss, point, grads = _problem(seed)
+    rng = np.random.default_rng(seed)
+    assert all(c.passed for c in directional(loss, point, grads, "float64", 1e-16, rng))
+    assert all(c.passed for c in per_element(loss, point, grads, "float64", 1e-16, SPEC))
+
+
+@pytest.mark.parametrize("relative", [1e-3, 1e-5])
+def test_a_slightly_wrong_gradient_fails(relative):
+    loss, point, grads = _problem()
+    wrong = {"a": grads["a"] * (1 + relative), "b": grads["b"]}
+    rng = np.random.default_rng(0)
+    assert not all(c.passed for c in directional(loss, point, wrong, "float64", 1e-16, rng))
+
+
+def test_one_wrong_element_is_found_and_located():
+    loss, point, grads = _problem()
+    wrong = {"a": grads["a"].copy(), "b": grads["b"]}
+    wrong["a"][2, 1] += 1e-3
+    results = {c.tensor: c for c in per_element(loss, point, wrong, "float64", 1e-16, SPEC)}
+    assert results["b"].passed and not results["a"].passed
+    assert results["a"].index == (2, 1)
+
+
+def test_float32_differences_are_judged_by_their_own_error_estimate():
+    loss, point, grads = _problem()
+    p32 = {k: v.astype(np.float32) for k, v in point.items()}
+    rng = np.random.default_rng(0)
+    noise = 4 * 2.0**-24 * 10  # the loss's rounding noise in float32
+    assert all(c.passed for c in directional(loss, p32, grads, "float32", noise, rng))
+    zeros = {k: np.zeros_like(v) for k, v in grads.items()}
+    assert not all(c.passed for c in directional(loss, p32, zeros, "float32", noise, rng))
+
+
+class TorchForwardOnly(TorchAdapter):
+    """nn.LSTM declared forward-only: finite differences of its forward vs the reference."""
+
+    supports = Supports(gradients="none")
+
+    def make_module(self, config, dtype):
+        return make_torch_lstm(config, dtype)
+
+
+class GateSwappedForwardOnly(TorchForwardOnly):
+    """Forward-only with the f and g blocks swapped: its derivatives are another function's."""
+
+    def module_parameters(self, config, params):
+        h = config.hidden_size
+        out = {}
+        for name, p in params.items():
+            if name.startswith(("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+                i, f, g, o = p.split(h, dim=0)
+                p = torch.cat([i, g, f, o], dim=0)
+            out[name] = p
+        return out
+
+
+def test_forward_only_implementation_is_checked_against_reference_gradients():
+    record = check_implementation(as_adapter(TorchForwardOnly, name="fwd"), seed=0,
+                                  max_examples=6, checks=("gradients", "finite-differences"))
+    status = {c.check: c.status for c in record.checks}
+    assert status == {"gradients": "unsupported", "finite-differences": "pass"}
+
+
+def test_forward_only_with_a_wrong_function_fails_finite_differences():
+    record = check_implementation(as_adapter(GateSwappedForwardOnly, name="fwd"), seed=0,
+                                  max_examples=6, checks=("finite-differences",))
+    assert record.checks[0].status == "fail"

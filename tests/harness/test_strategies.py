@@ -1,0 +1,65 @@
+"""The strategies draw broadly, and never what an implementation does not support."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parity import Supports
+from parity.strategies import EDGE_CASES, case_specs, edge_cases
+
+FEATURES = ("multi_layer", "bidirectional", "projection", "no_bias", "batch_first", "unbatched",
+            "dropout", "float32", "float64")
+
+
+@st.composite
+def supports_(draw):
+    flags = {f: draw(st.booleans()) for f in FEATURES}
+    if not (flags["float32"] or flags["float64"]):
+        flags["float64"] = True
+    return Supports(**flags)
+
+
+@given(supports_(), st.data())
+@settings(max_examples=150, deadline=None)
+def test_never_draws_an_unsupported_feature(supports, data):
+    spec = data.draw(case_specs(supports))
+    for feature in spec.features():
+        assert getattr(supports, feature), f"{feature} drawn for {supports}"
+
+
+@given(supports_())
+@settings(max_examples=50, deadline=None)
+def test_edge_cases_respect_supports(supports):
+    for spec in edge_cases(supports):
+        for feature in spec.features():
+            assert getattr(supports, feature)
+
+
+def test_edge_cases_cover_the_edges():
+    specs = edge_cases()
+    assert len(specs) == 2 * len(EDGE_CASES)  # every edge case in both dtypes
+    assert any(s.seq_len == 1 and s.batch == 1 and s.config.hidden_size == 1 for s in specs)
+    assert any(s.config.num_layers == 3 for s in specs)
+    assert any(s.seq_len >= 200 for s in specs)
+    assert any(s.config.hidden_size > 32 for s in specs)
+    assert any(s.batch is None for s in specs)
+
+
+def test_draws_broadly():
+    """Over one default-sized search, every feature and scale shows up, and long sequences."""
+    seen = []
+
+    @given(case_specs())
+    @settings(max_examples=300, deadline=None, database=None)
+    def collect(spec):
+        seen.append(spec)
+
+    collect()
+    features = set().union(*(s.features() for s in seen))
+    assert features >= set(FEATURES)
+    assert any(s.seq_len > 64 for s in seen)
+    assert any(s.config.hidden_size > 32 for s in seen)
+    assert any(s.batch and s.batch > 16 for s in seen)
+    assert {s.initial_state for s in seen} == {"none", "zeros", "random"}
+    assert any(s.weight_scale >= 8 for s in seen) and any(s.input_scale >= 100 for s in seen)
+    combos = [s for s in seen if len(s.features() - {"float32", "float64"}) >= 3]
+    assert len(combos) > 30, "features must come in combinations, not one at a time"

@@ -1,0 +1,62 @@
+"""Variants: compared with nn.LSTM in their reducing setting, all gradients checked by finite
+differences in every setting (extra parameters included)."""
+
+import torch
+
+from implementations.article_torch import PeepholeAdapter, PeepholeCell
+from parity import CHECKS, as_adapter, check_implementation
+
+
+class OutputPeepholeDetachedCell(PeepholeCell):
+    def output_gate(self, pre, c_t):
+        return pre + c_t * self.p_o.detach()
+
+
+class OutputPeepholeDetached(PeepholeAdapter):
+    """Peephole whose output-gate peephole gets no gradient: invisible to nn.LSTM, not to FD."""
+
+    cell = OutputPeepholeDetachedCell
+
+
+class NeverReducesCell(PeepholeCell):
+    def output_gate(self, pre, c_t):
+        return pre + c_t * (self.p_o + 0.5)
+
+
+class NeverReduces(PeepholeAdapter):
+    """Peephole with an offset: with its weights zero it still is not nn.LSTM."""
+
+    cell = NeverReducesCell
+
+
+def _statuses(adapter_cls, checks=CHECKS):
+    record = check_implementation(as_adapter(adapter_cls, name=adapter_cls.__name__), seed=0,
+                                  max_examples=8, checks=checks)
+    return {c.check: c.status for c in record.checks}
+
+
+def test_the_peephole_variant_passes_everything():
+    assert set(_statuses(PeepholeAdapter).values()) == {"pass"}
+
+
+def test_a_gradient_bug_in_an_extra_parameter_is_caught_by_finite_differences():
+    statuses = _statuses(OutputPeepholeDetached)
+    assert statuses["finite-differences"] == "fail"
+    # In the reducing setting the detached parameter is zero: nn.LSTM cannot see the bug.
+    assert statuses["output"] == statuses["gradients"] == "pass"
+
+
+def test_a_variant_that_does_not_reduce_fails_against_the_reference():
+    assert _statuses(NeverReduces, ("output",)) == {"output": "fail"}
+
+
+def test_extra_parameters_are_drawn_nonzero_for_finite_differences():
+    from parity.checks import Evaluation
+    from parity import CaseSpec
+
+    adapter = as_adapter(PeepholeAdapter, name="peephole")
+    spec = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=2,batch=1,seed=5")
+    drawn = Evaluation(adapter, spec, reduced=False).implementation_params
+    reduced = Evaluation(adapter, spec).implementation_params
+    assert torch.tensor(drawn["weight_co_l0"]).abs().sum() > 0
+    assert not reduced["weight_co_l0"].any()
