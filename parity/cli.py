@@ -301,6 +301,8 @@ def _print_record(record, out) -> None:
         if c.worst and c.status == "pass":
             worst = f", worst {c.worst['ratio']:.2g}x tolerance"
         cases = f"{c.examples} case{'s' if c.examples != 1 else ''}" if c.examples else ""
+        if c.unresolved_cases:
+            cases += f" ({c.unresolved_cases} too ill-conditioned to compare)"
         detail = ", ".join(x for x in (cases + worst, f"{c.duration_s:.1f}s") if x)
         print(f"  {_MARK[c.status]:<11} {c.check:<19} {detail}", file=out)
         if c.status in ("fail", "error") and c.failure:

@@ -1,10 +1,12 @@
 """Finite differences: directional (cheap, every case) and per element (small cases).
 
-Central differences at two step sizes give both an estimate and its error. With
+Central differences at several step sizes give both an estimate and its error. With
 D(s) = (L(x + s v) - L(x - s v)) / 2s, the Richardson value R = (4 D(h) - D(2h)) / 3 is accurate
-to O(h^4), and |D(h) - D(2h)| (three times D(h)'s own truncation error) bounds what is left. The
-rounding noise of the loss, divided by the step, is added to that bound: the comparison is
-against an error estimate of this very case, not a fixed number.
+to O(h^4), and the differences between D(h), D(2h) and D(4h) (at least three times D(h)'s own
+truncation error) bound what is left. The rounding noise of the loss, divided by the step, is
+added to that bound: the comparison is against an error estimate of this very case, not a fixed
+number. Where the differences do not converge as the step shrinks, the derivative is not
+resolvable by differences on that case, and it is reported as unresolved rather than compared.
 """
 
 from __future__ import annotations
@@ -40,13 +42,39 @@ def _shifted(point: Point, direction: Mapping[str, np.ndarray], step: float) -> 
     }
 
 
-def _two_step(loss: LossFn, point: Point, direction, h: float) -> tuple[float, float]:
-    """(Richardson estimate, error bound from the two steps) of the derivative along `direction`."""
-    d = []
-    for step in (h, 2 * h):
-        d.append((loss(_shifted(point, direction, step)) - loss(_shifted(point, direction, -step)))
-                 / (2 * step))
-    return (4 * d[0] - d[1]) / 3, abs(d[0] - d[1])
+# A step is fine enough when D(h) and D(2h) agree to this fraction of the derivative.
+CONVERGED = 1e-3
+# Refine the step by 10x at most this many times before calling a derivative unresolvable.
+REFINEMENTS = 3
+
+
+def _differences(loss: LossFn, point: Point, direction, h: float) -> list[float]:
+    return [(loss(_shifted(point, direction, s)) - loss(_shifted(point, direction, -s))) / (2 * s)
+            for s in (h, 2 * h, 4 * h)]
+
+
+def _estimate(loss: LossFn, point: Point, direction, h: float,
+              noise: float) -> tuple[float, float, bool]:
+    """(Richardson estimate, its error bound, resolved) of the derivative along `direction`.
+
+    Central differences at h, 2h and 4h. The step is fine enough when the differences shrink
+    with it (|D(h) - D(2h)| no larger than |D(2h) - D(4h)|) and D(h), D(2h) agree to CONVERGED
+    of their size, rounding noise allowed for; otherwise the step is refined tenfold, up to
+    REFINEMENTS times, while the noise stays below what it must resolve. The bound is the larger
+    of the two differences. A derivative that never settles (chaotic dynamics, a saturation
+    edge within the step) is unresolved: differences cannot say what it is.
+    """
+    for _ in range(REFINEMENTS + 1):
+        d = _differences(loss, point, direction, h)
+        fine, coarse = abs(d[0] - d[1]), abs(d[1] - d[2])
+        allowance = 4 * noise / h
+        size = max(abs(d[0]), abs(d[1]))
+        if fine <= coarse + allowance and fine <= CONVERGED * size + allowance:
+            return (4 * d[0] - d[1]) / 3, max(fine, coarse), True
+        h /= 10
+        if 4 * noise / h > CONVERGED * max(size, 1e-300):
+            break  # a finer step would only see the rounding noise
+    return (4 * d[0] - d[1]) / 3, max(fine, coarse), False
 
 
 def directional(
@@ -70,14 +98,18 @@ def directional(
         v = {n: rng.standard_normal(a.shape) * scales[n] for n, a in point.items()}
         analytic = sum(float(np.sum(gradients[n] * v[n])) for n in point)
         size = sum(float(np.sum(np.abs(gradients[n] * v[n]))) for n in point)
-        estimate, truncation = _two_step(loss, point, v, h)
+        estimate, truncation, resolved = _estimate(loss, point, v, h, noise)
         tol = FD_SAFETY * (truncation + 2 * noise / h) + FD_FLOOR[dtype] * size
         err = abs(analytic - estimate)
         ratio = err / tol if tol > 0 else (0.0 if err == 0 else float("inf"))
-        if not np.isfinite(analytic) or not np.isfinite(estimate):
-            ratio = float("inf")
+        if not np.isfinite(analytic):
+            ratio, resolved = float("inf"), True
+        name = f"direction {k + 1} of {directions}"
+        if not resolved or not np.isfinite(estimate):
+            out.append(Comparison(name, True, 0.0, 0.0, tol, 0.0, unresolved=True))
+            continue
         out.append(Comparison(
-            f"direction {k + 1} of {directions}", bool(ratio <= 1.0), err,
+            name, bool(ratio <= 1.0), err,
             err / abs(estimate) if estimate else float("inf"), tol, ratio,
             got=analytic, want=estimate,
         ))
@@ -103,16 +135,19 @@ def per_element(
         g = np.asarray(gradients[name], np.float64)
         estimates = np.empty(a.shape)
         bounds = np.empty(a.shape)
+        resolved = np.ones(a.shape, bool)
         for idx in np.ndindex(*a.shape):
             e = np.zeros(a.shape)
             e[idx] = scales[name]
-            est, trunc = _two_step(loss, point, {name: e}, h)
+            est, trunc, resolved[idx] = _estimate(loss, point, {name: e}, h, noise)
             estimates[idx], bounds[idx] = est / scales[name], trunc / scales[name]
+        resolved &= np.isfinite(estimates)
         noise_term = 2 * noise / (h * scales[name])
-        size = float(np.max(np.abs(estimates))) if a.size else 0.0
+        size = float(np.max(np.abs(estimates[resolved]))) if resolved.any() else 0.0
         tol = FD_SAFETY * (bounds + noise_term) + FD_FLOOR[dtype] * size
         err = np.abs(g - estimates)
         err[~np.isfinite(err)] = np.inf
+        err[~resolved] = 0.0
         ratios = np.divide(err, tol, out=np.where(err > 0, np.inf, 0.0), where=tol > 0)
         if not a.size:
             continue

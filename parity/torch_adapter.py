@@ -50,7 +50,10 @@ class TorchAdapter(Adapter):
         return module(input, state)
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
-        module = self.make_module(config, TORCH_DTYPES[dtype])
+        with warnings.catch_warnings():
+            # nn.LSTM warns about dropout with one layer; that is a config we draw on purpose.
+            warnings.simplefilter("ignore", UserWarning)
+            module = self.make_module(config, TORCH_DTYPES[dtype])
         module.eval()  # dropout between layers must change nothing at evaluation time
         return _BuiltTorchModule(self, config, module, params)
 
