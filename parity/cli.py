@@ -34,6 +34,13 @@ class UsageError(Exception):
     """A one-line message for stderr, then exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what is wrong, where to look), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -102,7 +109,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="parity",
         description="Check that LSTM implementations compute what torch.nn.LSTM computes: "
                     "outputs, final states and gradients, on configurations drawn by "
@@ -111,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                "implementation; 2 usage error",
     )
     parser.add_argument("--version", action="version", version=f"parity {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     check = sub.add_parser("check", help="check implementations against torch.nn.LSTM",
                            description="Check implementations against torch.nn.LSTM.")
@@ -216,8 +223,9 @@ def _targets(args) -> list[str]:
     return names
 
 
-def _run(args, out=sys.stdout) -> RunRecord:
+def _run(args, out=None) -> RunRecord:
     """Load everything first (usage errors before any work), then check each in turn."""
+    out = out or sys.stdout
     adapters = [load(t) for t in _targets(args)]
     checks = tuple(dict.fromkeys(args.only)) if args.only else CHECKS
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
@@ -333,8 +341,8 @@ def _print_verdict(run: RunRecord, json_path) -> None:
 class _Progress:
     """One self-overwriting line on stderr when it is a terminal; otherwise quiet."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.width = 0
 

@@ -53,8 +53,8 @@ def _forward_matches(ev: Evaluation, forward: dict[str, np.ndarray]) -> bool:
             return False
         spread = float(np.max(ref.spread("forward", name))) if want.size else 0.0
         tol = tolerance(ev.spec.dtype, want, spread, 1.0)
-        if want.size and np.max(np.abs(np.asarray(got[name], np.float64) - want)) > tol:
-            return False
+        if want.size and not np.max(np.abs(np.asarray(got[name], np.float64) - want)) <= tol:
+            return False  # written so that NaN never matches
     return True
 
 
@@ -154,6 +154,11 @@ def _diagnose_forward(ev: Evaluation) -> str | None:
         for n in FORWARD_NAMES:
             if np.asarray(got[n]).shape != want[n].shape:
                 return _shape_cause(n, np.asarray(got[n]).shape, want[n].shape, spec)
+    for n in FORWARD_NAMES:
+        values = np.asarray(got[n], np.float64)
+        if not np.all(np.isfinite(values) | ~np.isfinite(want[n])):
+            return (f"non-finite: {n} holds NaN or Inf where nn.LSTM's is finite (an overflow, "
+                    f"0/0, log or sqrt of a negative, or uninitialized memory)")
     # Swapped final states are cheap to see and common.
     if _close(got["h_n"], want["c_n"]) and _close(got["c_n"], want["h_n"]) and \
             not _close(got["h_n"], want["h_n"]):

@@ -34,6 +34,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only this check (repeatable)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        # An xdist worker: several run side by side, and torch's thread pools spinning against
+        # each other on few cores slow small LSTMs down tens of times.
+        import torch
+
+        torch.set_num_threads(1)
+
+
 class ParityTarget:
     """One implementation and one check, run on demand; checkers are shared per implementation
     so that the forward checks reuse one run of each case."""

@@ -39,6 +39,9 @@ DEFAULT_MAX_EXAMPLES = 40
 FD_EXAMPLES_FRACTION = 0.5
 # Seconds per check before the search stops drawing new cases (and shrinking stops early).
 DEFAULT_TIME_BUDGET = 30.0
+# Seconds spent shrinking a failure (hypothesis's shrinker, then the structural pass), whatever
+# the time budget: a failure is already decided, only its example gets simpler.
+SHRINK_BUDGET = 20.0
 MAX_SAMPLES = 400
 CACHE_SIZE = 256
 
@@ -71,15 +74,23 @@ class _Search:
     unresolved: int = 0
     over_budget: bool = False
     failing: bool = False
+    failing_since: float = 0.0
     worst: tuple[float, CaseSpec, CheckOutcome] | None = None
     samples: list = field(default_factory=list)
     features: dict = field(default_factory=dict)
     seen: set = field(default_factory=set)
 
     def out_of_time(self) -> bool:
-        if not self.over_budget and time.monotonic() - self.started > self.budget:
+        now = time.monotonic()
+        if self.failing:
+            return now - self.failing_since > SHRINK_BUDGET
+        if not self.over_budget and now - self.started > self.budget:
             self.over_budget = True
         return self.over_budget
+
+    def fail(self) -> None:
+        if not self.failing:
+            self.failing, self.failing_since = True, time.monotonic()
 
 
 class Checker:
@@ -158,10 +169,10 @@ class Checker:
                 if self.progress and not search.failing:
                     self.progress(self.adapter.name, check, search.evaluated, total)
             if outcome.error is not None:
-                search.failing = True
+                search.fail()
                 raise _Errored(spec, outcome)
             if not outcome.passed:
-                search.failing = True
+                search.fail()
                 raise _Failed(spec, outcome)
 
         phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if self.shrink else [])
@@ -223,7 +234,7 @@ class Checker:
         """Greedy structural shrinking on top of hypothesis's (and for the explicit edge cases,
         which hypothesis reports as they are): take any simpler case that still fails the same
         way, until none does or the time is up."""
-        deadline = time.monotonic() + self.time_budget / 3
+        deadline = time.monotonic() + SHRINK_BUDGET / 2
 
         def still_fails(candidate: CaseSpec) -> bool:
             try:

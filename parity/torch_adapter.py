@@ -32,6 +32,18 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().copy()
 
 
+def unpack_result(result):
+    """`(output, (h_n, c_n))` -> three tensors, or a TypeError saying what came back instead."""
+    try:
+        output, (h_n, c_n) = result
+    except (TypeError, ValueError):
+        got = type(result).__name__
+        if isinstance(result, (tuple, list)):
+            got = f"a {got} of {len(result)}"
+        raise TypeError(f"returned {got}; expected (output, (h_n, c_n)) like nn.LSTM") from None
+    return output, h_n, c_n
+
+
 class TorchAdapter(Adapter):
     """Adapter for a torch module whose forward is `nn.LSTM`'s: ``module(input, (h0, c0))``."""
 
@@ -68,10 +80,8 @@ class _BuiltTorchModule:
         with warnings.catch_warnings():
             # nn.LSTM warns about dropout with one layer; that is a config we draw on purpose.
             warnings.simplefilter("ignore", UserWarning)
-            output, (h_n, c_n) = functional_call(
-                self.module, mapped, (input, state), strict=False
-            )
-        return output, h_n, c_n
+            result = functional_call(self.module, mapped, (input, state), strict=False)
+        return unpack_result(result)
 
     def forward(self, input: np.ndarray, state: State | None):
         params = {n: _leaf(a, False) for n, a in self.params.items()}

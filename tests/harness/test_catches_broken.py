@@ -19,15 +19,19 @@ MODULE = "tests.harness.lstms.broken"
 def test_broken_lstm_is_caught(cls, check_lstm):
     record = check_lstm(cls, MODULE, checks=cls.expected_checks)
     statuses = {c.check: c.status for c in record.checks}
-    assert statuses == {check: "fail" for check in cls.expected_checks}, (
+    # Caught: a discrepancy, or the implementation crashing on a drawn case (an h0/c0 swap with
+    # a projection multiplies mismatched shapes); both exit 1 and say why.
+    assert all(statuses[check] in ("fail", "error") for check in cls.expected_checks), (
         f"{cls.__name__} ({cls.__doc__.strip().splitlines()[0]}): {statuses}")
-    assert record.status == "fail"
     for c in record.checks:
         f = c.failure
         assert f["reproduce"].startswith(f"python -m parity check --impl {MODULE}:{cls.__name__}")
-        assert f["finding"] is not None and f["finding"]["ratio"] > 1
+        if c.status == "fail":
+            assert f["finding"] is not None and f["finding"]["ratio"] > 1
+        else:
+            assert f["exception"]["type"] and f["exception"]["message"]
         # The minimal case is a real failing case: replaying it alone fails the same check.
         replay = check_implementation(
             as_adapter(cls, name=cls.__name__), checks=(c.check,),
             case=CaseSpec.from_string(f["case_id"]))
-        assert replay.checks[0].status == "fail"
+        assert replay.checks[0].status == c.status

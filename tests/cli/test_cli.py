@@ -1,0 +1,133 @@
+"""The command line as a user runs it: exit codes, messages, the JSON, reproduction."""
+
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from parity.cli import main
+from parity.results import FORMAT
+
+CORRECT = "tests.harness.lstms.correct:FusedLSTM"
+BROKEN = "tests.harness.lstms.broken:GateOrderIGFO"
+FAST = ["--max-examples", "3", "--seed", "0", "-q"]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "parity", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_help_lists_the_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ("check", "report", "list"):
+        assert command in out.stdout
+    assert "exit status" in out.stdout
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage" in capsys.readouterr().out
+
+
+def test_list_shows_every_built_in(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("torch", "naive", "fused", "peephole", "lstmcell"):
+        assert name in out
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"torch", "naive", "fused", "peephole", "lstmcell"}
+    assert next(r for r in rows if r["name"] == "lstmcell")["supports"]["projection"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--impl", "no-such-name"], "no implementation registered under that name"),
+    (["--impl", "no_such_module_xyz:LSTM"], "cannot import 'no_such_module_xyz'"),
+    (["--impl", "tests.cli.misbehaving:Missing"], "has no attribute 'Missing'"),
+    (["--impl", "tests.cli.misbehaving:NOT_AN_LSTM"], "neither a parity adapter"),
+    (["--impl", "fused", "--max-examples", "-1"], "-1: must be >= 1"),
+    (["--impl", "fused", "--max-examples", "many"], "'many': not an integer"),
+    (["--impl", "fused", "--only", "everything"], "must be one of output, h_n"),
+    (["--impl", "fused", "--case", "input_size=0,hidden_size=1,seq_len=1"], "input_size=0"),
+    (["--impl", "fused", "--json", "/proc/no/such/dir/out.json"], "--json /proc/no/such/dir"),
+    (["--impl", "fused", "--json", "/"], "is a directory"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        code = main(["check", *args])
+        raise SystemExit(code)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_correct_lookalike_passes_with_exit_0(tmp_path):
+    out = tmp_path / "out.json"
+    proc = run("check", "--impl", CORRECT, "--json", str(out), *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert data["format"] == FORMAT and data["verdict"] == "pass" and data["seed"] == 0
+    (impl,) = data["implementations"]
+    assert impl["target"] == CORRECT and impl["status"] == "pass"
+    assert [c["check"] for c in impl["checks"]] == ["output", "h_n", "c_n", "gradients",
+                                                   "finite-differences"]
+    assert all(c["status"] == "pass" and c["examples"] > 0 for c in impl["checks"])
+    assert impl["features"]["bidirectional"]["cases"] > 0
+    assert {"python", "torch", "numpy", "hypothesis"} <= set(data["environment"])
+
+
+def test_a_broken_lookalike_fails_with_exit_1_and_its_reproduction_replays(tmp_path):
+    out = tmp_path / "out.json"
+    proc = run("check", "--impl", BROKEN, "--only", "output", "--json", str(out), *FAST)
+    assert proc.returncode == 1
+    assert "likely cause: gate order" in proc.stdout
+    data = json.loads(out.read_text())
+    assert data["verdict"] == "fail"
+    failure = data["implementations"][0]["checks"][0]["failure"]
+    assert failure["finding"]["tensor"] == "output"
+    assert failure["likely_cause"].startswith("gate order")
+    command = failure["reproduce"]
+    assert command.startswith(f"python -m parity check --impl {BROKEN} --only output --case ")
+    replay = subprocess.run(shlex.split(command.replace("python", sys.executable, 1)),
+                            capture_output=True, text=True, timeout=600)
+    assert replay.returncode == 1
+    assert failure["case_id"] in replay.stdout and "FAIL" in replay.stdout
+
+
+@pytest.mark.parametrize("target, status, words", [
+    ("tests.cli.misbehaving:Raises", "error", "RuntimeError: boom"),
+    ("tests.cli.misbehaving:ReturnsOutputOnly", "error", "expected (output, (h_n, c_n))"),
+    ("tests.cli.misbehaving:ReturnsNaN", "fail", "nan"),
+])
+def test_misbehaviour_is_named_and_exits_1(target, status, words, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    code = main(["check", "--impl", target, "--only", "output", "--json", str(out), *FAST])
+    assert code == 1
+    assert words in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["verdict"] == ("error" if status == "error" else "fail")
+    check = data["implementations"][0]["checks"][0]
+    assert check["status"] == status and words in check["message"]
+
+
+def test_several_implementations_one_failing_the_others_reported(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    code = main(["check", "--impl", "tests.cli.misbehaving:Raises", "--impl", CORRECT,
+                 "--only", "h_n", "--json", str(out), *FAST])
+    assert code == 1
+    statuses = [i["status"] for i in json.loads(out.read_text())["implementations"]]
+    assert statuses == ["error", "pass"]
+
+
+def test_a_failed_run_leaves_the_previous_json_intact(tmp_path):
+    out = tmp_path / "out.json"
+    out.write_text("previous")
+    assert main(["check", "--impl", "no-such-name", "--json", str(out)]) == 2
+    assert out.read_text() == "previous"
+    assert not [p for p in tmp_path.iterdir() if p.name != "out.json"]
