@@ -293,9 +293,10 @@ def _report(args) -> int:
             write_atomic(json_path, run.to_json())
         data = json.loads(run.to_json())
     write_atomic(out_path, render_report(data))
-    print(f"\nreport: {out_path} ({out_path.stat().st_size / 1024:.0f} KiB)")
+    if not args.from_json:
+        _print_verdict(run, json_path)
+    print(f"report: {out_path} ({out_path.stat().st_size / 1024:.0f} KiB)")
     verdict = data.get("verdict", "error")
-    print(f"verdict: {verdict}")
     return EXIT_PASS if verdict == "pass" else EXIT_FAIL
 
 
