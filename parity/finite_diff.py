@@ -44,6 +44,9 @@ def _shifted(point: Point, direction: Mapping[str, np.ndarray], step: float) -> 
 
 # A step is fine enough when D(h) and D(2h) agree to this fraction of the derivative.
 CONVERGED = 1e-3
+# A step over which the loss would change by more than this many times its magnitude, going by
+# the reference's slope, is not small enough (see _estimate).
+LINEAR_LIMIT = 100.0
 # Refine the step by 10x at most this many times before calling a derivative unresolvable.
 REFINEMENTS = 3
 
@@ -53,8 +56,8 @@ def _differences(loss: LossFn, point: Point, direction, h: float) -> list[float]
             for s in (h, 2 * h, 4 * h)]
 
 
-def _estimate(loss: LossFn, point: Point, direction, h: float,
-              noise: float) -> tuple[float, float, bool]:
+def _estimate(loss: LossFn, point: Point, direction, h: float, noise: float,
+              slope: float = 0.0, bound: float = float("inf")) -> tuple[float, float, bool]:
     """(Richardson estimate, its error bound, resolved) of the derivative along `direction`.
 
     Central differences at h, 2h and 4h. The step is fine enough when the differences shrink
@@ -63,13 +66,24 @@ def _estimate(loss: LossFn, point: Point, direction, h: float,
     REFINEMENTS times, while the noise stays below what it must resolve. The bound is the larger
     of the two differences. A derivative that never settles (chaotic dynamics, a saturation
     edge within the step) is unresolved: differences cannot say what it is.
+
+    Two more ways to be unresolved. Where the loss's rounding noise divided by the step is as
+    large as the differences themselves (the noise estimate grows with the case's
+    conditioning), the differences measure noise. And `slope`, the reference's derivative along
+    `direction`, with `bound`, the loss's magnitude: a step over which the reference predicts a
+    change of more than LINEAR_LIMIT x that magnitude is not in the linear regime of a loss
+    whose terms are bounded (gates, tanh), however well D(h), D(2h) and D(4h) happen to agree,
+    so it is refined like any other.
     """
     for _ in range(REFINEMENTS + 1):
         d = _differences(loss, point, direction, h)
         fine, coarse = abs(d[0] - d[1]), abs(d[1] - d[2])
         allowance = 4 * noise / h
         size = max(abs(d[0]), abs(d[1]))
-        if fine <= coarse + allowance and fine <= CONVERGED * size + allowance:
+        if allowance >= size:
+            break  # the loss's rounding noise over this step is as large as what it measures
+        linear = slope * 4 * h <= LINEAR_LIMIT * bound
+        if linear and fine <= coarse + allowance and fine <= CONVERGED * size + allowance:
             return (4 * d[0] - d[1]) / 3, max(fine, coarse), True
         h /= 10
         if 4 * noise / h > CONVERGED * max(size, 1e-300):
@@ -85,12 +99,17 @@ def directional(
     noise: float,
     rng: np.random.Generator,
     directions: int = 3,
+    reference: Mapping[str, np.ndarray] | None = None,
+    bound: float = float("inf"),
 ) -> list[Comparison]:
     """Compare <gradients, v> with finite differences along `directions` random directions.
 
     `noise` is the absolute rounding noise of one loss evaluation; `point` holds the tensors to
-    perturb (input, h0, c0, parameters) in the dtype the forward runs in.
+    perturb (input, h0, c0, parameters) in the dtype the forward runs in. `reference` (the
+    reference's gradients, where it has them) and `bound` (the loss's magnitude) keep the steps
+    in the linear regime (see `_estimate`).
     """
+    reference = reference or {}
     h = FD_EPS[dtype]
     scales = perturbation_scales(point)
     out = []
@@ -98,7 +117,8 @@ def directional(
         v = {n: rng.standard_normal(a.shape) * scales[n] for n, a in point.items()}
         analytic = sum(float(np.sum(gradients[n] * v[n])) for n in point)
         size = sum(float(np.sum(np.abs(gradients[n] * v[n]))) for n in point)
-        estimate, truncation, resolved = _estimate(loss, point, v, h, noise)
+        slope = abs(sum(float(np.sum(reference[n] * v[n])) for n in point if n in reference))
+        estimate, truncation, resolved = _estimate(loss, point, v, h, noise, slope, bound)
         tol = FD_SAFETY * (truncation + 2 * noise / h) + FD_FLOOR[dtype] * size
         err = abs(analytic - estimate)
         ratio = err / tol if tol > 0 else (0.0 if err == 0 else float("inf"))
@@ -123,11 +143,15 @@ def per_element(
     dtype: str,
     noise: float,
     spec: CaseSpec,
+    reference: Mapping[str, np.ndarray] | None = None,
+    bound: float = float("inf"),
 ) -> list[Comparison]:
     """Compare every element of every gradient with its own central difference.
 
-    One `Comparison` per tensor, at its worst element.
+    One `Comparison` per tensor, at its worst element. `reference` and `bound` as in
+    `directional`.
     """
+    reference = reference or {}
     h = FD_EPS[dtype]
     scales = perturbation_scales(point)
     out = []
@@ -139,7 +163,8 @@ def per_element(
         for idx in np.ndindex(*a.shape):
             e = np.zeros(a.shape)
             e[idx] = scales[name]
-            est, trunc, resolved[idx] = _estimate(loss, point, {name: e}, h, noise)
+            slope = abs(float(reference[name][idx])) * scales[name] if name in reference else 0.0
+            est, trunc, resolved[idx] = _estimate(loss, point, {name: e}, h, noise, slope, bound)
             estimates[idx], bounds[idx] = est / scales[name], trunc / scales[name]
         resolved &= np.isfinite(estimates)
         noise_term = 2 * noise / (h * scales[name])

@@ -91,37 +91,50 @@ class ReferenceRun:
 
     want: Outcome  # float64 on the case's exact values
     samples: list[Outcome]  # correct runs that round differently (see run_reference)
+    # What the samples' spread is multiplied by to express it at float32's rounding level (the
+    # samples of a float64 case are perturbed by far less than that; see run_reference).
+    to_float32: float = 1.0
 
     def spread(self, group: str, name: str) -> np.ndarray:
-        """Elementwise max |sample - want| over the samples."""
+        """Elementwise max |sample - want| over the samples, at float32's rounding level.
+
+        The tolerance for another dtype scales it by that dtype's unit roundoff
+        (see `parity.tolerances`)."""
         def pick(o: Outcome):
             return (o.forward if group == "forward" else o.gradients)[name]
 
         want = pick(self.want)
-        return np.max([np.abs(pick(s) - want) for s in self.samples], axis=0)
+        return self.to_float32 * np.max([np.abs(pick(s) - want) for s in self.samples], axis=0)
 
 
-# Relative perturbations. In float64: float32's unit roundoff, the conditioning estimate. Before
-# rounding to float32: 2^-22, so that most values move by one or two ulps rather than rounding
-# back to themselves.
+# Relative perturbations. Float32 values are moved by 2^-22 before rounding, so that most move by
+# one or two ulps rather than rounding back to themselves; float64 ones by float32's unit
+# roundoff (the conditioning of a float32 case).
 PERTURBATION = {np.float64: 2.0**-24, np.float32: 2.0**-22}
+# A float64 case is probed with a perturbation far below float32's, then scaled linearly. Probing
+# it at float32's level would not do: on a chaotic case (large weights, long sequences) a 2^-24
+# perturbation grows until the result is O(1) away, where it stops growing, and scaling that
+# saturated spread down to float64 underestimates float64's by orders of magnitude.
+FLOAT64_PROBE = 2.0**-40
 
 
-def _perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64) -> np.ndarray:
+def _perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64,
+             size: float | None = None) -> np.ndarray:
     a = np.asarray(array, dtype=np.float64)
-    size = PERTURBATION[dtype]
+    size = PERTURBATION[dtype] if size is None else size
     return (a * (1.0 + size * rng.uniform(-1.0, 1.0, size=a.shape))).astype(dtype)
 
 
 def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
                   gradients: bool = True) -> ReferenceRun:
-    """The float64 reference for `case`, and samples of where correct float32 lands.
+    """The float64 reference for `case`, and samples of where a correct implementation lands.
 
-    The samples: torch's float32 on the exact values, by two code paths that sum in different
-    orders; torch's float32 on values moved by about one float32 ulp (another rounding path:
-    where a gate saturates, 1 - sigmoid is only a few ulps and its relative error in float32 is
-    large, so one float32 run alone can be lucky); and float64 on values perturbed at float32's
-    unit roundoff (the case's conditioning).
+    For a float32 case the samples are: torch's float32 on the exact values, by two code paths
+    that sum in different orders; torch's float32 on values moved by about one float32 ulp
+    (another rounding path: where a gate saturates, 1 - sigmoid is only a few ulps and its
+    relative error in float32 is large, so one float32 run alone can be lucky); and float64 on
+    values perturbed at float32's unit roundoff (the case's conditioning).
+    For a float64 case: three float64 runs on values perturbed by FLOAT64_PROBE.
     `params` overrides the case's parameters (a variant's reducing setting); only the canonical
     names are read.
     """
@@ -134,15 +147,21 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     config = case.config
     want = run_torch_lstm(config, f64, x64, s64, cot64, torch.float64)
     rng = np.random.default_rng(case.spec.seed ^ 0x5EED)
+    # (dtype, perturbation, oneDNN). torch's default float32 path (oneDNN) sums the weight
+    # gradients over time in one GEMM; its native path is a step loop whose autograd sums them
+    # step by step, as most hand-written LSTMs do.
+    if case.spec.dtype == "float64":
+        plan = [(np.float64, FLOAT64_PROBE, onednn) for onednn in (True, False, True)]
+        to_float32 = PERTURBATION[np.float64] / FLOAT64_PROBE
+    else:
+        plan = [(np.float32, None, True), (np.float32, None, False),
+                (np.float32, PERTURBATION[np.float32], False),
+                (np.float64, PERTURBATION[np.float64], True)]
+        to_float32 = 1.0
     samples = []
-    # (dtype, perturbed, oneDNN): torch's default float32 path (oneDNN, which sums the weight
-    # gradients over time in one GEMM); its native path (a step loop whose autograd sums them
-    # step by step, as most hand-written LSTMs do), on exact and on ulp-moved values; float64 on
-    # perturbed values.
-    for dtype, move, onednn in ((np.float32, False, True), (np.float32, False, False),
-                                (np.float32, True, False), (np.float64, True, True)):
+    for dtype, move, onednn in plan:
         def prep(a, dtype=dtype, move=move):
-            return _perturb(rng, a, dtype) if move else np.asarray(a, dtype)
+            return np.asarray(a, dtype) if move is None else _perturb(rng, a, dtype, move)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with torch.backends.mkldnn.flags(enabled=onednn):
@@ -152,4 +171,4 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
                     None if cot64 is None else tuple(np.asarray(c, dtype) for c in cot64),
                     torch.float32 if dtype == np.float32 else torch.float64,
                 ))
-    return ReferenceRun(want, samples)
+    return ReferenceRun(want, samples, to_float32)

@@ -258,8 +258,10 @@ class Checker:
                     break
         return spec
 
-    def _fill_failure(self, record: CheckRecord, found: _Failed) -> None:
-        spec = self.minimize(found.spec, record.check, isinstance(found, _Errored))
+    def _fill_failure(self, record: CheckRecord, found: _Failed, minimize: bool = True) -> None:
+        spec = found.spec
+        if minimize:
+            spec = self.minimize(spec, record.check, isinstance(found, _Errored))
         outcome = self.outcome(spec, record.check)
         name = self.adapter.name
         record.status = "error" if outcome.error is not None else "fail"
@@ -300,8 +302,10 @@ class Checker:
             record.status, record.examples = "unsupported", 0
             record.message = f"the implementation declined this case: {exc}"
             return record
+        record.unresolved_cases = int(any(c.unresolved for c in outcome.comparisons))
         if outcome.error is not None or not outcome.passed:
-            self._fill_failure(record, (_Errored if outcome.error else _Failed)(spec, outcome))
+            self._fill_failure(record, (_Errored if outcome.error else _Failed)(spec, outcome),
+                               minimize=False)
         else:
             record.message = outcome.message(self.adapter.name)
             record.worst = _worst_dict(spec, outcome)

@@ -6,7 +6,7 @@ from parity import as_adapter, check_implementation
 
 
 def run_checks(cls, module: str, *, checks, seed: int = 0, max_examples: int = 20,
-               time_budget: float = 3600.0, shrink: bool = True):
+               time_budget: float = 3600.0, shrink: bool = True, case=None):
     """Check a look-alike class as the CLI would (`--impl module:Class`).
 
     The time budget is set out of reach: what these tests decide must not depend on how fast
@@ -15,7 +15,7 @@ def run_checks(cls, module: str, *, checks, seed: int = 0, max_examples: int = 2
     adapter = as_adapter(cls, name=target, target=target)
     return check_implementation(adapter, checks=tuple(checks), seed=seed,
                                 max_examples=max_examples, time_budget=time_budget,
-                                shrink=shrink)
+                                shrink=shrink, case=case)
 
 
 @pytest.fixture

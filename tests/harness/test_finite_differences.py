@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from parity import CaseSpec, Supports, TorchAdapter, as_adapter, check_implementation
-from parity.finite_diff import directional, per_element
+from parity.finite_diff import _estimate, directional, per_element
 from parity.reference import make_torch_lstm
 
 SPEC = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=2,batch=1")
@@ -93,3 +93,23 @@ def test_forward_only_with_a_wrong_function_fails_finite_differences():
     record = check_implementation(as_adapter(GateSwappedForwardOnly, name="fwd"), seed=0,
                                   max_examples=6, checks=("finite-differences",))
     assert record.checks[0].status == "fail"
+
+
+def test_a_step_outside_the_linear_regime_is_refined_then_unresolved():
+    # The differences of a smooth loss agree at every step; what they cannot do is resolve a
+    # derivative the reference says is 1e40 on a loss of magnitude 1 (a chaotic case, where
+    # the exact slope lives on scales far below any step).
+    loss, point, grads = _problem(0)
+    direction = {n: np.ones_like(a) for n, a in point.items()}
+    resolved = _estimate(loss, point, direction, 1e-3, 1e-16)
+    assert resolved[2]
+    assert not _estimate(loss, point, direction, 1e-3, 1e-16, slope=1e40, bound=1.0)[2]
+    # A slope the step can follow is refined to, not given up on.
+    refined = _estimate(loss, point, direction, 1e-3, 1e-16, slope=1e4, bound=1.0)
+    assert refined[2] and refined[0] == pytest.approx(resolved[0], rel=1e-6)
+
+
+def test_noise_as_large_as_the_differences_is_unresolved():
+    loss, point, grads = _problem(0)
+    direction = {n: np.ones_like(a) for n, a in point.items()}
+    assert not _estimate(loss, point, direction, 1e-3, noise=1.0)[2]
