@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -204,7 +204,7 @@ def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
     ref = ev.reference()
     want = ref.want.forward[name]
     got = ev.forward()[name]
-    spread = float(np.max(ref.spread("forward", name))) if want.size else 0.0
+    spread = ref.spread_of("forward", name)
     tol = tolerance(ev.spec.dtype, want, spread, 1.0)
     cmp = compare(name, got, want, tol, ev.spec, resolvable(ev.spec.dtype, want, spread))
     return CheckOutcome(name, cmp.passed, [cmp])
@@ -226,7 +226,7 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
                 problem=f"no gradient for {n} (the gradients returned: "
                         f"{', '.join(sorted(got_all)) or 'none'})"))
             continue
-        spread = float(np.max(ref.spread("gradients", n))) if want.size else 0.0
+        spread = ref.spread_of("gradients", n)
         tol = tolerance(ev.spec.dtype, want, spread, unit)
         comparisons.append(compare(n, got_all[n], want, tol, ev.spec,
                                    resolvable(ev.spec.dtype, want, spread)))
@@ -243,12 +243,31 @@ def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float
     return total, magnitude
 
 
-def check_finite_differences(ev: Evaluation) -> CheckOutcome:
-    """Differences of the implementation's forward against its gradients (or the reference's).
+@dataclass
+class DifferenceProblem:
+    """What finite differences work on: a loss over named tensors, at a point."""
 
-    For an implementation with gradients, `ev` is built with ``reduced=False``: a variant is
-    checked with its extra parameters as drawn.
-    """
+    loss: Callable[[Mapping[str, np.ndarray]], float]
+    point: dict[str, np.ndarray]
+    gradients: Mapping[str, np.ndarray]  # the implementation's (or the reference's)
+    reference: Mapping[str, np.ndarray]  # the reference's, to keep steps linear
+    noise: float  # the rounding noise of one loss evaluation
+    magnitude: float  # the sum of the loss's terms' magnitudes
+    dtype: str = "float64"  # what the forward runs in
+
+    def directional(self, rng: np.random.Generator, directions: int,
+                    names: list[str] | None = None) -> list[Comparison]:
+        """Directional comparisons, over all tensors or only `names` (the rest held fixed)."""
+        point = self.point if names is None else {n: self.point[n] for n in names}
+
+        def loss(p):
+            return self.loss({**self.point, **p})
+        return directional(loss, point, self.gradients, self.dtype, self.noise, rng,
+                           directions, self.reference, self.magnitude)
+
+
+def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
+    """The finite-difference problem of `ev`, or a failed outcome when gradients are missing."""
     case, spec = ev.case, ev.spec
     point = {"input": case.input}
     if case.state is not None:
@@ -278,15 +297,26 @@ def check_finite_differences(ev: Evaluation) -> CheckOutcome:
     _, magnitude = loss_of(run(point), case.cotangents)
     kappa = max(1.0, ev.forward_kappa())
     noise = FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * magnitude * kappa
-    rng = np.random.default_rng(spec.seed + 2)
     # The reference's slopes keep the steps in the linear regime: the implementation's own
     # gradients cannot be trusted to say how far that is.
     ref_grads = ev.reference().want.gradients or {}
-    comparisons = directional(loss, point, grads, spec.dtype, noise, rng, FD_DIRECTIONS,
-                              ref_grads, magnitude)
-    if sum(a.size for a in point.values()) <= PER_ELEMENT_MAX_ELEMENTS:
-        comparisons += per_element(loss, point, grads, spec.dtype, noise, spec, ref_grads,
-                                   magnitude)
+    return DifferenceProblem(loss, point, grads, ref_grads, noise, magnitude, spec.dtype)
+
+
+def check_finite_differences(ev: Evaluation) -> CheckOutcome:
+    """Differences of the implementation's forward against its gradients (or the reference's).
+
+    For an implementation with gradients, `ev` is built with ``reduced=False``: a variant is
+    checked with its extra parameters as drawn.
+    """
+    problem = difference_problem(ev)
+    if isinstance(problem, CheckOutcome):
+        return problem
+    p = problem
+    comparisons = p.directional(np.random.default_rng(ev.spec.seed + 2), FD_DIRECTIONS)
+    if sum(a.size for a in p.point.values()) <= PER_ELEMENT_MAX_ELEMENTS:
+        comparisons += per_element(p.loss, p.point, p.gradients, p.dtype, p.noise, ev.spec,
+                                   p.reference, p.magnitude)
     return CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons)
 
 

@@ -307,7 +307,7 @@ _MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsup
 def _print_record(record, out) -> None:
     for c in record.checks:
         worst = ""
-        if c.worst and c.status == "pass":
+        if c.worst and c.status == "pass" and c.unresolved_cases < c.examples:
             worst = f", worst {c.worst['ratio']:.2g}x tolerance"
         cases = f"{c.examples} case{'s' if c.examples != 1 else ''}" if c.examples else ""
         if c.unresolved_cases:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .adapter import GATES, split_parameter_name
-from .checks import FORWARD_CHECKS, CheckOutcome, Evaluation, check_forward
+from .checks import FORWARD_CHECKS, CheckOutcome, Evaluation, check_forward, difference_problem
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
 
@@ -51,7 +51,7 @@ def _forward_matches(ev: Evaluation, forward: dict[str, np.ndarray]) -> bool:
         want = forward[name]
         if np.asarray(got[name]).shape != want.shape:
             return False
-        spread = float(np.max(ref.spread("forward", name))) if want.size else 0.0
+        spread = ref.spread_of("forward", name)
         tol = tolerance(ev.spec.dtype, want, spread, 1.0)
         if want.size and not np.max(np.abs(np.asarray(got[name], np.float64) - want)) <= tol:
             return False  # written so that NaN never matches
@@ -138,7 +138,7 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     got = np.asarray(ev.forward()[name])
     if got.shape != want.shape or not want.size:
         return None
-    spread = float(np.max(ref.spread("forward", name)))
+    spread = ref.spread_of("forward", name)
     tol = tolerance(ev.spec.dtype, want, spread, 1.0)
     err = np.abs(got.astype(np.float64) - want)
     err[~np.isfinite(err)] = np.inf
@@ -313,6 +313,16 @@ def _gate_blocks(ev: Evaluation, bad) -> set[str]:
 
 
 # -- finite differences ------------------------------------------------------------------------
+def _fd_culprits(ev: Evaluation) -> list[str]:
+    """The tensors whose own directional differences disagree with their gradients."""
+    problem = difference_problem(ev)
+    if isinstance(problem, CheckOutcome):
+        return []
+    rng = np.random.default_rng(ev.spec.seed + 3)
+    return [name for name in problem.point
+            if not all(c.passed for c in problem.directional(rng, 1, [name]))]
+
+
 def _diagnose_fd(ev: Evaluation, outcome: CheckOutcome) -> str | None:
     worst = outcome.worst
     if worst is None:
@@ -320,7 +330,9 @@ def _diagnose_fd(ev: Evaluation, outcome: CheckOutcome) -> str | None:
     if ev.adapter.supports.gradients == "none":
         return ("forward: the forward pass's own derivatives differ from nn.LSTM's gradients, "
                 "so the forward computes a different function")
-    where = worst.tensor if not worst.tensor.startswith("direction") else "the parameters"
+    where = worst.tensor
+    if where.startswith("direction"):
+        where = ", ".join(_fd_culprits(ev)) or "along random directions through every tensor"
     return (f"backward: the implementation's gradients disagree with differences of its own "
             f"forward ({where}): the backward pass is wrong, or the forward is not the function "
             f"the backward differentiates (a detach, a custom autograd function)")

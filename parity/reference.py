@@ -8,7 +8,7 @@ own float32 result, and the float64 result on inputs perturbed at float32's roun
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -16,6 +16,7 @@ import torch
 
 from .adapter import LSTMConfig
 from .cases import Case
+from .tolerances import SAFETY, UNIT_ROUNDOFF, Spread
 
 __all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm"]
 
@@ -94,6 +95,9 @@ class ReferenceRun:
     # What the samples' spread is multiplied by to express it at float32's rounding level (the
     # samples of a float64 case are perturbed by far less than that; see run_reference).
     to_float32: float = 1.0
+    # float64 runs on values perturbed by SAFETY x the case dtype's unit roundoff: measured, not
+    # extrapolated, where a perturbation of that size lands (see run_reference).
+    direct: list[Outcome] = field(default_factory=list)
 
     def spread(self, group: str, name: str) -> np.ndarray:
         """Elementwise max |sample - want| over the samples, at float32's rounding level.
@@ -106,6 +110,19 @@ class ReferenceRun:
         want = pick(self.want)
         return self.to_float32 * np.max([np.abs(pick(s) - want) for s in self.samples], axis=0)
 
+    def spread_of(self, group: str, name: str) -> Spread:
+        """The spreads of one tensor, each its largest element: what
+        `parity.tolerances.tolerance` takes."""
+        want = (self.want.forward if group == "forward" else self.want.gradients)[name]
+        if not want.size:
+            return Spread(0.0, 0.0)
+        direct = 0.0
+        for s in self.direct:
+            got = (s.forward if group == "forward" else s.gradients)[name]
+            direct = max(direct, float(np.max(np.abs(got - want))))
+        linear = float(np.max(self.spread(group, name)))
+        return Spread(linear, linear / self.to_float32, direct)
+
 
 # Relative perturbations. Float32 values are moved by 2^-22 before rounding, so that most move by
 # one or two ulps rather than rounding back to themselves; float64 ones by float32's unit
@@ -116,6 +133,11 @@ PERTURBATION = {np.float64: 2.0**-24, np.float32: 2.0**-22}
 # perturbation grows until the result is O(1) away, where it stops growing, and scaling that
 # saturated spread down to float64 underestimates float64's by orders of magnitude.
 FLOAT64_PROBE = 2.0**-40
+# Linear scaling is also blind to thresholds: near a bifurcation (a gate about to flip at step
+# 77 of 95) a perturbation 8x larger than another does not move the result 8x further, it moves
+# it to another trajectory. So two more float64 runs are perturbed by SAFETY x the case dtype's
+# own unit roundoff, and the distance they land at is allowed as it is.
+DIRECT_RUNS = 2
 
 
 def _perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64,
@@ -135,6 +157,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     relative error in float32 is large, so one float32 run alone can be lucky); and float64 on
     values perturbed at float32's unit roundoff (the case's conditioning).
     For a float64 case: three float64 runs on values perturbed by FLOAT64_PROBE.
+    For both, DIRECT_RUNS float64 runs on values perturbed by SAFETY x the dtype's roundoff.
     `params` overrides the case's parameters (a variant's reducing setting); only the canonical
     names are read.
     """
@@ -171,4 +194,13 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
                     None if cot64 is None else tuple(np.asarray(c, dtype) for c in cot64),
                     torch.float32 if dtype == np.float32 else torch.float64,
                 ))
-    return ReferenceRun(want, samples, to_float32)
+    direct = []
+    for _ in range(DIRECT_RUNS):
+        size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
+
+        def prep(a, size=size):
+            return _perturb(rng, a, np.float64, size)
+        direct.append(run_torch_lstm(
+            config, {n: prep(a) for n, a in f64.items()}, prep(x64),
+            None if s64 is None else tuple(prep(s) for s in s64), cot64, torch.float64))
+    return ReferenceRun(want, samples, to_float32, direct)

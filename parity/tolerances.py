@@ -14,16 +14,21 @@ roundoff (a direct estimate of the case's conditioning). A float64 case is probe
 with a perturbation of 2^-40 and the spread scaled linearly to float32's level (probing at
 2^-24 saturates on chaotic cases; see `parity.reference`). Then
 
-    tolerance = max(RTOL_FLOOR * max|want|, SAFETY * spread * u(dtype) / u(float32))
+    tolerance = max(RTOL_FLOOR * max|want|, SAFETY * spread * u(dtype) / u(float32), direct)
                 + ATOL * unit
 
-where `unit` is 1 for forward quantities (gates live in [0, 1] and tanh in [-1, 1], so 1 is the
+where `direct` is how far float64 lands on inputs perturbed by SAFETY * u(dtype), measured
+rather than scaled: near a threshold (a gate about to flip late in a chaotic sequence) a larger
+perturbation does not move the result proportionally further, it moves it to another trajectory;
+and `unit` is 1 for forward quantities (gates live in [0, 1] and tanh in [-1, 1], so 1 is the
 natural scale of h and c) and the largest reference gradient for gradients (a gradient that is
 negligible next to the others is judged on that scale). An error is reported as error/tolerance:
 below 1 passes.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,6 +40,7 @@ __all__ = [
     "RTOL_FLOOR",
     "SAFETY",
     "UNIT_ROUNDOFF",
+    "Spread",
     "resolvable",
     "tolerance",
 ]
@@ -65,17 +71,28 @@ FD_SAFETY = 10.0  # the two-step estimate is of D(h)'s error; the extrapolated v
 FD_FLOOR = {"float64": 1e-7, "float32": 3e-2}  # float32 differences resolve ~2 digits at best
 
 
-def _noise(dtype: str, spread: float) -> float:
-    return SAFETY * spread * UNIT_ROUNDOFF[dtype] / UNIT_ROUNDOFF["float32"]
+@dataclass(frozen=True)
+class Spread:
+    """How far correct runs land from the reference on one tensor of one case (its largest
+    element; see `parity.reference.ReferenceRun.spread_of`)."""
+
+    linear: float  # at float32's rounding level (a float64 case's probe, scaled up)
+    probe: float  # the probe's own, before scaling (a float32 case's is `linear`)
+    direct: float = 0.0  # float64 on inputs perturbed by SAFETY x u(dtype), as measured
 
 
-def tolerance(dtype: str, want: np.ndarray, spread: float, unit: float) -> float:
+def _noise(dtype: str, spread: Spread) -> float:
+    return SAFETY * spread.linear * UNIT_ROUNDOFF[dtype] / UNIT_ROUNDOFF["float32"]
+
+
+def tolerance(dtype: str, want: np.ndarray, spread: Spread, unit: float) -> float:
     """The absolute tolerance for one tensor of one case (see the module docstring)."""
     scale = float(np.max(np.abs(want))) if want.size else 0.0
-    return max(RTOL_FLOOR[dtype] * scale, _noise(dtype, spread)) + ATOL[dtype] * unit
+    return max(RTOL_FLOOR[dtype] * scale, _noise(dtype, spread), spread.direct) \
+        + ATOL[dtype] * unit
 
 
-def resolvable(dtype: str, want: np.ndarray, spread: float) -> bool:
+def resolvable(dtype: str, want: np.ndarray, spread: Spread) -> bool:
     """Can `dtype` resolve this tensor on this case at all?
 
     No when correct runs scatter by as much as the value itself: chaotic cases (large weights,
@@ -83,4 +100,7 @@ def resolvable(dtype: str, want: np.ndarray, spread: float) -> bool:
     about the implementation, so such a tensor is not compared (and is counted as unresolved).
     """
     scale = float(np.max(np.abs(want))) if want.size else 0.0
-    return _noise(dtype, spread) < scale or scale == 0.0
+    # A probe that lands within 1/SAFETY of the value's own size is out of its linear regime
+    # (saturated): scaling it says nothing about a smaller perturbation.
+    noise = max(_noise(dtype, spread), spread.direct, SAFETY * spread.probe)
+    return noise < scale or scale == 0.0
