@@ -41,34 +41,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be >= 1")
-    return value
+def _number(convert, noun: str, ok, rule: str):
+    """An argparse type: `convert` the text, then require `ok(value)` (else say `rule`)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not {noun}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{value}: must be {rule}")
+        return value
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{value}: must be in [0, 2**32)")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value}: must be > 0")
-    return value
+_positive_int = _number(int, "an integer", lambda v: v >= 1, ">= 1")
+_seed = _number(int, "an integer", lambda v: 0 <= v < 2**32, "in [0, 2**32)")
+_seconds = _number(float, "a number", lambda v: v > 0, "> 0")
 
 
 def _check_name(text: str) -> str:
