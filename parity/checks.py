@@ -215,8 +215,11 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     want_all = ref.want.gradients
     got_all = ev.gradients()
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
-    unit = max((float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size),
-               default=1.0)
+    # The natural scale of gradient errors: the largest gradient, or the cotangents where every
+    # gradient is small (all gates saturated): a gate value off by one ulp absolute (sigmoid
+    # through tanh) moves gradients by about an ulp of the cotangents, not of the gradients.
+    unit = max([float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size]
+               + [float(np.max(np.abs(g))) for g in ev.case.cotangents if g.size], default=1.0)
     comparisons = []
     for n in names:
         want = want_all[n]

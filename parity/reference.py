@@ -16,6 +16,7 @@ import torch
 
 from .adapter import LSTMConfig
 from .cases import Case
+from .gate_noise import run_gate_noise_lstm
 from .tolerances import SAFETY, UNIT_ROUNDOFF, Spread
 
 __all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm"]
@@ -157,7 +158,8 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     relative error in float32 is large, so one float32 run alone can be lucky); and float64 on
     values perturbed at float32's unit roundoff (the case's conditioning).
     For a float64 case: three float64 runs on values perturbed by FLOAT64_PROBE.
-    For both, DIRECT_RUNS float64 runs on values perturbed by SAFETY x the dtype's roundoff.
+    For both, DIRECT_RUNS float64 runs on values perturbed by SAFETY x the dtype's roundoff, and
+    one with that much absolute noise in every gate value (`parity.gate_noise`).
     `params` overrides the case's parameters (a variant's reducing setting); only the canonical
     names are read.
     """
@@ -203,4 +205,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
         direct.append(run_torch_lstm(
             config, {n: prep(a) for n, a in f64.items()}, prep(x64),
             None if s64 is None else tuple(prep(s) for s in s64), cot64, torch.float64))
+    forward, grads = run_gate_noise_lstm(config, f64, x64, s64, cot64,
+                                         SAFETY * UNIT_ROUNDOFF[case.spec.dtype], rng)
+    direct.append(Outcome(forward, grads))
     return ReferenceRun(want, samples, to_float32, direct)

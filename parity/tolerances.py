@@ -17,12 +17,13 @@ with a perturbation of 2^-40 and the spread scaled linearly to float32's level (
     tolerance = max(RTOL_FLOOR * max|want|, SAFETY * spread * u(dtype) / u(float32), direct)
                 + ATOL * unit
 
-where `direct` is how far float64 lands on inputs perturbed by SAFETY * u(dtype), measured
-rather than scaled: near a threshold (a gate about to flip late in a chaotic sequence) a larger
-perturbation does not move the result proportionally further, it moves it to another trajectory;
+where `direct` is how far float64 lands on inputs perturbed by SAFETY * u(dtype), and with that
+much absolute noise in every gate value (`parity.gate_noise`), measured rather than scaled: near
+a threshold (a gate about to flip late in a chaotic sequence) a larger perturbation does not
+move the result proportionally further, it moves it to another trajectory;
 and `unit` is 1 for forward quantities (gates live in [0, 1] and tanh in [-1, 1], so 1 is the
-natural scale of h and c) and the largest reference gradient for gradients (a gradient that is
-negligible next to the others is judged on that scale). An error is reported as error/tolerance:
+natural scale of h and c) and for gradients the largest reference gradient or cotangent (a
+gradient that is negligible next to the others is judged on that scale). An error is reported as error/tolerance:
 below 1 passes.
 """
 

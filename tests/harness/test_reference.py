@@ -1,0 +1,66 @@
+"""The reference runs behind the tolerances: each must be nn.LSTM, moved only as intended."""
+
+import dataclasses
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+
+from parity.cases import materialize
+from parity.gate_noise import run_gate_noise_lstm
+from parity.reference import run_reference, run_torch_lstm
+from parity.strategies import case_specs
+
+
+def _float64(case):
+    params = {n: np.asarray(a, np.float64) for n, a in case.params.items()}
+    state = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
+    cot = tuple(np.asarray(c, np.float64) for c in case.cotangents)
+    return params, np.asarray(case.input, np.float64), state, cot
+
+
+@given(case_specs(max_work=20_000))
+@settings(max_examples=40, deadline=None)
+def test_gate_noise_run_without_noise_is_nn_lstm(spec):
+    # Every feature combination the harness draws: the same equations, layouts and gradients.
+    # At moderate scales, so that two summation orders agree to a fixed tolerance.
+    case = materialize(dataclasses.replace(spec, weight_scale=1.0, input_scale=1.0,
+                                           input_offset=0.0))
+    params, x, state, cot = _float64(case)
+    want = run_torch_lstm(case.config, params, x, state, cot, torch.float64)
+    forward, grads = run_gate_noise_lstm(case.config, params, x, state, cot, 0.0,
+                                         np.random.default_rng(0))
+    assert set(grads) == set(want.gradients)
+    for group, got in (("forward", forward), ("gradients", grads)):
+        for name, g in got.items():
+            w = (want.forward if group == "forward" else want.gradients)[name]
+            assert g.shape == w.shape, name
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=f"{group} {name}")
+
+
+@given(case_specs(max_work=20_000))
+@settings(max_examples=20, deadline=None)
+def test_gate_noise_moves_the_result_by_about_the_noise(spec):
+    case = materialize(spec)
+    params, x, state, _ = _float64(case)
+    want = run_torch_lstm(case.config, params, x, state, None, torch.float64)
+    forward, _ = run_gate_noise_lstm(case.config, params, x, state, None, 1e-9,
+                                     np.random.default_rng(0))
+    moved = max(float(np.max(np.abs(forward[n] - want.forward[n]), initial=0.0))
+                for n in forward)
+    assert 0 < moved or x.size == 0
+
+
+@given(case_specs(max_work=20_000))
+@settings(max_examples=20, deadline=None)
+def test_reference_samples_land_near_the_reference(spec):
+    # The samples estimate rounding: none may be a different function (a wrong layout would
+    # move them by O(1) on every case; rounding moves them by far less on most).
+    ref = run_reference(materialize(spec))
+    for s in ref.samples + ref.direct:
+        for name, got in s.forward.items():
+            assert got.shape == ref.want.forward[name].shape
+        for name, got in s.gradients.items():
+            assert got.shape == ref.want.gradients[name].shape
+    spread = max(ref.spread_of("forward", n).linear for n in ref.want.forward)
+    assert np.isfinite(spread)
