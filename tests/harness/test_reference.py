@@ -20,7 +20,7 @@ def _float64(case):
 
 
 @given(case_specs(max_work=20_000))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 def test_gate_noise_run_without_noise_is_nn_lstm(spec):
     # Every feature combination the harness draws: the same equations, layouts and gradients.
     # At moderate scales, so that two summation orders agree to a fixed tolerance.
@@ -39,7 +39,7 @@ def test_gate_noise_run_without_noise_is_nn_lstm(spec):
 
 
 @given(case_specs(max_work=20_000))
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 def test_gate_noise_moves_the_result_by_about_the_noise(spec):
     case = materialize(spec)
     params, x, state, _ = _float64(case)
@@ -52,7 +52,7 @@ def test_gate_noise_moves_the_result_by_about_the_noise(spec):
 
 
 @given(case_specs(max_work=20_000))
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 def test_reference_samples_land_near_the_reference(spec):
     # The samples estimate rounding: none may be a different function (a wrong layout would
     # move them by O(1) on every case; rounding moves them by far less on most).
