@@ -206,7 +206,8 @@ def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
     got = ev.forward()[name]
     spread = ref.spread_of("forward", name)
     tol = tolerance(ev.spec.dtype, want, spread, 1.0)
-    cmp = compare(name, got, want, tol, ev.spec, resolvable(ev.spec.dtype, want, spread))
+    cmp = compare(name, got, want, tol, ev.spec, resolvable(ev.spec.dtype, want, spread),
+                  ref.overflow("forward", name, ev.spec.dtype))
     return CheckOutcome(name, cmp.passed, [cmp])
 
 
@@ -232,7 +233,8 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
         spread = ref.spread_of("gradients", n)
         tol = tolerance(ev.spec.dtype, want, spread, unit)
         comparisons.append(compare(n, got_all[n], want, tol, ev.spec,
-                                   resolvable(ev.spec.dtype, want, spread)))
+                                   resolvable(ev.spec.dtype, want, spread),
+                                   ref.overflow("gradients", n, ev.spec.dtype)))
     return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons)
 
 

@@ -111,6 +111,17 @@ class ReferenceRun:
         want = pick(self.want)
         return self.to_float32 * np.max([np.abs(pick(s) - want) for s in self.samples], axis=0)
 
+    def overflow(self, group: str, name: str, dtype: str) -> np.ndarray:
+        """The elements a correct run in `dtype` cannot give: beyond the dtype's range, or not
+        finite in one of the samples (torch's own run in that dtype among them)."""
+        def pick(o: Outcome):
+            return (o.forward if group == "forward" else o.gradients)[name]
+
+        mask = np.abs(pick(self.want)) > np.finfo(dtype).max
+        for s in self.samples + self.direct:
+            mask |= ~np.isfinite(pick(s))
+        return mask
+
     def spread_of(self, group: str, name: str) -> Spread:
         """The spreads of one tensor, each its largest element: what
         `parity.tolerances.tolerance` takes."""

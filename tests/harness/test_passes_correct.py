@@ -92,3 +92,13 @@ ABSOLUTE_GATE_ERRORS = [
 def test_no_false_alarm_on_absolute_gate_errors(check, spec, check_lstm):
     _assert_passes(check_lstm(correct.TanhSigmoidLSTM, MODULE, checks=(check,),
                               case=CaseSpec.from_string(spec)))
+
+
+def test_no_false_alarm_where_float32_cannot_represent_the_gradient(check_lstm):
+    # 200 saturated steps through three projected layers: the input gradient is ~1e48, past
+    # float32's range; a correct float32 LSTM (torch's own) gives inf or nan there.
+    case = CaseSpec.from_string(
+        "input_size=15,hidden_size=31,num_layers=3,bidirectional=true,proj_size=18,seq_len=200,"
+        "batch=1,dtype=float32,weight_scale=8.0,bias_scale=4.0,input_scale=100.0,"
+        "input_offset=3.0,seed=2379704339")
+    _assert_passes(check_lstm(correct.TextbookLSTM, MODULE, checks=("gradients",), case=case))
