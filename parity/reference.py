@@ -31,6 +31,10 @@ class Outcome:
     forward: dict[str, np.ndarray]  # output, h_n, c_n
     gradients: dict[str, np.ndarray] | None = None  # input, h0, c0, parameter names
 
+    def pick(self, group: str, name: str) -> np.ndarray:
+        """One tensor: `group` is "forward" or "gradients"."""
+        return (self.forward if group == "forward" else self.gradients)[name]
+
 
 def make_torch_lstm(config: LSTMConfig, dtype: torch.dtype) -> torch.nn.LSTM:
     with warnings.catch_warnings():
@@ -105,33 +109,26 @@ class ReferenceRun:
 
         The tolerance for another dtype scales it by that dtype's unit roundoff
         (see `parity.tolerances`)."""
-        def pick(o: Outcome):
-            return (o.forward if group == "forward" else o.gradients)[name]
-
-        want = pick(self.want)
-        return self.to_float32 * np.max([np.abs(pick(s) - want) for s in self.samples], axis=0)
+        want = self.want.pick(group, name)
+        return self.to_float32 * np.max([np.abs(s.pick(group, name) - want)
+                                         for s in self.samples], axis=0)
 
     def overflow(self, group: str, name: str, dtype: str) -> np.ndarray:
         """The elements a correct run in `dtype` cannot give: beyond the dtype's range, or not
         finite in one of the samples (torch's own run in that dtype among them)."""
-        def pick(o: Outcome):
-            return (o.forward if group == "forward" else o.gradients)[name]
-
-        mask = np.abs(pick(self.want)) > np.finfo(dtype).max
+        mask = np.abs(self.want.pick(group, name)) > np.finfo(dtype).max
         for s in self.samples + self.direct:
-            mask |= ~np.isfinite(pick(s))
+            mask |= ~np.isfinite(s.pick(group, name))
         return mask
 
     def spread_of(self, group: str, name: str) -> Spread:
         """The spreads of one tensor, each its largest element: what
         `parity.tolerances.tolerance` takes."""
-        want = (self.want.forward if group == "forward" else self.want.gradients)[name]
+        want = self.want.pick(group, name)
         if not want.size:
             return Spread(0.0, 0.0)
-        direct = 0.0
-        for s in self.direct:
-            got = (s.forward if group == "forward" else s.gradients)[name]
-            direct = max(direct, float(np.max(np.abs(got - want))))
+        direct = max((float(np.max(np.abs(s.pick(group, name) - want))) for s in self.direct),
+                     default=0.0)
         linear = float(np.max(self.spread(group, name)))
         return Spread(linear, linear / self.to_float32, direct)
 
