@@ -54,6 +54,8 @@ class CheckRecord:
     samples: list = field(default_factory=list)  # [seq_len, dtype, ratio] per evaluated case
     note: str = ""  # e.g. the time budget ran out before max_examples
     unresolved_cases: int = 0  # cases where the dtype could not resolve some tensor at all
+    # Check-specific evidence that is not a comparison (e.g. a training check's loss curves).
+    data: dict | None = None
 
     def describe(self) -> list[str]:
         """The lines a person reads about a failure or error: what, where, cause, reproduce."""
@@ -109,6 +111,9 @@ class RunRecord:
     environment: dict
     implementations: list[ImplementationRecord]
     format: str = FORMAT
+    # Results that are not checks, by name, rendered by the report when present:
+    # "bench" (a list of timing rows), "audit" (the nested-network article's gradients).
+    studies: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
