@@ -22,8 +22,9 @@ import numpy as np
 
 from .adapter import Adapter
 from .cases import Case, CaseSpec, materialize
-from .compare import Comparison, compare, format_where
+from .compare import Comparison, compare, describe_index, format_where
 from .finite_diff import directional, per_element
+from .misbehaviour import Misbehaviour, MutatesInput, WrongStructure, changed, snapshot
 from .reference import FORWARD_NAMES, ReferenceRun, run_reference
 from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
 
@@ -46,6 +47,11 @@ FD_DIRECTIONS = 3
 # The loss's rounding noise is ~u x sum|terms| x conditioning; 4 covers the sum's own rounding.
 FD_NOISE_FACTOR = 4.0
 
+# Called as call_hook(call, spec) before each call into the implementation and as
+# call_hook(None, spec) after it returns: the child process of parity.isolation tells its
+# parent, which then knows what a crash or a hang was running, and times each call.
+call_hook: Callable[[str | None, CaseSpec], None] | None = None
+
 
 class Unsupported(Exception):
     """The implementation declined this case (NotImplementedError): not a pass, not a failure."""
@@ -58,9 +64,13 @@ class ImplementationError(Exception):
         self.call = call
         self.exc_type = type(exc).__name__
         self.exc_message = str(exc)
+        # "error" for an exception of its own; a misbehaviour the harness names otherwise.
+        self.status = exc.status if isinstance(exc, Misbehaviour) else "error"
         # The implementation's frames only: the harness's own are noise to the user.
         self.location = _implementation_frame(exc)
-        super().__init__(f"{call} raised {self.exc_type}: {self.exc_message}")
+        text = (f"{call} raised {self.exc_type}: {self.exc_message}" if self.status == "error"
+                else f"{call}: {self.exc_message}")
+        super().__init__(text)
 
 
 def _implementation_frame(exc: BaseException) -> str | None:
@@ -84,7 +94,19 @@ class CheckOutcome:
 
     @property
     def worst(self) -> Comparison | None:
+        named = [c for c in self.comparisons if c.status and not c.passed]
+        if named:  # a misbehaviour explains the numbers: it comes first
+            return named[0]
         return max(self.comparisons, key=lambda c: c.ratio, default=None)
+
+    @property
+    def status(self) -> str:
+        """"pass", "fail", or the misbehaviour's name (parity.misbehaviour)."""
+        if self.error is not None:
+            return self.error.status
+        if self.passed:
+            return "pass"
+        return next((c.status for c in self.comparisons if c.status and not c.passed), "fail")
 
     def message(self, implementation: str) -> str:
         """What, where, by how much: the first line a user reads."""
@@ -105,11 +127,13 @@ class CheckOutcome:
 class Evaluation:
     """Everything the checks need for one (implementation, case), computed lazily, once."""
 
-    def __init__(self, adapter: Adapter, spec: CaseSpec, reduced: bool = True) -> None:
+    def __init__(self, adapter: Adapter, spec: CaseSpec, reduced: bool = True,
+                 repeat: bool = False) -> None:
         """`reduced`: a variant runs in its reducing setting (for comparisons with the
         reference); False keeps its extra parameters as drawn (finite differences check its
-        gradients in every setting)."""
-        self.adapter, self.spec = adapter, spec
+        gradients in every setting). `repeat`: call forward and gradients twice, to see that
+        the same call gives the same result (kept to a few cases: it costs a call)."""
+        self.adapter, self.spec, self.repeat = adapter, spec, repeat
         variant = adapter.variant
         extras = variant.extra_parameters(spec.config) if variant else {}
         self.case: Case = materialize(spec, extras)
@@ -124,20 +148,31 @@ class Evaluation:
 
     # -- calls into the implementation ------------------------------------------------------
     def _build(self, params: Mapping[str, np.ndarray]):
+        return self._call("build", self.adapter.build, self.spec.config, params, self.spec.dtype,
+                          watched=params)
+
+    def _call(self, what: str, fn, *args, watched: Mapping[str, np.ndarray] | None = None):
+        """Call into the implementation. Arrays it is given (the `args` and the `watched`
+        parameters, which an instance holds on to) must come back unchanged."""
+        named = _named_arrays(args)
+        named.update({f"parameter {n}": a for n, a in
+                      (watched if watched is not None else self.implementation_params).items()})
+        before = snapshot(named)
+        if call_hook is not None:
+            call_hook(what, self.spec)
         try:
-            return self.adapter.build(self.spec.config, params, self.spec.dtype)
+            result = fn(*args)
         except NotImplementedError as exc:
             raise Unsupported(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - anything it raises is reported, not crashed on
-            raise ImplementationError("build", exc) from exc
-
-    def _call(self, what: str, fn, *args):
-        try:
-            return fn(*args)
-        except NotImplementedError as exc:
-            raise Unsupported(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001
             raise ImplementationError(what, exc) from exc
+        finally:
+            if call_hook is not None:
+                call_hook(None, self.spec)
+        moved = changed(named, before)
+        if moved:
+            raise ImplementationError(what, MutatesInput(f"changed what it was given: {moved}"))
+        return result
 
     def instance(self):
         """One instance, already called once on other data: it must not remember that call."""
@@ -160,20 +195,33 @@ class Evaluation:
 
     def forward(self) -> dict[str, np.ndarray]:
         if "forward" not in self._cache:
-            result = self._call("forward", self.instance().forward, self.case.input,
-                                self.case.state)
-            self._cache["forward"] = _unpack("forward", result)
+            self._cache["forward"] = self._forward_once()
+            if self.repeat:
+                self._cache["forward_again"] = self._forward_once()
         return self._cache["forward"]
+
+    def _forward_once(self) -> dict[str, np.ndarray]:
+        result = self._call("forward", self.instance().forward, self.case.input, self.case.state)
+        return _unpack("forward", result)
 
     def gradients(self) -> dict[str, np.ndarray]:
         if "gradients" not in self._cache:
-            grads = self._call("gradients", self.instance().gradients, self.case.input,
-                               self.case.state, self.case.cotangents)
-            if not isinstance(grads, Mapping):
-                raise ImplementationError("gradients", TypeError(
-                    f"gradients returned {type(grads).__name__}, not a dict of arrays"))
-            self._cache["gradients"] = {n: np.asarray(g) for n, g in grads.items()}
+            self._cache["gradients"] = self._gradients_once()
+            if self.repeat:
+                self._cache["gradients_again"] = self._gradients_once()
         return self._cache["gradients"]
+
+    def _gradients_once(self) -> dict[str, np.ndarray]:
+        grads = self._call("gradients", self.instance().gradients, self.case.input,
+                           self.case.state, self.case.cotangents)
+        if not isinstance(grads, Mapping):
+            raise ImplementationError("gradients", WrongStructure(
+                f"returned {type(grads).__name__}, not a dict of arrays"))
+        return {n: np.asarray(g) for n, g in grads.items()}
+
+    def again(self, what: str) -> dict[str, np.ndarray] | None:
+        """The second result of a repeated call ("forward" or "gradients"), if it was made."""
+        return self._cache.get(f"{what}_again")
 
     # -- shared measures ---------------------------------------------------------------------
     def forward_kappa(self) -> float:
@@ -193,28 +241,84 @@ def _unpack(call: str, result) -> dict[str, np.ndarray]:
     try:
         output, (h_n, c_n) = result
     except (TypeError, ValueError):
-        raise ImplementationError(call, TypeError(
+        raise ImplementationError(call, WrongStructure(
             f"returned {type(result).__name__}; expected (output, (h_n, c_n)) like nn.LSTM"
         )) from None
     return {n: np.asarray(a) for n, a in zip(FORWARD_NAMES, (output, h_n, c_n))}
 
 
+def _named_arrays(args) -> dict:
+    """The arrays among a call's arguments, by the names the Built protocol gives them."""
+    names = {0: ("input",), 1: ("h0", "c0"), 2: ("g_output", "g_h_n", "g_c_n")}
+    named = {}
+    for i, arg in enumerate(args):
+        if isinstance(arg, np.ndarray):
+            named[names.get(i, (f"argument {i}",))[0]] = arg
+        elif isinstance(arg, tuple) and all(isinstance(a, np.ndarray) for a in arg):
+            labels = names.get(i, ())
+            for j, a in enumerate(arg):
+                named[labels[j] if j < len(labels) else f"argument {i}[{j}]"] = a
+    return named
+
+
+def _wrong_dtype(name: str, got: np.ndarray, spec: CaseSpec) -> Comparison | None:
+    """A tensor in another dtype than the case's: float64 for float32 hides rounding, float32
+    for float64 throws precision away; either is a silent cast."""
+    if got.dtype == np.dtype(spec.dtype):
+        return None
+    return Comparison(name, False, float("inf"), float("inf"), 0.0, float("inf"),
+                      problem=f"{name} is {got.dtype}; asked for {spec.dtype} (nn.LSTM returns "
+                              f"its input's dtype)", status="wrong-dtype")
+
+
+def _nondeterministic(name: str, first: np.ndarray, second: np.ndarray, tol: float,
+                      spec: CaseSpec, call: str) -> Comparison | None:
+    """The same call on the same case twice: apart by more than the tolerance is a finding."""
+    a, b = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    if a.shape != b.shape:
+        return Comparison(name, False, float("inf"), float("inf"), tol, float("inf"),
+                          problem=f"{call} called twice on the same case: {name} has shape "
+                                  f"{a.shape}, then {b.shape}", status="nondeterministic")
+    if not a.size:
+        return None
+    diff = np.abs(a - b)
+    diff[np.isnan(a) & np.isnan(b)] = 0.0
+    diff[np.isnan(diff)] = np.inf
+    worst = float(np.max(diff))
+    if worst <= tol:
+        return None
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
+    where = format_where(name, describe_index(name, index, spec))
+    return Comparison(name, False, worst, worst / max(abs(float(a[index])), 1e-300), tol,
+                      worst / tol if tol > 0 else float("inf"), index,
+                      describe_index(name, index, spec), float(b[index]), float(a[index]),
+                      problem=f"{call} called twice on the same case: {where} differs by "
+                              f"{worst:.3g} between the calls (tolerance {tol:.3g})",
+                      status="nondeterministic")
+
+
 # -- the checks ------------------------------------------------------------------------------
 def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
+    got = ev.forward()[name]  # first: a case it declines costs no reference run
     ref = ev.reference()
     want = ref.want.forward[name]
-    got = ev.forward()[name]
     spread = ref.spread_of("forward", name)
     tol = tolerance(ev.spec.dtype, want, spread, 1.0)
     cmp = compare(name, got, want, tol, ev.spec, resolvable(ev.spec.dtype, want, spread),
                   ref.overflow("forward", name, ev.spec.dtype))
+    if cmp.status is None:  # a wrong shape or a NaN says more than a dtype or a repeat
+        again = None if cmp.unresolved else ev.again("forward")
+        cmp = (_wrong_dtype(name, got, ev.spec)
+               or (again is not None and _nondeterministic(name, got, again[name], tol, ev.spec,
+                                                           "forward"))
+               or cmp)
     return CheckOutcome(name, cmp.passed, [cmp])
 
 
 def check_gradients(ev: Evaluation) -> CheckOutcome:
+    got_all = ev.gradients()  # first: a case it declines costs no reference run
     ref = ev.reference()
     want_all = ref.want.gradients
-    got_all = ev.gradients()
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
     # The natural scale of gradient errors: the largest gradient, or the cotangents where every
     # gradient is small (all gates saturated): a gate value off by one ulp absolute (sigmoid
@@ -222,19 +326,26 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     unit = max([float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size]
                + [float(np.max(np.abs(g))) for g in ev.case.cotangents if g.size], default=1.0)
     comparisons = []
+    again = ev.again("gradients")
     for n in names:
         want = want_all[n]
         if n not in got_all:
             comparisons.append(Comparison(
                 n, False, float("inf"), float("inf"), 0.0, float("inf"),
                 problem=f"no gradient for {n} (the gradients returned: "
-                        f"{', '.join(sorted(got_all)) or 'none'})"))
+                        f"{', '.join(sorted(got_all)) or 'none'})", status="wrong-structure"))
             continue
         spread = ref.spread_of("gradients", n)
         tol = tolerance(ev.spec.dtype, want, spread, unit)
-        comparisons.append(compare(n, got_all[n], want, tol, ev.spec,
-                                   resolvable(ev.spec.dtype, want, spread),
-                                   ref.overflow("gradients", n, ev.spec.dtype)))
+        cmp = compare(n, got_all[n], want, tol, ev.spec,
+                      resolvable(ev.spec.dtype, want, spread),
+                      ref.overflow("gradients", n, ev.spec.dtype))
+        if cmp.status is None:
+            cmp = (_wrong_dtype(n, got_all[n], ev.spec)
+                   or (again is not None and n in again and not cmp.unresolved
+                       and _nondeterministic(n, got_all[n], again[n], tol, ev.spec, "gradients"))
+                   or cmp)
+        comparisons.append(cmp)
     return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons)
 
 

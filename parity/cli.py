@@ -19,15 +19,18 @@ from . import __version__
 from .adapter import InvalidArgument
 from .cases import CaseSpec
 from .checks import CHECKS
+from .isolation import DEFAULT_TIMEOUT, Options, check_isolated, load_isolated, threads_per_child
 from .registry import LoadError, load, registered
 from .results import RunRecord, environment, load_results, verdict_of, write_atomic
-from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, check_implementation
+from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET
 
 __all__ = ["main"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_REPORT = "reports/parity.html"
 DEFAULT_JSON = "reports/parity.json"
+# Hypothesis's example database: failures found are tried first on the next run (git-ignored).
+DEFAULT_DATABASE = ".parity/examples"
 
 
 class UsageError(Exception):
@@ -92,6 +95,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                                            f"(default: {DEFAULT_TIME_BUDGET:.0f})")
     p.add_argument("--no-shrink", action="store_true",
                    help="report the first failing case found, without shrinking it")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"per call into an implementation: a call running longer is ended and "
+                        f"reported as a timeout (default: {DEFAULT_TIMEOUT:.0f})")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N",
+                   help="check N implementations side by side, each in its own process with "
+                        "its share of the cores (default: 1)")
+    p.add_argument("--no-database", action="store_true",
+                   help=f"neither replay nor save failing examples in {DEFAULT_DATABASE}/ "
+                        f"(default: replay them first, unless --seed is given; save new ones)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON (format: README)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
 
@@ -212,36 +224,50 @@ def _targets(args) -> list[str]:
 
 
 def _run(args, out=None) -> RunRecord:
-    """Load everything first (usage errors before any work), then check each in turn."""
+    """Load everything first (usage errors before any work), then check each, every
+    implementation in a child process of its own (parity.isolation)."""
     out = out or sys.stdout
-    adapters = [load(t) for t in _targets(args)]
+    targets = _targets(args)
     checks = tuple(dict.fromkeys(args.only)) if args.only else CHECKS
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    options = Options(
+        checks=checks, seed=seed, max_examples=args.max_examples, time_budget=args.time_budget,
+        case=args.case.to_string() if args.case else None, shrink=not args.no_shrink,
+        database=None if args.no_database else str(Path(DEFAULT_DATABASE).resolve()),
+        # An explicit seed repeats a run exactly: saved examples are not replayed then.
+        database_read=args.seed is None, timeout=args.timeout,
+        threads=threads_per_child(args.jobs))
     started = time.monotonic()
     stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    what = f"case {args.case.to_string()}" if args.case else \
-        f"seed {seed}, {args.max_examples} examples per check"
-    print(f"parity {__version__}: checking {len(adapters)} implementation"
-          f"{'s' if len(adapters) != 1 else ''} against torch.nn.LSTM ({what})", file=out)
     progress = None if args.quiet else _Progress()
     records = []
     try:
-        for adapter in adapters:
-            print(f"\n{adapter.name}: {adapter.description}", file=out, flush=True)
-            record = check_implementation(
-                adapter, checks=checks, seed=seed, max_examples=args.max_examples,
-                time_budget=args.time_budget, case=args.case,
-                progress=progress, shrink=not args.no_shrink,
-            )
+        info = load_isolated(targets, options)
+        what = f"case {args.case.to_string()}" if args.case else \
+            f"seed {seed}, {args.max_examples} examples per check"
+        print(f"parity {__version__}: checking {len(targets)} implementation"
+              f"{'s' if len(targets) != 1 else ''} against torch.nn.LSTM ({what})", file=out)
+
+        def header(i: dict) -> None:
+            print(f"\n{i['name']}: {i.get('description', '')}".rstrip(), file=out, flush=True)
+
+        def done(record) -> None:
             if progress:
                 progress.clear()
+            if args.jobs > 1:
+                header({"name": record.name, "description": record.description})
             _print_record(record, out)
             records.append(record)
+
+        records = check_isolated(targets, info, options, jobs=args.jobs,
+                                 on_start=header if args.jobs == 1 else None, on_done=done,
+                                 progress=progress)
     except KeyboardInterrupt:
         if progress:
             progress.clear()
-        print(f"\ninterrupted: {len(records)} of {len(adapters)} implementations decided; "
-              f"nothing written", file=out)
+        print(f"\ninterrupted: {len(records)} of {len(targets)} implementations decided"
+              + (f" ({_summary(records)})" if records else "") + "; nothing written",
+              file=out, flush=True)
         raise
     verdict = verdict_of(records)
     argv = ["python", "-m", "parity"] + sys.argv[1:] if sys.argv else []
@@ -293,6 +319,8 @@ _MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsup
 
 
 def _print_record(record, out) -> None:
+    if record.error:
+        print(f"  {record.status.upper():<11} {record.error}", file=out)
     for c in record.checks:
         worst = ""
         if c.worst and c.status == "pass" and c.unresolved_cases < c.examples:
@@ -301,8 +329,8 @@ def _print_record(record, out) -> None:
         if c.unresolved_cases:
             cases += f" ({c.unresolved_cases} too ill-conditioned to compare)"
         detail = ", ".join(x for x in (cases + worst, f"{c.duration_s:.1f}s") if x)
-        print(f"  {_MARK[c.status]:<11} {c.check:<19} {detail}", file=out)
-        if c.status in ("fail", "error") and c.failure:
+        print(f"  {_MARK.get(c.status, c.status.upper()):<11} {c.check:<19} {detail}", file=out)
+        if c.status not in ("pass", "unsupported") and c.failure:
             for line in c.describe():
                 print(f"      {line}", file=out)
         elif c.status == "unsupported" and c.message:
@@ -315,14 +343,19 @@ def _print_record(record, out) -> None:
     out.flush()
 
 
-def _print_verdict(run: RunRecord, json_path) -> None:
+def _summary(records) -> str:
     counts: dict[str, int] = {}
-    for r in run.implementations:
+    for r in records:
         for c in r.checks:
             counts[c.status] = counts.get(c.status, 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-    print(f"\nverdict: {run.verdict} ({len(run.implementations)} implementations; checks: "
-          f"{summary}) in {run.duration_s:.0f}s, seed {run.seed}")
+        if r.error:
+            counts[r.status] = counts.get(r.status, 0) + 1
+    return "checks: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def _print_verdict(run: RunRecord, json_path) -> None:
+    print(f"\nverdict: {run.verdict} ({len(run.implementations)} implementations; "
+          f"{_summary(run.implementations)}) in {run.duration_s:.0f}s, seed {run.seed}")
     if json_path:
         print(f"results: {json_path}")
 

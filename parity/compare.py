@@ -30,6 +30,8 @@ class Comparison:
     want: float | None = None
     problem: str | None = None  # shape or non-finite values, when that is what is wrong
     unresolved: bool = False  # the dtype cannot resolve this value on this case: not compared
+    # A misbehaviour status (parity.misbehaviour) when `problem` is one: "wrong-shape", "nan"...
+    status: str | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -51,6 +53,7 @@ def compare(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
         return Comparison(
             tensor, False, float("inf"), float("inf"), tol, float("inf"),
             problem=f"{tensor} has shape {got.shape}; nn.LSTM gives {want.shape}",
+            status="wrong-shape",
         )
     if want.size == 0:
         return Comparison(tensor, True, 0.0, 0.0, tol, 0.0)
@@ -64,6 +67,7 @@ def compare(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
             tensor, False, float("inf"), float("inf"), tol, float("inf"), index,
             describe_index(tensor, index, spec), float(got64[index]), float(want[index]),
             problem=f"{tensor} is {got64[index]} where nn.LSTM gives {want[index]:.6g}",
+            status="nan",
         )
     if not resolved:
         return Comparison(tensor, True, 0.0, 0.0, tol, 0.0, unresolved=True)

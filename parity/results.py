@@ -9,7 +9,8 @@ The JSON, top to bottom::
             {"check": "output", "status": "pass" | "fail" | "unsupported" | "error",
              "examples": N, "worst": {...}, "failure": {...} | null, "samples": [...]}]}]}
 
-`verdict` is ``"error"`` when any implementation could not be run or raised during a check,
+`verdict` is ``"error"`` when any implementation could not be run or misbehaved during a check
+(raised, crashed, hung, wrong shape... see parity.misbehaviour),
 else ``"fail"`` when any check found a discrepancy, else ``"pass"``. README.md documents every
 field.
 """
@@ -24,6 +25,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .misbehaviour import MISBEHAVIOURS, worst_status
+
 __all__ = [
     "FORMAT",
     "STATUSES",
@@ -36,7 +39,9 @@ __all__ = [
 ]
 
 FORMAT = "parity-results/1"
-STATUSES = ("pass", "fail", "unsupported", "error")
+# A misbehaviour (parity.misbehaviour: crashed, timeout, error, wrong-shape...) is worse than a
+# discrepancy: the implementation did not give a number to compare.
+STATUSES = ("pass", "fail", "unsupported", *MISBEHAVIOURS)
 
 
 @dataclass
@@ -89,7 +94,10 @@ class ImplementationRecord:
 
     def summarize(self) -> str:
         statuses = [c.status for c in self.checks]
-        if self.error or "error" in statuses:
+        misbehaved = worst_status(statuses + ([self.status] if self.error else []))
+        if misbehaved:
+            self.status = misbehaved
+        elif self.error:
             self.status = "error"
         elif "fail" in statuses:
             self.status = "fail"
@@ -124,7 +132,7 @@ class RunRecord:
 
 def verdict_of(records: list[ImplementationRecord]) -> str:
     statuses = [r.summarize() for r in records]
-    if "error" in statuses:
+    if worst_status(statuses):
         return "error"
     if "fail" in statuses:
         return "fail"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import time
+
+import numpy as np
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,6 +23,7 @@ from .adapter import Adapter
 from .cases import CaseSpec
 from .checks import CHECKS, CheckOutcome, Evaluation, Unsupported, run_check
 from .diagnose import diagnose
+from .misbehaviour import is_misbehaviour
 from .results import CheckRecord, ImplementationRecord
 from .strategies import MAX_WORK, case_specs, edge_cases
 
@@ -44,6 +47,9 @@ DEFAULT_TIME_BUDGET = 30.0
 SHRINK_BUDGET = 20.0
 MAX_SAMPLES = 400
 CACHE_SIZE = 256
+# Cases per implementation whose forward and gradients are called twice (nondeterminism): the
+# first ones evaluated, so a nondeterministic implementation shows on the small edge cases.
+REPEATED_CASES = 2
 
 Progress = Callable[[str, str, int, int], None]  # implementation, check, done, total
 
@@ -56,6 +62,16 @@ class _Failed(Exception):
 
 class _Errored(_Failed):
     """A separate class so hypothesis shrinks errors and discrepancies as separate bugs."""
+
+
+_MISBEHAVED: dict[str, type] = {}
+
+
+def _misbehaved(status: str) -> type:
+    """One exception class per misbehaviour status: hypothesis shrinks each as its own bug."""
+    if status not in _MISBEHAVED:
+        _MISBEHAVED[status] = type(f"_Errored_{status.replace('-', '_')}", (_Errored,), {})
+    return _MISBEHAVED[status]
 
 
 def reproduce_command(target: str, check: str, spec: CaseSpec) -> str:
@@ -79,6 +95,9 @@ class _Search:
     samples: list = field(default_factory=list)
     features: dict = field(default_factory=dict)
     seen: set = field(default_factory=set)
+    # The first case that misbehaved (not merely differed): it is reported over a discrepancy
+    # that hypothesis may have shrunk to instead (a repeated call is made on a few cases only).
+    misbehaved: tuple[CaseSpec, CheckOutcome] | None = None
 
     def out_of_time(self) -> bool:
         now = time.monotonic()
@@ -98,9 +117,13 @@ class Checker:
 
     def __init__(self, adapter: Adapter, *, seed: int, max_examples: int,
                  time_budget: float = DEFAULT_TIME_BUDGET, progress: Progress | None = None,
-                 shrink: bool = True) -> None:
+                 shrink: bool = True, database=None) -> None:
+        """`database`: a hypothesis example database (failures found are saved there and tried
+        first next time); None for none."""
         self.adapter, self.seed, self.max_examples = adapter, seed, max_examples
         self.time_budget, self.progress, self.shrink = time_budget, progress, shrink
+        self.database = database
+        self._repeats = 0
         self._evaluations: OrderedDict = OrderedDict()
         self._outcomes: dict = {}
         self.features: dict[str, list[int]] = {}  # feature -> [cases, failing cases], all checks
@@ -113,7 +136,9 @@ class Checker:
         key = (spec, reduced)
         ev = self._evaluations.get(key)
         if ev is None:
-            ev = Evaluation(self.adapter, spec, reduced=reduced)
+            ev = Evaluation(self.adapter, spec, reduced=reduced,
+                            repeat=self._repeats < REPEATED_CASES)
+            self._repeats += 1
             self._evaluations[key] = ev
             if len(self._evaluations) > CACHE_SIZE:
                 self._evaluations.popitem(last=False)
@@ -168,21 +193,27 @@ class Checker:
                 self._record(search, spec, outcome)
                 if self.progress and not search.failing:
                     self.progress(self.adapter.name, check, search.evaluated, total)
-            if outcome.error is not None:
+            status = outcome.status
+            if is_misbehaviour(status):
                 search.fail()
-                raise _Errored(spec, outcome)
-            if not outcome.passed:
+                raise _misbehaved(status)(spec, outcome)
+            if status != "pass":
                 search.fail()
                 raise _Failed(spec, outcome)
 
         phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if self.shrink else [])
+        if self.database is not None:
+            phases.insert(0, Phase.reuse)  # failures saved by earlier runs, first
+            # One database entry per implementation and check (the test function is the same).
+            test._hypothesis_internal_add_digest = \
+                f"{self.adapter.target or self.adapter.name}\0{check}".encode()
         # Finite differences call the forward ~18 times a case: draw cheaper cases for them.
         work = MAX_WORK // 4 if check == "finite-differences" else MAX_WORK
         wrapped = given(case_specs(supports, dtypes=dtypes, max_work=work))(test)
         for spec in reversed(edge_cases(supports, dtypes)):
             wrapped = example(spec)(wrapped)
         wrapped = settings(
-            max_examples=examples, deadline=None, database=None, derandomize=False,
+            max_examples=examples, deadline=None, database=self.database, derandomize=False,
             phases=phases, report_multiple_bugs=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), print_blob=False,
         )(wrapped)
@@ -196,6 +227,8 @@ class Checker:
         except Unsatisfiable:
             record.status = "unsupported"
             record.message = "the implementation declined every case drawn for this check"
+        if search.misbehaved is not None and not is_misbehaviour(record.status):
+            self._fill_failure(record, _Errored(*search.misbehaved))
         duration = time.monotonic() - search.started
         record.examples, record.unsupported_cases = search.evaluated, search.unsupported
         record.unresolved_cases = search.unresolved
@@ -221,6 +254,8 @@ class Checker:
         worst = outcome.worst
         ratio = float("inf") if outcome.error is not None or worst is None else worst.ratio
         bad = outcome.error is not None or not outcome.passed
+        if search.misbehaved is None and is_misbehaviour(outcome.status):
+            search.misbehaved = (spec, outcome)
         for feature in spec.features() | {"all"}:
             counts = search.features.setdefault(feature, [0, 0])
             counts[0] += 1
@@ -230,7 +265,7 @@ class Checker:
             if search.worst is None or worst.ratio > search.worst[0]:
                 search.worst = (worst.ratio, spec, outcome)
 
-    def minimize(self, spec: CaseSpec, check: str, errored: bool) -> CaseSpec:
+    def minimize(self, spec: CaseSpec, check: str, status: str) -> CaseSpec:
         """Greedy structural shrinking on top of hypothesis's (and for the explicit edge cases,
         which hypothesis reports as they are): take any simpler case that still fails the same
         way, until none does or the time is up."""
@@ -241,8 +276,7 @@ class Checker:
                 outcome = self.outcome(candidate, check)
             except Unsupported:
                 return False
-            return (outcome.error is not None) == errored and \
-                (outcome.error is not None or not outcome.passed)
+            return outcome.status == status
 
         improved, tried = True, {spec}
         while improved and time.monotonic() < deadline:
@@ -261,12 +295,17 @@ class Checker:
     def _fill_failure(self, record: CheckRecord, found: _Failed, minimize: bool = True) -> None:
         spec = found.spec
         if minimize:
-            spec = self.minimize(spec, record.check, isinstance(found, _Errored))
+            spec = self.minimize(spec, record.check, found.outcome.status)
         outcome = self.outcome(spec, record.check)
+        if outcome.status != found.outcome.status:  # only a repeated call showed it
+            spec, outcome = found.spec, found.outcome
         name = self.adapter.name
-        record.status = "error" if outcome.error is not None else "fail"
+        record.status = outcome.status
         record.message = outcome.message(name)
-        failing = [c.as_dict() for c in sorted(outcome.comparisons, key=lambda c: -c.ratio)
+        if is_misbehaviour(record.status):  # one line: implementation, call, config
+            record.message += f" [case {spec.to_string()}]"
+        failing = [c.as_dict() for c in sorted(outcome.comparisons,
+                                               key=lambda c: (c.status is None, -c.ratio))
                    if not c.passed][:8]
         failure = {
             "case": spec.as_dict(),
@@ -278,17 +317,34 @@ class Checker:
             "reproduce": reproduce_command(self.adapter.target or name, record.check, spec),
             "likely_cause": None,
         }
+        if record.status in ("wrong-shape", "wrong-dtype"):
+            try:
+                failure["tensors"] = self._tensors(spec, record.check)
+            except Exception:  # noqa: BLE001 - the evidence must never hide the finding
+                pass
         if outcome.error is not None:
             failure["exception"] = {"call": outcome.error.call, "type": outcome.error.exc_type,
                                     "message": outcome.error.exc_message,
                                     "location": outcome.error.location}
-        else:
+        elif record.status == "fail":
             try:
                 failure["likely_cause"] = diagnose(self, spec, record.check, outcome)
             except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the failure
                 failure["likely_cause"] = None
                 failure["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
         record.failure = failure
+
+    def _tensors(self, spec: CaseSpec, check: str) -> dict:
+        """Shape and dtype of every tensor the check compares: what came back, what nn.LSTM
+        gives."""
+        ev = self.evaluation(spec, check)
+        want = ev.reference().want
+        got = ev.gradients() if check in ("gradients", "finite-differences") else ev.forward()
+        wanted = want.gradients if check in ("gradients", "finite-differences") else want.forward
+        return {name: {"got": {"shape": list(np.shape(got[name])),
+                               "dtype": str(np.asarray(got[name]).dtype)} if name in got else None,
+                       "want": {"shape": list(w.shape), "dtype": spec.dtype}}
+                for name, w in wanted.items()}
 
     def run_case(self, spec: CaseSpec, check: str) -> CheckRecord:
         """Evaluate exactly one case (``--case``): no search, no shrinking."""
@@ -303,9 +359,8 @@ class Checker:
             record.message = f"the implementation declined this case: {exc}"
             return record
         record.unresolved_cases = int(any(c.unresolved for c in outcome.comparisons))
-        if outcome.error is not None or not outcome.passed:
-            self._fill_failure(record, (_Errored if outcome.error else _Failed)(spec, outcome),
-                               minimize=False)
+        if outcome.status != "pass":
+            self._fill_failure(record, _Failed(spec, outcome), minimize=False)
         else:
             record.message = outcome.message(self.adapter.name)
             record.worst = _worst_dict(spec, outcome)
@@ -365,8 +420,11 @@ def check_implementation(
     case: CaseSpec | None = None,
     progress: Progress | None = None,
     shrink: bool = True,
+    database=None,
+    on_check: Callable[[CheckRecord], None] | None = None,
 ) -> ImplementationRecord:
-    """Run `checks` on one implementation and return its record."""
+    """Run `checks` on one implementation and return its record; `on_check` hears of each
+    check's record as soon as it is decided."""
     started = time.monotonic()
     seed = random.randrange(2**32) if seed is None else seed
     record = ImplementationRecord(
@@ -376,12 +434,14 @@ def check_implementation(
         variant=adapter.variant.description if adapter.variant else None,
     )
     checker = Checker(adapter, seed=seed, max_examples=max_examples, time_budget=time_budget,
-                      progress=progress, shrink=shrink)
+                      progress=progress, shrink=shrink, database=database)
     for check in checks:
         if case is not None:
             record.checks.append(checker.run_case(case, check))
         else:
             record.checks.append(checker.run(check))
+        if on_check is not None:
+            on_check(record.checks[-1])
     record.features = {
         name: {"supported": supported, "cases": checker.features.get(name, [0, 0])[0],
                "failed": checker.features.get(name, [0, 0])[1]}

@@ -17,6 +17,7 @@ import torch
 from torch.func import functional_call
 
 from .adapter import Adapter, Cotangents, LSTMConfig, State
+from .misbehaviour import MutatesInput, WrongShape, WrongStructure, changed, snapshot
 
 __all__ = ["TorchAdapter", "TORCH_DTYPES"]
 
@@ -40,7 +41,8 @@ def unpack_result(result):
         got = type(result).__name__
         if isinstance(result, (tuple, list)):
             got = f"a {got} of {len(result)}"
-        raise TypeError(f"returned {got}; expected (output, (h_n, c_n)) like nn.LSTM") from None
+        raise WrongStructure(f"returned {got}; expected (output, (h_n, c_n)) like nn.LSTM") \
+            from None
     return output, h_n, c_n
 
 
@@ -86,8 +88,15 @@ class _BuiltTorchModule:
     def forward(self, input: np.ndarray, state: State | None):
         params = {n: _leaf(a, False) for n, a in self.params.items()}
         hx = None if state is None else tuple(_leaf(s, False) for s in state)
+        leaves = {"input": _leaf(input, False), **params}
+        if hx is not None:
+            leaves["h0"], leaves["c0"] = hx
+        # The module gets fresh copies, so the harness's arrays are safe; whether it writes into
+        # what it is given is still a finding (it would corrupt a caller's tensors).
+        before = snapshot(leaves)
         with torch.no_grad():
-            output, h_n, c_n = self._run(params, _leaf(input, False), hx)
+            output, h_n, c_n = self._run(params, leaves["input"], hx)
+        _unchanged(leaves, before)
         return _to_numpy(output), (_to_numpy(h_n), _to_numpy(c_n))
 
     def gradients(self, input: np.ndarray, state: State | None, cotangents: Cotangents):
@@ -98,19 +107,27 @@ class _BuiltTorchModule:
             hx = (leaves["h0"], leaves["c0"])
         params = {n: _leaf(a, True) for n, a in self.params.items()}
         leaves.update(params)
+        before = snapshot(leaves)
         with torch.enable_grad():
             output, h_n, c_n = self._run(params, leaves["input"], hx)
             loss = 0
             for what, g, t in zip(("output", "h_n", "c_n"), cotangents, (output, h_n, c_n)):
                 if tuple(t.shape) != g.shape:
-                    raise ValueError(
+                    raise WrongShape(
                         f"{what} has shape {tuple(t.shape)}; nn.LSTM gives {g.shape}"
                     )
                 loss = loss + (torch.as_tensor(g, dtype=t.dtype) * t).sum()
             grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+        _unchanged(leaves, before)
         # A leaf the loss does not reach has gradient zero (None from autograd): reported as zeros
         # so that a detached parameter shows up as a gradient that is wrong, not as a crash.
         return {
             name: np.zeros_like(leaf.detach().numpy()) if g is None else _to_numpy(g)
             for (name, leaf), g in zip(leaves.items(), grads)
         }
+
+
+def _unchanged(leaves: dict, before: dict) -> None:
+    moved = changed(leaves, before)
+    if moved:
+        raise MutatesInput(f"changed the tensors it was given in place: {moved}")

@@ -1,0 +1,484 @@
+"""Each implementation's checks in a child process, every call into it under a time limit.
+
+The harness runs code it did not write. In a child, a segfault, an ``os._exit`` or the kernel's
+out-of-memory killer ends that child, not the run; a call that hangs is ended by its parent.
+Before every call into the implementation the child tells its parent which call on which case
+it is starting (a heartbeat over a pipe, `parity.checks.call_hook`), so the parent can say what
+a crash or a hang was running, and how to run it again. After a crash or a timeout, a fresh
+child takes up the checks not yet decided.
+
+Children come from a fork server that has imported torch and parity once (``spawn`` where there
+is no fork server), so a child starts in milliseconds, never forked from a process that has run
+torch's thread pools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import wait
+from typing import Callable
+
+from .cases import CaseSpec
+from .registry import LoadError
+from .results import CheckRecord, ImplementationRecord
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Options",
+    "check_isolated",
+    "example_database",
+    "load_isolated",
+    "threads_per_child",
+]
+
+# Seconds one call into an implementation may take. The largest drawn case (3 bidirectional
+# projected layers, 200 steps, batch 40) takes a correct torch implementation ~1 s for forward
+# and gradients together on one loaded core; a NumPy one up to ~10x that. 60 s never fires on a
+# correct implementation and still ends a hang within a minute.
+DEFAULT_TIMEOUT = 60.0
+# Seconds a child is given to exit after being told to (it has sent its record).
+_EXIT_GRACE = 5.0
+# The process exit status of a child whose parent went away (nothing left to report to).
+_ORPHANED = 70
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a child needs to run the checks of one implementation (picklable)."""
+
+    checks: tuple[str, ...]
+    seed: int
+    max_examples: int
+    time_budget: float
+    case: str | None = None  # a CaseSpec string: check exactly this case
+    shrink: bool = True
+    database: str | None = None  # a directory of hypothesis examples, or None for none
+    database_read: bool = True  # False: save new failures there but do not replay old ones
+    timeout: float = DEFAULT_TIMEOUT
+    threads: int = 0  # torch threads in the child; 0 leaves torch's default
+
+
+def threads_per_child(jobs: int) -> int:
+    """Threads for each of `jobs` children side by side: the cores shared out, and never more
+    than OMP_NUM_THREADS where the user set it."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    try:
+        threads = min(threads, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        pass
+    return max(1, threads)
+
+
+# -- the example database --------------------------------------------------------------------
+def example_database(path: str | None, read: bool = True):
+    """Hypothesis's directory database at `path`: failures found are saved and, when `read`,
+    tried first on the next run. With `read` False (a run with an explicit --seed), saved
+    examples are not replayed, so that the seed alone decides what is drawn."""
+    if path is None:
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+
+    directory = DirectoryBasedExampleDatabase(path)
+    if read:
+        return directory
+
+    class WriteOnly(ExampleDatabase):
+        def fetch(self, key):
+            return iter(())
+
+        def save(self, key, value):
+            directory.save(key, value)
+
+        def delete(self, key, value):
+            directory.delete(key, value)
+
+    return WriteOnly()
+
+
+# -- the child --------------------------------------------------------------------------------
+def _child(kind: str, targets: list[str], options: Options, messages, control) -> None:
+    """Entry point of a child process: load (`kind` "load") or check (`kind` "check")."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+    def orphaned():
+        # The parent holds the other end of `control`; when it is gone, so is our purpose.
+        try:
+            control.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(_ORPHANED)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
+
+    from . import checks
+    from .registry import load
+
+    last = [None, ""]
+
+    def hook(call, spec):
+        if call is None:
+            messages.send(("returned",))
+            return
+        if spec is not last[0]:
+            last[0], last[1] = spec, spec.to_string()
+        messages.send(("call", call, last[1]))
+
+    for target in targets:
+        messages.send(("call", "load", ""))
+        try:
+            adapter = load(target)
+        except LoadError as exc:
+            messages.send(("load-error", target, str(exc)))
+            continue
+        messages.send(("returned",))
+        messages.send(("loaded", target, {
+            "name": adapter.name, "target": getattr(adapter, "target", "") or adapter.name,
+            "description": adapter.description, "supports": adapter.supports.features(),
+            "gradients": adapter.supports.gradients,
+            "variant": adapter.variant.description if adapter.variant else None}))
+        if kind != "check":
+            continue
+        from .runner import check_implementation
+
+        checks.call_hook = hook
+        record = check_implementation(
+            adapter, checks=options.checks, seed=options.seed,
+            max_examples=options.max_examples, time_budget=options.time_budget,
+            case=CaseSpec.from_string(options.case) if options.case else None,
+            progress=lambda name, check, done, total: messages.send(
+                ("progress", check, done, total)),
+            shrink=options.shrink,
+            database=example_database(options.database, options.database_read),
+            on_check=lambda rec: messages.send(("check", asdict(rec))),
+        )
+        checks.call_hook = None
+        messages.send(("features", record.features))
+    messages.send(("done",))
+
+
+# -- the parent -------------------------------------------------------------------------------
+def _context():
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["parity.isolation", "parity.runner", "parity.registry"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _thread_environment(threads: int):
+    """BLAS libraries read their thread counts once, when loaded: set them for the fork server
+    (which loads them for every child), unless the user set them."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    for n in names:
+        if threads and saved[n] is None:
+            os.environ[n] = str(threads)
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+
+
+class _Child:
+    """One child process, seen from the parent: what it is running, and since when."""
+
+    def __init__(self, ctx, kind: str, targets: list[str], options: Options) -> None:
+        self.kind, self.targets, self.options = kind, targets, options
+        receive, self._send_end = ctx.Pipe(duplex=False)
+        control_receive, self.control = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_child, name=f"parity-{kind}",
+                                   args=(kind, targets, options, self._send_end,
+                                         control_receive), daemon=True)
+        self.process.start()
+        self._send_end.close()
+        control_receive.close()
+        self.messages = receive
+        self.call: str | None = None  # the call running now, or None between calls
+        self.case = ""  # the case of the last call started
+        self.last_call = ""
+        self.call_started = 0.0
+        self.done = False  # it said it has sent everything
+        self.closed = False  # its end of the pipe is closed: it has ended, one way or another
+
+    def deadline(self) -> float | None:
+        return None if self.call is None else self.call_started + self.options.timeout
+
+    def receive(self, most: int = 10_000) -> list[tuple]:
+        """The messages waiting (up to `most`, so that a chatty child cannot starve the
+        clock)."""
+        out = []
+        try:
+            while not self.closed and len(out) < most and self.messages.poll():
+                message = self.messages.recv()
+                if message[0] == "call":
+                    self.call, self.last_call, self.case = message[1], message[1], message[2]
+                    self.call_started = time.monotonic()
+                elif message[0] == "returned":
+                    self.call = None
+                out.append(message)
+        except (EOFError, OSError):
+            self.closed = True
+        return out
+
+    def ended(self) -> bool:
+        return self.closed or not self.process.is_alive()
+
+    def how_it_ended(self) -> tuple[int | None, str | None, str]:
+        """(exit code, signal name, in words) of a child that ended."""
+        self.process.join(_EXIT_GRACE)
+        code = self.process.exitcode
+        if code is None:
+            return None, None, "stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return None, name, f"killed by {name}"
+        return code, None, f"exit code {code}"
+
+    def kill(self) -> None:
+        if self.done:  # it is on its way out: let it go by itself
+            self.process.join(_EXIT_GRACE)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_EXIT_GRACE)
+        self.messages.close()
+        self.control.close()
+
+
+def _until_event(children: list[_Child]) -> None:
+    """Block until a child has something to say, ends, or runs out of time in a call."""
+    deadlines = [d for d in (c.deadline() for c in children) if d is not None]
+    timeout = None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+    waitables = [c.messages for c in children] + [c.process.sentinel for c in children]
+    wait(waitables, timeout)
+
+
+def load_isolated(targets: list[str], options: Options) -> dict[str, dict]:
+    """Load every target in a child (user code runs there: imports, constructors, probes).
+
+    Returns target -> its description, or ``{"status": "crashed" | "timeout", "error": ...}``
+    for one that crashed or hung while loading. A target that cannot be loaded at all (unknown
+    name, import error, not an implementation) raises LoadError: a usage error.
+    """
+    ctx = _context()
+    with _thread_environment(options.threads):
+        pending, info = list(targets), {}
+        while pending:
+            child = _Child(ctx, "load", pending, options)
+            try:
+                while not child.done:
+                    for message in child.receive():
+                        if message[0] == "loaded":
+                            info[message[1]] = message[2]
+                        elif message[0] == "load-error":
+                            raise LoadError(message[2])
+                        elif message[0] == "done":
+                            child.done = True
+                    if child.done:
+                        break
+                    if child.ended():
+                        status, words = "crashed", child.how_it_ended()[2]
+                    elif child.deadline() is not None and time.monotonic() > child.deadline():
+                        status, words = "timeout", f"ran over the {options.timeout:g}s limit"
+                    else:
+                        _until_event([child])
+                        continue
+                    target = next(t for t in pending if t not in info)
+                    info[target] = {"name": target, "target": target, "status": status,
+                                    "error": f"{target}: {status} ({words}) while loading: "
+                                             f"its import, its constructor, or the calls that "
+                                             f"probe the features it supports"}
+                    break
+            finally:
+                child.kill()
+            pending = [t for t in pending if t not in info]
+    return info
+
+
+@dataclass
+class _Job:
+    """One implementation being checked, over as many children as crashes make it take."""
+
+    target: str
+    info: dict
+    checks: list[str]
+    started: float = field(default_factory=time.monotonic)
+    records: dict = field(default_factory=dict)  # check -> CheckRecord
+    features: dict = field(default_factory=dict)
+    hung: dict = field(default_factory=dict)  # (call, case) -> the check it timed out in
+    check_started: float = field(default_factory=time.monotonic)  # the check running now
+
+    def remaining(self) -> list[str]:
+        return [c for c in self.checks if c not in self.records]
+
+    def record(self) -> ImplementationRecord:
+        i = self.info
+        record = ImplementationRecord(
+            name=i["name"], target=i["target"], description=i.get("description", ""),
+            supports=i.get("supports", {}), gradients=i.get("gradients", ""),
+            variant=i.get("variant"), features=self.features,
+            checks=[self.records[c] for c in self.checks if c in self.records],
+            duration_s=round(time.monotonic() - self.started, 3), error=i.get("error"),
+        )
+        if i.get("status"):
+            record.status = i["status"]
+        record.summarize()
+        return record
+
+
+def check_isolated(
+    targets: list[str],
+    info: dict[str, dict],
+    options: Options,
+    *,
+    jobs: int = 1,
+    on_start: Callable[[dict], None] | None = None,
+    on_done: Callable[[ImplementationRecord], None] | None = None,
+    progress: Callable[[str, str, int, int], None] | None = None,
+) -> list[ImplementationRecord]:
+    """Check each target in children, `jobs` at a time; records in the order of `targets`.
+
+    `info` is what `load_isolated` returned. Children still running when this returns or
+    raises (KeyboardInterrupt included) are killed.
+    """
+    ctx = _context()
+    queue = [_Job(t, info[t], list(options.checks)) for t in targets]
+    finished: dict[str, ImplementationRecord] = {}
+    running: dict[_Child, _Job] = {}
+
+    def finish(job: _Job) -> None:
+        finished[job.target] = job.record()
+        if on_done:
+            on_done(finished[job.target])
+
+    def start(job: _Job) -> None:
+        if job.info.get("status") or not job.remaining():
+            finish(job)
+            return
+        child_options = Options(**{**asdict(options), "checks": tuple(job.remaining())})
+        running[_Child(ctx, "check", [job.target], child_options)] = job
+
+    with _thread_environment(options.threads):
+        try:
+            while queue or running:
+                while queue and len(running) < max(1, jobs):
+                    job = queue.pop(0)
+                    if on_start:
+                        on_start(job.info)
+                    start(job)
+                if not running:
+                    continue
+                _until_event(list(running))
+                for child in list(running):
+                    job = running[child]
+                    ended = _step(child, job, options, progress)
+                    if ended:
+                        child.kill()
+                        del running[child]
+                        if job.remaining() and not child.done:
+                            start(job)  # a fresh child for the checks not yet decided
+                        else:
+                            finish(job)
+        finally:
+            for child in running:
+                child.kill()
+    return [finished[t] for t in targets]
+
+
+def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
+    """Handle what `child` said or did; True when it is over (done, crashed or timed out)."""
+    if _handle(child, job, options, progress, child.receive()):
+        return True
+    deadline = child.deadline()
+    if deadline is not None and time.monotonic() > deadline:
+        if job.remaining():
+            job.hung[(child.call, child.case)] = job.remaining()[0]
+        _ended(job, child, "timeout", options, f"ran over the {options.timeout:g}s limit")
+        return True
+    if child.ended():
+        # What it sent just before it ended, then how it ended.
+        if _handle(child, job, options, progress, child.receive()):
+            return True
+        code, name, words = child.how_it_ended()
+        _ended(job, child, "crashed", options, words, code, name)
+        return True
+    return False
+
+
+def _handle(child: _Child, job: _Job, options: Options, progress, messages) -> bool:
+    for message in messages:
+        kind = message[0]
+        if kind == "call" and (message[1], message[2]) in job.hung:
+            # The same call on the same case already ran out of time: do not wait again.
+            first = job.hung[(message[1], message[2])]
+            _ended(job, child, "timeout", options, f"the same call timed out in the {first} "
+                                                   f"check; not waited for again")
+            return True
+        if kind == "load-error":  # it loaded in the loading child: not reproducible
+            job.info = {**job.info, "status": "error", "error": message[2]}
+            return True
+        if kind == "progress" and progress:
+            progress(job.info["name"], message[1], message[2], message[3])
+        elif kind == "check":
+            record = CheckRecord(**message[1])
+            job.records[record.check] = record
+            job.check_started = time.monotonic()
+        elif kind == "features":
+            for name, counts in message[1].items():
+                merged = job.features.setdefault(name, {**counts, "cases": 0, "failed": 0})
+                merged["cases"] += counts["cases"]
+                merged["failed"] += counts["failed"]
+        elif kind == "done":
+            child.done = True
+            return True
+    return False
+
+
+def _ended(job: _Job, child: _Child, status: str, options: Options, words: str,
+           exit_code: int | None = None, signal_name: str | None = None) -> None:
+    """Record the check `child` was running as crashed or timed out, with what it was doing."""
+    from .runner import reproduce_command
+
+    if not job.remaining():
+        return
+    check = job.remaining()[0]  # the checks run in order, each sent when decided
+    name = job.info.get("name", job.target)
+    during = child.call or child.last_call
+    spec = CaseSpec.from_string(child.case) if child.case else None
+    if child.call is not None:
+        doing = f"during {child.call}"
+    elif during:
+        doing = f"between calls (the last: {during})"
+    else:
+        doing = "before its first call"
+    where = f" [case {spec.to_string()}]" if spec else ""
+    message = f"{name}: {status} ({words}) {doing}{where}"
+    reproduce = (reproduce_command(job.info.get("target", job.target), check, spec) if spec
+                 else f"python -m parity check --impl {job.target} --only {check}")
+    failure = {
+        "case": spec.as_dict() if spec else None,
+        "case_id": spec.to_string() if spec else None,
+        "shapes": {k: list(v) for k, v in spec.shapes().items()} if spec else None,
+        "message": message, "finding": None, "comparisons": [], "likely_cause": None,
+        "reproduce": reproduce,
+        status: {"call": during or None, "exit_code": exit_code, "signal": signal_name}
+        if status == "crashed" else {"call": during or None, "limit_s": options.timeout},
+    }
+    job.records[check] = CheckRecord(check, status, message=message, failure=failure,
+                                     duration_s=round(time.monotonic() - job.check_started, 3))
+    job.check_started = time.monotonic()
