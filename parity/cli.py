@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -208,8 +209,14 @@ def _writable(path: str, option: str) -> Path:
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot create its directory ({exc.strerror})") \
             from None
-    if not os.access(p.parent, os.W_OK):
-        raise UsageError(f"{option} {path}: directory {str(p.parent)!r} is not writable")
+    # Try it: permission bits say nothing to root, nor about read-only or virtual file systems.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: directory {str(p.parent)!r} is not writable "
+                         f"({exc.strerror})") from None
     return p
 
 

@@ -212,12 +212,13 @@ class Checker:
         wrapped = given(case_specs(supports, dtypes=dtypes, max_work=work))(test)
         for spec in reversed(edge_cases(supports, dtypes)):
             wrapped = example(spec)(wrapped)
+        # The seed first: @seed turns the database off, and settings applied after it win.
+        wrapped = seed(self.seed)(wrapped)
         wrapped = settings(
             max_examples=examples, deadline=None, database=self.database, derandomize=False,
             phases=phases, report_multiple_bugs=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), print_blob=False,
         )(wrapped)
-        wrapped = seed(self.seed)(wrapped)
 
         record = CheckRecord(check, "pass")
         try:

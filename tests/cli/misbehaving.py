@@ -133,4 +133,34 @@ class DeclinesLongSequences(torch.nn.LSTM):
         return super().forward(input, hx)
 
 
+
+class WrongOnWideInput(torch.nn.LSTM):
+    """Wrong (output off by 0.5) only where the input is wider than the hidden state by more
+    than 8: no explicit edge case is, so only drawn cases find it (the example database test).
+    One layer, one direction: the edge cases stay cheap."""
+
+    def __init__(self, *args, num_layers=1, bidirectional=False, proj_size=0, **kwargs):
+        if num_layers > 1 or bidirectional or proj_size:
+            raise NotImplementedError("one layer, one direction")
+        super().__init__(*args, **kwargs)
+
+    def forward(self, input, hx=None):
+        output, state = super().forward(input, hx)
+        if self.input_size > self.hidden_size + 8:
+            output = output + 0.5
+        return output, state
+
+
+class OwnParameterNames(torch.nn.Module):
+    """Takes nn.LSTM's arguments but names its parameters its own way: not a drop-in."""
+
+    def __init__(self, input_size, hidden_size, **kwargs):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.zeros(input_size, 4 * hidden_size))
+
+    def forward(self, input, hx=None):
+        raise AssertionError("never called: parity refuses it at load time")
+
+
 NOT_AN_LSTM = 42
+AN_INSTANCE = torch.nn.LSTM(2, 3)

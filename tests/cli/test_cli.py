@@ -55,6 +55,16 @@ def test_list_shows_every_built_in(capsys):
     (["--impl", "fused", "--case", "input_size=0,hidden_size=1,seq_len=1"], "input_size=0"),
     (["--impl", "fused", "--json", "/proc/no/such/dir/out.json"], "--json /proc/no/such/dir"),
     (["--impl", "fused", "--json", "/"], "is a directory"),
+    (["--impl", "tests.cli.broken_import:LSTM"],
+     "cannot import 'tests.cli.broken_import': ModuleNotFoundError: No module named "
+     "'no_such_dependency_xyz'"),
+    (["--impl", "tests.cli.misbehaving:"], "expected NAME or MODULE:ATTR"),
+    (["--impl", "tests.cli.misbehaving:OwnParameterNames"],
+     "is not a drop-in nn.LSTM look-alike: its parameters are not nn.LSTM's"),
+    (["--impl", "tests.cli.misbehaving:AN_INSTANCE"], "is an nn.Module instance; give the class"),
+    (["--impl", "fused", "--timeout", "0"], "--timeout: 0.0: must be > 0"),
+    (["--impl", "fused", "-j", "0"], "-j/--jobs: 0: must be >= 1"),
+    (["--impl", "fused", "--json", "/proc/version"], "--json /proc/version"),
 ])
 def test_usage_errors_exit_2_with_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -100,22 +110,6 @@ def test_a_broken_lookalike_fails_with_exit_1_and_its_reproduction_replays(tmp_p
     assert failure["case_id"] in replay.stdout and "FAIL" in replay.stdout
 
 
-@pytest.mark.parametrize("target, status, words", [
-    ("tests.cli.misbehaving:Raises", "error", "RuntimeError: boom"),
-    ("tests.cli.misbehaving:ReturnsOutputOnly", "error", "expected (output, (h_n, c_n))"),
-    ("tests.cli.misbehaving:ReturnsNaN", "fail", "nan"),
-])
-def test_misbehaviour_is_named_and_exits_1(target, status, words, tmp_path, capsys):
-    out = tmp_path / "out.json"
-    code = main(["check", "--impl", target, "--only", "output", "--json", str(out), *FAST])
-    assert code == 1
-    assert words in capsys.readouterr().out
-    data = json.loads(out.read_text())
-    assert data["verdict"] == ("error" if status == "error" else "fail")
-    check = data["implementations"][0]["checks"][0]
-    assert check["status"] == status and words in check["message"]
-
-
 def test_several_implementations_one_failing_the_others_reported(tmp_path, capsys):
     out = tmp_path / "out.json"
     code = main(["check", "--impl", "tests.cli.misbehaving:Raises", "--impl", CORRECT,
@@ -123,6 +117,16 @@ def test_several_implementations_one_failing_the_others_reported(tmp_path, capsy
     assert code == 1
     statuses = [i["status"] for i in json.loads(out.read_text())["implementations"]]
     assert statuses == ["error", "pass"]
+
+
+def test_a_usage_error_from_the_command_line_is_one_line_without_traceback():
+    proc = run("check", "--impl", "tests.cli.misbehaving:Missing")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "parity check: error: --impl tests.cli.misbehaving:Missing: module "
+        "'tests.cli.misbehaving' has no attribute 'Missing' (it has: " + proc.stderr.split(
+            "(it has: ")[1].strip()]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
 def test_a_failed_run_leaves_the_previous_json_intact(tmp_path):

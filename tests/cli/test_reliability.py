@@ -185,3 +185,33 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_example_database_replays_a_failure_first_unless_a_seed_is_given(tmp_path,
+                                                                             monkeypatch):
+    from parity import as_adapter
+    from parity.isolation import example_database
+    from parity.runner import Checker
+
+    target = f"{M}:WrongOnWideInput"
+    monkeypatch.chdir(tmp_path)
+    base = ["check", "--impl", target, "--only", "output", "--no-shrink", "-q"]
+    assert main([*base, "--seed", "1", "--max-examples", "1", "--no-database"]) == 0
+    assert not (tmp_path / ".parity").exists()
+    # Seed 1 draws a failing case on its second example; the run saves it (a seeded run writes
+    # to the database but does not read it, so that the seed alone decides what is drawn).
+    assert main([*base, "--seed", "1", "--max-examples", "2"]) == 1
+    directory = tmp_path / ".parity" / "examples"
+    assert any(p.is_file() for p in directory.rglob("*"))
+
+    # Seed 0 with one example passes; with the database read, the saved failure comes back.
+    adapter = as_adapter(__import__(M, fromlist=["x"]).WrongOnWideInput, name=target,
+                         target=target)
+
+    def run(database):
+        return Checker(adapter, seed=0, max_examples=1, shrink=False, time_budget=3600,
+                       database=database).run("output")
+    replayed = run(example_database(str(directory)))
+    assert replayed.status == "fail"
+    assert replayed.failure["case"]["input_size"] > replayed.failure["case"]["hidden_size"] + 8
+    assert run(example_database(str(directory), read=False)).status == "pass"
