@@ -12,6 +12,7 @@ from importlib import resources
 import jinja2
 
 from .checks import CHECKS
+from .misbehaviour import MISBEHAVIOURS
 
 __all__ = ["render_report"]
 
@@ -20,7 +21,8 @@ FEATURE_LABELS = {
     "no_bias": "no bias", "batch_first": "batch_first", "unbatched": "unbatched",
     "dropout": "dropout", "float32": "float32", "float64": "float64",
 }
-SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "error": "!", "unsupported": "\u2013"}
+SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "unsupported": "\u2013",
+           **{status: "!" for status in MISBEHAVIOURS}}  # crashed, timeout, error...
 
 
 def _environment() -> jinja2.Environment:

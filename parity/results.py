@@ -73,7 +73,8 @@ class CheckRecord:
             lines.append(f"at {location}")
         if f.get("likely_cause"):
             lines.append(f"likely cause: {f['likely_cause']}")
-        lines.append(f"minimal case: {f['case_id']}")
+        if f.get("case_id"):
+            lines.append(f"minimal case: {f['case_id']}")
         lines.append(f"reproduce: {f['reproduce']}")
         return lines
 
