@@ -45,7 +45,7 @@ from .adapter import LSTMConfig, Supports
 from .cases import CaseSpec
 from .checks import CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack
 from .compare import Comparison, compare, format_where
-from .reference import FORWARD_NAMES, run_torch_lstm
+from .reference import FORWARD_NAMES, run_reference, run_torch_lstm
 from .tolerances import tolerance, resolvable
 
 __all__ = ["PROPERTIES", "Property", "PropertyOutcome", "property_edge_cases", "run_property"]
@@ -127,6 +127,16 @@ def _gradients(ev: Evaluation, built, x, state, cotangents) -> dict[str, np.ndar
     return {n: np.asarray(g) for n, g in grads.items()}
 
 
+def _reference(ev: Evaluation, gradients: bool):
+    """The case's reference run; without gradients (a third of the cost) unless they are
+    needed or already computed for the reference checks."""
+    if gradients or "reference" in ev._cache:
+        return ev.reference()
+    if "reference-forward" not in ev._cache:
+        ev._cache["reference-forward"] = run_reference(ev.case, ev.reduced, gradients=False)
+    return ev._cache["reference-forward"]
+
+
 def _rng(ev: Evaluation, salt: int) -> np.random.Generator:
     return np.random.default_rng([ev.spec.seed, salt])
 
@@ -140,7 +150,7 @@ class _Collector:
         self.labels: list[str] = []
 
     def tolerance(self, group: str, name: str, unit: float = 1.0):
-        ref = self.ev.reference()
+        ref = _reference(self.ev, group == "gradients")
         want = ref.want.pick(group, name)
         spread = ref.spread_of(group, name)
         tol = SELF_FACTOR * tolerance(self.ev.spec.dtype, want, spread, unit)
@@ -261,7 +271,7 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
     if ev.case.state is not None:
         got["h0"], got["c0"] = g_h, g_c
     whole = ev.gradients()
-    ref = ev.reference().want.gradients
+    ref = _reference(ev, True).want.gradients
     unit = max([float(np.max(np.abs(ref[n]))) for n in got if ref[n].size]
                + [float(np.max(np.abs(c))) for c in ev.case.cotangents if c.size], default=1.0)
     for n, g in got.items():
