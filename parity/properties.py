@@ -63,6 +63,8 @@ class PropertyOutcome(CheckOutcome):
 
     labels: list[str] = field(default_factory=list)  # per comparison: what was compared
     likely_cause: str | None = None
+    exact: bool = False  # bits compared (determinism), not values within a tolerance
+    summary: str | None = None  # the message of a pass where nothing was measured (degenerate)
 
     def message(self, implementation: str) -> str:
         if self.error is not None:
@@ -73,8 +75,10 @@ class PropertyOutcome(CheckOutcome):
         label = self.labels[self.comparisons.index(w)] if self.labels else ""
         if w.problem:
             return f"{implementation}: {self.check}: {w.problem}"
+        if self.passed and self.summary:
+            return f"{self.check}: {self.summary}"
         what = format_where(w.tensor, w.where)
-        if w.tolerance == 0.0:  # determinism: bits, not a tolerance
+        if self.exact:
             verb = "is bit-identical" if self.passed else "differs"
             return (f"{self.check}: {what} {verb} {label}: max |first - second| = "
                     f"{w.max_abs_error:.3g}")
@@ -184,10 +188,10 @@ class _Collector:
             0.0, 0.0 if passed else float("inf"), problem=None if passed else problem))
         self.labels.append(label)
 
-    def outcome(self, cause: str | None) -> PropertyOutcome:
+    def outcome(self, cause: str | None, **extra) -> PropertyOutcome:
         passed = all(c.passed for c in self.comparisons)
         return PropertyOutcome(self.check, passed, self.comparisons, labels=self.labels,
-                               likely_cause=None if passed else cause)
+                               likely_cause=None if passed else cause, **extra)
 
 
 def _forward_names(got: Mapping, whole: Mapping):
@@ -308,7 +312,8 @@ def batch_independence(ev: Evaluation) -> PropertyOutcome:
     for name in FORWARD_NAMES:
         axis = bax if name == "output" else 1
         col.add(f"the batch permuted by {perm.tolist()} vs the results permuted", name,
-                got[name], np.take(whole[name], perm, axis=axis))
+                got[name], np.take(whole[name], perm, axis=axis),
+                index=(slice(None),) * axis + (perm,))
     return col.outcome("batch rows influence each other (a batch statistic, a reshape that "
                        "mixes rows, state shared between rows)")
 
@@ -486,7 +491,7 @@ def determinism(ev: Evaluation) -> PropertyOutcome:
         col.comparisons.append(cmp)
         col.labels.append(f"between two identical {call} calls on one instance")
     return col.outcome("nondeterministic: the same call gives different results (random noise, "
-                       "state kept between calls, or a nondeterministic reduction)")
+                       "state kept between calls, or a nondeterministic reduction)", exact=True)
 
 
 def _degenerate_inputs(ev: Evaluation):
@@ -548,8 +553,10 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
                             f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same)
     if declined and not col.comparisons:
         raise Unsupported("declined every degenerate input (NotImplementedError)")
+    asked = ", ".join(dict.fromkeys(label.removeprefix("with ") for label in col.labels))
     return col.outcome("an empty sequence or an empty batch is not handled as nn.LSTM handles "
-                       "it (torch raises for seq_len=0 and returns empty tensors for batch=0)")
+                       "it (torch raises for seq_len=0 and returns empty tensors for batch=0)",
+                       summary=f"{asked}: answered as nn.LSTM answers them")
 
 
 # -- the table -------------------------------------------------------------------------------
