@@ -560,7 +560,7 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
 
 
 # -- the table -------------------------------------------------------------------------------
-def _needs(spec: CaseSpec, ok: bool, why: str) -> str | None:
+def _needs(ok: bool, why: str) -> str | None:
     return None if ok else why
 
 
@@ -591,35 +591,35 @@ def _batched(spec: CaseSpec, rows: int = 1) -> CaseSpec:
 PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
     Property("step-by-step", step_by_step,
              prepare=lambda s: s.replace(bidirectional=False),
-             applies=lambda s: _needs(s, not s.config.bidirectional,
+             applies=lambda s: _needs(not s.config.bidirectional,
                                       "needs a unidirectional run (the reverse direction "
                                       "starts from the end)")),
     Property("chunking", chunking,
              prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
-             applies=lambda s: _needs(s, not s.config.bidirectional and s.seq_len >= 2,
+             applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
                                       "needs a unidirectional run of at least 2 steps "
                                       "(a bidirectional run cannot be cut in time)")),
     Property("batch-independence", batch_independence,
              prepare=lambda s: _batched(s, 2),
-             applies=lambda s: _needs(s, s.batch is not None and s.batch >= 2,
+             applies=lambda s: _needs(s.batch is not None and s.batch >= 2,
                                       "needs a batch of at least 2")),
     Property("causality", causality,
              prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
-             applies=lambda s: _needs(s, not s.config.bidirectional and s.seq_len >= 2,
+             applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
                                       "needs a unidirectional run of at least 2 steps")),
     Property("unbatched", unbatched, needs=("unbatched",),
              prepare=lambda s: s.replace(batch=None),
-             applies=lambda s: _needs(s, s.batch is None, "needs unbatched input")),
+             applies=lambda s: _needs(s.batch is None, "needs unbatched input")),
     Property("batch-first", batch_first, needs=("batch_first",),
              prepare=_batched,
-             applies=lambda s: _needs(s, s.batch is not None, "needs batched input")),
+             applies=lambda s: _needs(s.batch is not None, "needs batched input")),
     Property("bidirectional", bidirectional, needs=("bidirectional",),
              prepare=lambda s: s.replace(bidirectional=True, num_layers=1),
-             applies=lambda s: _needs(s, s.config.bidirectional and s.config.num_layers == 1,
+             applies=lambda s: _needs(s.config.bidirectional and s.config.num_layers == 1,
                                       "needs a one-layer bidirectional run")),
     Property("stacking", stacking, needs=("multi_layer",),
              prepare=lambda s: s if s.config.num_layers >= 2 else s.replace(num_layers=2),
-             applies=lambda s: _needs(s, s.config.num_layers >= 2, "needs 2 or more layers")),
+             applies=lambda s: _needs(s.config.num_layers >= 2, "needs 2 or more layers")),
     Property("determinism", determinism),
     Property("degenerate", degenerate),
 )}

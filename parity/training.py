@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from .cases import CaseSpec, materialize
+from .cases import CaseSpec
 from .checks import Evaluation, ImplementationError, Unsupported, _unpack
 from .reference import make_torch_lstm
 from .results import CheckRecord
