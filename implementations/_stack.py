@@ -45,6 +45,8 @@ class StackedLSTM(nn.Module):
         elif self.batch_first:
             input = input.transpose(0, 1)
         x = input.transpose(0, 1)  # the cells take (B, T, features)
+        if x.shape[1] == 0:  # as nn.LSTM answers an empty sequence
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         batch, out = x.shape[0], self.proj_size or self.hidden_size
         if hx is None:
             rows = self.num_layers * self.num_directions

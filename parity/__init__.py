@@ -18,7 +18,7 @@ from .adapter import (  # noqa: E402 - __version__ first: results.environment() 
     parameter_shapes,
 )
 from .cases import Case, CaseSpec, materialize  # noqa: E402
-from .checks import CHECKS  # noqa: E402
+from .checks import CHECKS, PROPERTIES, REFERENCE_CHECKS  # noqa: E402
 from .registry import ENTRY_POINT_GROUP, LoadError, as_adapter, load, registered  # noqa: E402
 from .results import RunRecord, load_results  # noqa: E402
 from .runner import check_implementation, reproduce_command  # noqa: E402
@@ -37,6 +37,8 @@ __all__ = [
     "InvalidArgument",
     "LSTMConfig",
     "LoadError",
+    "PROPERTIES",
+    "REFERENCE_CHECKS",
     "RunRecord",
     "Supports",
     "TorchAdapter",

@@ -5,7 +5,8 @@
   parameter, against `nn.LSTM`'s autograd;
 - ``finite-differences``: the implementation's own gradients against central differences of its
   own forward (directional on every case, per element on small ones); for an implementation with
-  no gradients, differences of its forward against the reference's gradients.
+  no gradients, differences of its forward against the reference's gradients;
+- the properties (`parity.properties`, `parity.training`): the implementation against itself.
 
 An `Evaluation` computes what the checks of one case need, once: the reference, the
 implementation's forward and gradients, so the searches of several checks over the same cases
@@ -31,6 +32,7 @@ from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
 __all__ = [
     "CHECKS",
     "FORWARD_CHECKS",
+    "REFERENCE_CHECKS",
     "CheckOutcome",
     "Evaluation",
     "ImplementationError",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 FORWARD_CHECKS = FORWARD_NAMES  # output, h_n, c_n
-CHECKS = (*FORWARD_CHECKS, "gradients", "finite-differences")
+REFERENCE_CHECKS = (*FORWARD_CHECKS, "gradients", "finite-differences")
 
 # Per-element finite differences cost 4 forward calls per element: only on small cases.
 PER_ELEMENT_MAX_ELEMENTS = 160
@@ -445,6 +447,14 @@ def run_check(ev: Evaluation, check: str) -> CheckOutcome:
             return check_gradients(ev)
         if check == "finite-differences":
             return check_finite_differences(ev)
+        if check in PROPERTY_TABLE:
+            return run_property(ev, check)
     except ImplementationError as exc:
         return CheckOutcome(check, False, error=exc)
     raise ValueError(f"check={check!r}: must be one of {', '.join(CHECKS)}")
+
+
+# The properties build on the classes above, and are checks like the others.
+from .properties import PROPERTIES, PROPERTY_TABLE, run_property  # noqa: E402
+
+CHECKS = (*REFERENCE_CHECKS, *PROPERTIES)

@@ -61,6 +61,8 @@ class CheckRecord:
     unresolved_cases: int = 0  # cases where the dtype could not resolve some tensor at all
     # Check-specific evidence that is not a comparison (e.g. a training check's loss curves).
     data: dict | None = None
+    # "reference" (compared with nn.LSTM) or "property" (the implementation against itself).
+    kind: str = "reference"
 
     def describe(self) -> list[str]:
         """The lines a person reads about a failure or error: what, where, cause, reproduce."""

@@ -24,8 +24,10 @@ from .cases import CaseSpec
 from .checks import CHECKS, CheckOutcome, Evaluation, Unsupported, run_check
 from .diagnose import diagnose
 from .misbehaviour import is_misbehaviour
+from .properties import PROPERTY_TABLE, property_edge_cases, unsupported_reason
 from .results import CheckRecord, ImplementationRecord
 from .strategies import MAX_WORK, case_specs, edge_cases
+from .training import run_training
 
 __all__ = [
     "DEFAULT_MAX_EXAMPLES",
@@ -45,6 +47,11 @@ DEFAULT_TIME_BUDGET = 30.0
 # Seconds spent shrinking a failure (hypothesis's shrinker, then the structural pass), whatever
 # the time budget: a failure is already decided, only its example gets simpler.
 SHRINK_BUDGET = 20.0
+# A property runs the implementation several times a case and adds to every default run: a
+# quarter of the cases (10 of the default 40), cheaper ones, 8% of the time budget each (2.4 s of
+# the default 30 s: the ten searches and the training run add under 30 s to a default check).
+PROPERTY_EXAMPLES_FRACTION = 0.25
+PROPERTY_BUDGET_FRACTION = 0.08
 MAX_SAMPLES = 400
 CACHE_SIZE = 256
 # Cases per implementation whose forward and gradients are called twice (nondeterminism): the
@@ -169,12 +176,27 @@ class Checker:
         if check == "gradients" and supports.gradients == "none":
             return CheckRecord(check, "unsupported",
                                message="forward only: checked through finite differences")
+        is_property = check in PROPERTY_TABLE or check == "training"
+        if is_property and (why := unsupported_reason(check, supports)):
+            return CheckRecord(check, "unsupported", message=why, kind="property")
+        if check == "training":
+            return run_training(self)
         dtypes = self.dtypes_for(check)
         examples = self.max_examples
         if check == "finite-differences":
             examples = max(1, int(examples * FD_EXAMPLES_FRACTION))
-        search = _Search(check, self.time_budget)
-        total = examples + len(edge_cases(supports, dtypes))
+        budget = self.time_budget
+        edges = edge_cases(supports, dtypes)
+        strategy = case_specs(supports, dtypes=dtypes,
+                              max_work=MAX_WORK // 4 if check == "finite-differences" else MAX_WORK)
+        if is_property:
+            examples = max(1, round(examples * PROPERTY_EXAMPLES_FRACTION))
+            budget *= PROPERTY_BUDGET_FRACTION
+            edges = property_edge_cases(check, edge_cases(supports, dtypes[:1]), dtypes)
+            strategy = case_specs(supports, dtypes=dtypes, max_work=MAX_WORK // 4).map(
+                PROPERTY_TABLE[check].prepare)
+        search = _Search(check, budget)
+        total = examples + len(edges)
 
         def test(spec: CaseSpec) -> None:
             key = (spec, check)
@@ -207,10 +229,10 @@ class Checker:
             # One database entry per implementation and check (the test function is the same).
             test._hypothesis_internal_add_digest = \
                 f"{self.adapter.target or self.adapter.name}\0{check}".encode()
-        # Finite differences call the forward ~18 times a case: draw cheaper cases for them.
-        work = MAX_WORK // 4 if check == "finite-differences" else MAX_WORK
-        wrapped = given(case_specs(supports, dtypes=dtypes, max_work=work))(test)
-        for spec in reversed(edge_cases(supports, dtypes)):
+        # Finite differences call the forward ~18 times a case, properties several times:
+        # they draw cheaper cases (above).
+        wrapped = given(strategy)(test)
+        for spec in reversed(edges):
             wrapped = example(spec)(wrapped)
         # The seed first: @seed turns the database off, and settings applied after it win.
         wrapped = seed(self.seed)(wrapped)
@@ -220,7 +242,7 @@ class Checker:
             suppress_health_check=list(HealthCheck), print_blob=False,
         )(wrapped)
 
-        record = CheckRecord(check, "pass")
+        record = CheckRecord(check, "pass", kind="property" if is_property else "reference")
         try:
             wrapped()
         except _Failed as found:
@@ -241,7 +263,7 @@ class Checker:
             if record.status == "pass":
                 record.message = outcome.message(self.adapter.name)
         if search.over_budget:
-            record.note = (f"time budget of {self.time_budget:.0f}s reached after "
+            record.note = (f"time budget of {budget:.0f}s reached after "
                            f"{search.evaluated} cases")
         for feature, (cases, failed) in search.features.items():
             agg = self.features.setdefault(feature, [0, 0])
@@ -329,7 +351,8 @@ class Checker:
                                     "location": outcome.error.location}
         elif record.status == "fail":
             try:
-                failure["likely_cause"] = diagnose(self, spec, record.check, outcome)
+                failure["likely_cause"] = diagnose(self, spec, record.check, outcome) or \
+                    getattr(outcome, "likely_cause", None)
             except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the failure
                 failure["likely_cause"] = None
                 failure["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
@@ -350,9 +373,15 @@ class Checker:
     def run_case(self, spec: CaseSpec, check: str) -> CheckRecord:
         """Evaluate exactly one case (``--case``): no search, no shrinking."""
         started = time.monotonic()
-        record = CheckRecord(check, "pass", examples=1)
+        is_property = check in PROPERTY_TABLE or check == "training"
+        record = CheckRecord(check, "pass", examples=1,
+                             kind="property" if is_property else "reference")
         if check == "gradients" and self.adapter.supports.gradients == "none":
             return CheckRecord(check, "unsupported", message="forward only")
+        if is_property and (why := unsupported_reason(check, self.adapter.supports)):
+            return CheckRecord(check, "unsupported", message=why, kind="property")
+        if check == "training":
+            return run_training(self, spec)
         try:
             outcome = self.outcome(spec, check)
         except Unsupported as exc:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from parity import PROPERTIES
 from parity.cli import main
 from parity.results import FORMAT
 
@@ -86,7 +87,10 @@ def test_a_correct_lookalike_passes_with_exit_0(tmp_path):
     (impl,) = data["implementations"]
     assert impl["target"] == CORRECT and impl["status"] == "pass"
     assert [c["check"] for c in impl["checks"]] == ["output", "h_n", "c_n", "gradients",
-                                                   "finite-differences"]
+                                                   "finite-differences", *PROPERTIES]
+    assert {c["check"] for c in impl["checks"] if c["kind"] == "property"} == set(PROPERTIES)
+    training = next(c for c in impl["checks"] if c["check"] == "training")
+    assert [r["optimizer"] for r in training["data"]["runs"]] == ["sgd", "adam"]
     assert all(c["status"] == "pass" and c["examples"] > 0 for c in impl["checks"])
     assert impl["features"]["bidirectional"]["cases"] > 0
     assert {"python", "torch", "numpy", "hypothesis"} <= set(data["environment"])

@@ -3,12 +3,13 @@
 `tests/harness/lstms/correct.py` holds correct look-alikes that differ from `nn.LSTM` in how they
 compute (per-gate matmuls, one fused matrix, a cell loop, the input projection precomputed,
 sigmoid through tanh, float64 inside, batch-first inside) and one that supports only a subset of
-the features. The default run uses one seed; `-m thorough` runs many.
+the features. The default run uses one seed; `-m thorough` runs many. The properties have their
+own (test_properties.py).
 """
 
 import pytest
 
-from parity import CHECKS
+from parity import REFERENCE_CHECKS
 from parity.cases import CaseSpec
 
 from .lstms import correct
@@ -25,7 +26,7 @@ def _assert_passes(record):
 
 @pytest.mark.parametrize("cls", correct.CORRECT, ids=lambda c: c.__name__)
 def test_correct_lstm_passes(cls, check_lstm):
-    _assert_passes(check_lstm(cls, MODULE, checks=CHECKS, seed=0, max_examples=10))
+    _assert_passes(check_lstm(cls, MODULE, checks=REFERENCE_CHECKS, seed=0, max_examples=10))
 
 
 def test_a_subset_implementation_is_checked_on_its_subset(check_lstm):
@@ -41,7 +42,7 @@ def test_a_subset_implementation_is_checked_on_its_subset(check_lstm):
 @pytest.mark.parametrize("seed", range(50))
 @pytest.mark.parametrize("cls", correct.CORRECT, ids=lambda c: c.__name__)
 def test_no_false_alarm_over_many_seeds(cls, seed, check_lstm):
-    _assert_passes(check_lstm(cls, MODULE, checks=CHECKS, seed=seed, max_examples=10))
+    _assert_passes(check_lstm(cls, MODULE, checks=REFERENCE_CHECKS, seed=seed, max_examples=10))
 
 
 # Chaotic float64 cases (large weights, long sequences) that search seeds once turned into false

@@ -4,7 +4,7 @@ differences in every setting (extra parameters included)."""
 import torch
 
 from implementations.article_torch import PeepholeAdapter, PeepholeCell
-from parity import CHECKS, as_adapter, check_implementation
+from parity import REFERENCE_CHECKS, as_adapter, check_implementation
 
 
 class OutputPeepholeDetachedCell(PeepholeCell):
@@ -29,7 +29,7 @@ class NeverReduces(PeepholeAdapter):
     cell = NeverReducesCell
 
 
-def _statuses(adapter_cls, checks=CHECKS):
+def _statuses(adapter_cls, checks=REFERENCE_CHECKS):  # properties: test_registered
     record = check_implementation(as_adapter(adapter_cls, name=adapter_cls.__name__), seed=0,
                                   max_examples=8, checks=checks)
     return {c.check: c.status for c in record.checks}

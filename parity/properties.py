@@ -1,0 +1,667 @@
+"""Properties: what any LSTM must do, checked by comparing the implementation with itself.
+
+Comparing with `nn.LSTM` on one call says whether two numbers agree; a property says whether the
+implementation behaves like an LSTM at all, and names the kind of bug it has when it does not:
+
+- ``step-by-step``: the sequence fed one step at a time, carrying (h, c), equals the whole run;
+- ``chunking``: any split into chunks, carrying the state, equals the whole run; gradients too,
+  chained backwards through the chunks (the h0/c0 gradients of chunk k+1 are the h_n/c_n
+  cotangents of chunk k);
+- ``batch-independence``: each batch row alone equals its row in the batch, and permuting the
+  batch permutes the results;
+- ``causality``: outputs up to step t do not change when inputs after t change (unidirectional);
+- ``unbatched``: unbatched input equals a batch of one;
+- ``batch-first``: batch_first on the transposed input equals time-major, h_n/c_n in the same
+  (L*D, B, H) layout either way;
+- ``bidirectional``: the forward half equals a unidirectional run, the reverse half a
+  unidirectional run with the reverse weights over the flipped sequence, flipped back;
+- ``stacking``: a multi-layer run equals single-layer runs chained, each fed the previous output;
+- ``determinism``: the same call twice is bit-identical;
+- ``degenerate``: a zero-length sequence and a batch of zero are answered as `nn.LSTM` answers
+  them (torch 2.13 raises for seq_len 0, batched or not, and returns empty results for batch 0);
+- ``training`` (`parity.training`): trained on the sin -> cos task, the loss curve and weights
+  follow `nn.LSTM`'s.
+
+Tolerance. A property compares two runs of the same implementation that round differently (one
+matrix product over the sequence against one per step; another GEMM blocking for another batch
+size). Each run of a correct implementation lies within the reference check's tolerance of the
+float64 truth for that tensor of that case (`parity.tolerances`, measured on the case from the
+reference's own spread), so the two lie within twice that of each other: a property allows
+SELF_FACTOR x the tolerance `output`, `h_n`, `c_n` or `gradients` would allow on the same case,
+and a tensor the case's dtype cannot resolve is not compared (unresolved), as there. Determinism
+allows nothing: the same call on the same instance must give the same bits. A variant is checked
+in its reducing setting, where the reference (and so the tolerance) exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .adapter import LSTMConfig, Supports
+from .cases import CaseSpec
+from .checks import CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack
+from .compare import Comparison, compare, format_where
+from .reference import FORWARD_NAMES, run_reference, run_torch_lstm
+from .tolerances import tolerance, resolvable
+
+__all__ = ["PROPERTIES", "Property", "PropertyOutcome", "property_edge_cases", "run_property"]
+
+# Two runs, each within one tolerance of the truth, are within two of each other.
+SELF_FACTOR = 2.0
+# Batch-independence runs the rows alone: at most this many of them (first, last, one between).
+MAX_ROWS_ALONE = 3
+MAX_CHUNKS = 4
+
+
+@dataclass
+class PropertyOutcome(CheckOutcome):
+    """A property's result on one case: comparisons labelled with the runs they compare."""
+
+    labels: list[str] = field(default_factory=list)  # per comparison: what was compared
+    likely_cause: str | None = None
+    exact: bool = False  # bits compared (determinism), not values within a tolerance
+    summary: str | None = None  # the message of a pass where nothing was measured (degenerate)
+
+    def message(self, implementation: str) -> str:
+        if self.error is not None:
+            return f"{implementation}: {self.check}: {self.error}"
+        w = self.worst
+        if w is None:
+            return f"{implementation}: {self.check}: nothing compared"
+        label = self.labels[self.comparisons.index(w)] if self.labels else ""
+        if w.problem:
+            return f"{implementation}: {self.check}: {w.problem}"
+        if self.passed and self.summary:
+            return f"{self.check}: {self.summary}"
+        what = format_where(w.tensor, w.where)
+        if self.exact:
+            verb = "is bit-identical" if self.passed else "differs"
+            return (f"{self.check}: {what} {verb} {label}: max |first - second| = "
+                    f"{w.max_abs_error:.3g}")
+        verb = "agrees" if self.passed else "differs"
+        return (f"{self.check}: {what} {verb} {label}: max |difference| = {w.max_abs_error:.3g} "
+                f"(relative {w.max_rel_error:.2g}; tolerance {w.tolerance:.3g}, {w.ratio:.3g}x "
+                f"of it)")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _time_axis(spec: CaseSpec) -> int:
+    return 1 if spec.batch is not None and spec.config.batch_first else 0
+
+
+def _batch_axis(spec: CaseSpec) -> int | None:
+    if spec.batch is None:
+        return None
+    return 0 if spec.config.batch_first else 1
+
+
+def _build(ev: Evaluation, config: LSTMConfig, params: Mapping[str, np.ndarray]):
+    try:
+        return ev.adapter.build(config, params, ev.spec.dtype)
+    except NotImplementedError as exc:
+        raise Unsupported(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - reported as the implementation's error
+        raise ImplementationError("build", exc) from exc
+
+
+def _forward(ev: Evaluation, built, x: np.ndarray, state) -> dict[str, np.ndarray]:
+    # Fresh C-ordered copies: views (flipped, transposed) are the harness's business, and the
+    # implementation must not be able to write into the case's arrays.
+    x = np.array(x, order="C")
+    if state is not None:
+        state = tuple(np.array(s, order="C") for s in state)
+    return _unpack("forward", ev._call("forward", built.forward, x, state))
+
+
+def _gradients(ev: Evaluation, built, x, state, cotangents) -> dict[str, np.ndarray]:
+    # Fresh C-ordered copies: views (flipped, transposed) are the harness's business, and the
+    # implementation must not be able to write into the case's arrays.
+    x = np.array(x, order="C")
+    if state is not None:
+        state = tuple(np.array(s, order="C") for s in state)
+    cotangents = tuple(np.array(c, order="C") for c in cotangents)
+    grads = ev._call("gradients", built.gradients, x, state, cotangents)
+    if not isinstance(grads, Mapping):
+        raise ImplementationError("gradients", TypeError(
+            f"gradients returned {type(grads).__name__}, not a dict of arrays"))
+    return {n: np.asarray(g) for n, g in grads.items()}
+
+
+def _reference(ev: Evaluation, gradients: bool):
+    """The case's reference run; without gradients (a third of the cost) unless they are
+    needed or already computed for the reference checks."""
+    if gradients or "reference" in ev._cache:
+        return ev.reference()
+    if "reference-forward" not in ev._cache:
+        ev._cache["reference-forward"] = run_reference(ev.case, ev.reduced, gradients=False)
+    return ev._cache["reference-forward"]
+
+
+def _rng(ev: Evaluation, salt: int) -> np.random.Generator:
+    return np.random.default_rng([ev.spec.seed, salt])
+
+
+class _Collector:
+    """Builds a PropertyOutcome's comparisons against the case's reference tolerances."""
+
+    def __init__(self, ev: Evaluation, check: str) -> None:
+        self.ev, self.check = ev, check
+        self.comparisons: list[Comparison] = []
+        self.labels: list[str] = []
+
+    def tolerance(self, group: str, name: str, unit: float = 1.0):
+        ref = _reference(self.ev, group == "gradients")
+        want = ref.want.pick(group, name)
+        spread = ref.spread_of(group, name)
+        tol = SELF_FACTOR * tolerance(self.ev.spec.dtype, want, spread, unit)
+        return tol, resolvable(self.ev.spec.dtype, want, spread), ref.overflow(
+            group, name, self.ev.spec.dtype)
+
+    def add(self, label: str, tensor: str, got, want, group: str = "forward",
+            unit: float = 1.0, spec: CaseSpec | None = None, index=None) -> None:
+        """Compare `got` (the metamorphic run) with `want` (the plain run) under the tolerance
+        the reference check allows for `tensor` (`index` selects the part compared)."""
+        got, want = np.asarray(got), np.asarray(want)
+        if got.shape != want.shape:
+            self.comparisons.append(Comparison(
+                tensor, False, float("inf"), float("inf"), 0.0, float("inf"),
+                problem=f"{tensor} {label} has shape {got.shape}, the plain run's is "
+                        f"{want.shape}"))
+            self.labels.append(label)
+            return
+        tol, resolved, overflow = self.tolerance(group, tensor, unit)
+        if index is not None:
+            overflow = overflow[index]
+        cmp = compare(tensor, got, want.astype(np.float64), tol, spec or self.ev.spec, resolved,
+                      overflow if overflow.shape == want.shape else None)
+        cmp.where["compared"] = label
+        self.comparisons.append(cmp)
+        self.labels.append(label)
+
+    def add_problem(self, label: str, tensor: str, problem: str, passed: bool = False) -> None:
+        self.comparisons.append(Comparison(
+            tensor, passed, 0.0 if passed else float("inf"), 0.0 if passed else float("inf"),
+            0.0, 0.0 if passed else float("inf"), problem=None if passed else problem))
+        self.labels.append(label)
+
+    def outcome(self, cause: str | None, **extra) -> PropertyOutcome:
+        passed = all(c.passed for c in self.comparisons)
+        return PropertyOutcome(self.check, passed, self.comparisons, labels=self.labels,
+                               likely_cause=None if passed else cause, **extra)
+
+
+def _forward_names(got: Mapping, whole: Mapping):
+    for name in FORWARD_NAMES:
+        yield name, got[name], whole[name]
+
+
+# -- step by step, chunking ------------------------------------------------------------------
+def _run_chunks(ev: Evaluation, built, bounds: list[int]):
+    """Forward over consecutive chunks [bounds[k], bounds[k+1]), carrying (h, c)."""
+    x, ax = ev.case.input, _time_axis(ev.spec)
+    state, states, outs = ev.case.state, [], []
+    for start, stop in zip(bounds, bounds[1:]):
+        states.append(state)
+        r = _forward(ev, built, np.take(x, range(start, stop), axis=ax), state)
+        outs.append(r["output"])
+        state = (r["h_n"], r["c_n"])
+    try:
+        output = np.concatenate(outs, axis=ax)
+    except ValueError:
+        output = outs[-1]  # shapes disagree between chunks: the comparison reports the shape
+    return {"output": output, "h_n": state[0], "c_n": state[1]}, states
+
+
+def step_by_step(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "step-by-step")
+    got, _ = _run_chunks(ev, ev.instance(), list(range(ev.spec.seq_len + 1)))
+    for name, g, w in _forward_names(got, ev.forward()):
+        col.add("one step at a time vs the whole sequence", name, g, w)
+    return col.outcome("the state passed in is not (all) used, or the state returned is not the "
+                       "last step's: a sequence fed in pieces does not continue where it stopped")
+
+
+def _chunk_bounds(ev: Evaluation) -> list[int]:
+    T = ev.spec.seq_len
+    rng = _rng(ev, 3)
+    chunks = int(rng.integers(2, min(MAX_CHUNKS, T) + 1))
+    cuts = sorted(rng.choice(np.arange(1, T), size=chunks - 1, replace=False).tolist())
+    return [0, *cuts, T]
+
+
+def chunking(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "chunking")
+    built, bounds = ev.instance(), _chunk_bounds(ev)
+    label = f"in chunks {bounds} vs the whole sequence"
+    got, states = _run_chunks(ev, built, bounds)
+    for name, g, w in _forward_names(got, ev.forward()):
+        col.add(label, name, g, w)
+    if ev.adapter.supports.gradients != "none" and all(c.passed for c in col.comparisons):
+        _chunked_gradients(ev, col, built, bounds, states, label)
+    return col.outcome("the state is not carried across calls (or its gradient is not): a "
+                       "sequence split in chunks does not continue where it stopped")
+
+
+def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
+    """Chain cotangents backwards through the chunks and compare with the whole gradients."""
+    x, ax = ev.case.input, _time_axis(ev.spec)
+    g_out, g_h, g_c = ev.case.cotangents
+    names = ev.compared_params
+    total = {n: 0.0 for n in names}
+    inputs = [None] * (len(bounds) - 1)
+    for k in reversed(range(len(bounds) - 1)):
+        rows = range(bounds[k], bounds[k + 1])
+        grads = _gradients(ev, built, np.take(x, rows, axis=ax), states[k],
+                           (np.take(g_out, rows, axis=ax), g_h, g_c))
+        wanted = ["input", *names] + (["h0", "c0"] if states[k] is not None else [])
+        missing = [n for n in wanted if n not in grads]
+        if missing:
+            col.add_problem(label, missing[0], f"no gradient for {', '.join(missing)}")
+            return
+        inputs[k] = grads["input"]
+        for n in names:
+            total[n] = total[n] + grads[n]
+        if states[k] is not None:
+            g_h, g_c = grads["h0"], grads["c0"]
+    got = dict(total)
+    try:
+        got["input"] = np.concatenate(inputs, axis=ax)
+    except ValueError:
+        got["input"] = inputs[-1]
+    if ev.case.state is not None:
+        got["h0"], got["c0"] = g_h, g_c
+    whole = ev.gradients()
+    ref = _reference(ev, True).want.gradients
+    unit = max([float(np.max(np.abs(ref[n]))) for n in got if ref[n].size]
+               + [float(np.max(np.abs(c))) for c in ev.case.cotangents if c.size], default=1.0)
+    for n, g in got.items():
+        if n not in whole:
+            col.add_problem(label, n, f"no gradient for {n} from the whole sequence")
+            continue
+        col.add(label + ", gradients chained back through the chunks", n, g, whole[n],
+                group="gradients", unit=unit)
+
+
+# -- batch rows ------------------------------------------------------------------------------
+def _rows_alone(B: int, rng) -> list[int]:
+    return sorted({0, B - 1, int(rng.integers(B))})[:MAX_ROWS_ALONE]
+
+
+def batch_independence(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "batch-independence")
+    spec, x, state, built = ev.spec, ev.case.input, ev.case.state, ev.instance()
+    bax, whole = _batch_axis(spec), ev.forward()
+    rng = _rng(ev, 4)
+    for b in _rows_alone(spec.batch, rng):
+        sub = None if state is None else tuple(s[:, b:b + 1] for s in state)
+        got = _forward(ev, built, np.take(x, [b], axis=bax), sub)
+        for name in FORWARD_NAMES:
+            axis = bax if name == "output" else 1
+            idx = (slice(None),) * axis + (slice(b, b + 1),)
+            col.add(f"batch row {b} run alone vs in the batch", name, got[name],
+                    np.take(whole[name], [b], axis=axis), spec=spec.replace(batch=1), index=idx)
+    perm = rng.permutation(spec.batch)
+    if np.array_equal(perm, np.arange(spec.batch)):
+        perm = np.roll(perm, 1)
+    sub = None if state is None else tuple(s[:, perm] for s in state)
+    got = _forward(ev, built, np.take(x, perm, axis=bax), sub)
+    for name in FORWARD_NAMES:
+        axis = bax if name == "output" else 1
+        col.add(f"the batch permuted by {perm.tolist()} vs the results permuted", name,
+                got[name], np.take(whole[name], perm, axis=axis),
+                index=(slice(None),) * axis + (perm,))
+    return col.outcome("batch rows influence each other (a batch statistic, a reshape that "
+                       "mixes rows, state shared between rows)")
+
+
+def unbatched(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "unbatched")
+    spec, x, state = ev.spec, ev.case.input, ev.case.state
+    bax = 0 if spec.config.batch_first else 1
+    one = spec.replace(batch=1)
+    got = _forward(ev, ev.instance(), np.expand_dims(x, bax),
+                   None if state is None else tuple(np.expand_dims(s, 1) for s in state))
+    whole = ev.forward()
+    for name in FORWARD_NAMES:
+        axis = bax if name == "output" else 1
+        col.add("a batch of one vs unbatched input", name, got[name],
+                np.expand_dims(whole[name], axis), spec=one)
+    return col.outcome("unbatched (T, input_size) input is not treated as a batch of one "
+                       "(the batch dimension added in the wrong place, or h0/c0 not unsqueezed "
+                       "at dim 1)")
+
+
+def batch_first(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "batch-first")
+    spec = ev.spec
+    other = _build(ev, _replace(spec.config, batch_first=not spec.config.batch_first),
+                   ev.implementation_params)
+    got = _forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state)
+    layouts = ("time-major", "batch_first")
+    mine, theirs = layouts[not spec.config.batch_first], layouts[spec.config.batch_first]
+    label = f"{mine} on the transposed input vs {theirs}"
+    whole = ev.forward()
+    col.add(label, "output", np.asarray(got["output"]).swapaxes(0, 1), whole["output"])
+    for name in ("h_n", "c_n"):
+        col.add(label + f" ({name} is (L*D, B, H) either way)", name, got[name], whole[name])
+    return col.outcome("batch_first changes more than the input and output layout (h_n/c_n "
+                       "transposed, or the output not transposed back)")
+
+
+def causality(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "causality")
+    spec, x, ax = ev.spec, ev.case.input, _time_axis(ev.spec)
+    rng = _rng(ev, 5)
+    t = int(rng.integers(0, spec.seq_len - 1))
+    later = [slice(None)] * x.ndim
+    later[ax] = slice(t + 1, None)
+    changed = x.copy()
+    scale = float(np.std(x)) or 1.0
+    changed[tuple(later)] = (rng.standard_normal(changed[tuple(later)].shape) * scale
+                             + float(np.mean(x))).astype(x.dtype)
+    got = _forward(ev, ev.instance(), changed, ev.case.state)
+    upto = list(range(t + 1))
+    idx = [slice(None)] * x.ndim
+    idx[ax] = slice(0, t + 1)
+    if np.asarray(got["output"]).shape != ev.forward()["output"].shape:
+        col.add("with the inputs after the step changed", "output", got["output"],
+                ev.forward()["output"])
+    else:
+        col.add(f"up to step {t} with the inputs after step {t} changed", "output",
+                np.take(got["output"], upto, axis=ax),
+                np.take(ev.forward()["output"], upto, axis=ax),
+                spec=spec.replace(seq_len=t + 1), index=tuple(idx))
+    return col.outcome("an output depends on inputs later in the sequence (a lookahead, a "
+                       "statistic over the whole sequence, or a reverse pass mixed in)")
+
+
+# -- directions and layers -------------------------------------------------------------------
+_LAYER_NAME = re.compile(r"^(?P<stem>.*)_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
+
+
+def _replace(config: LSTMConfig, **changes) -> LSTMConfig:
+    return LSTMConfig(**{**config.as_dict(), **changes})
+
+
+def _layer_params(params: Mapping[str, np.ndarray], layer: int, directions: tuple[int, ...]):
+    """The parameters of one layer (and the given directions), renamed as layer 0; direction
+    d of `directions` becomes the k-th direction of the one-layer config."""
+    out = {}
+    for name, value in params.items():
+        m = _LAYER_NAME.match(name)
+        if m is None or int(m["layer"]) != layer:
+            continue
+        d = 1 if m["reverse"] else 0
+        if d in directions:
+            sfx = "_reverse" if directions.index(d) else ""
+            out[f"{m['stem']}_l0{sfx}"] = value
+    return out
+
+
+def bidirectional(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "bidirectional")
+    spec, x, state = ev.spec, ev.case.input, ev.case.state
+    ax = _time_axis(spec)
+    config = _replace(spec.config, bidirectional=False)
+    whole = ev.forward()
+    halves = []
+    for d in (0, 1):
+        built = _build(ev, config, _layer_params(ev.implementation_params, 0, (d,)))
+        xs = np.flip(x, ax) if d else x
+        sub = None if state is None else tuple(s[d:d + 1] for s in state)
+        r = _forward(ev, built, xs, sub)
+        halves.append({"output": np.flip(r["output"], ax) if d else r["output"],
+                       "h_n": r["h_n"], "c_n": r["c_n"]})
+    label = "forward half / reverse half vs one-direction runs (the reverse one on the flipped " \
+            "sequence, flipped back)"
+    for name in FORWARD_NAMES:
+        parts = [np.asarray(h[name]) for h in halves]
+        try:
+            got = np.concatenate(parts, axis=-1 if name == "output" else 0)
+        except ValueError:
+            got = parts[1]
+        col.add(label, name, got, whole[name])
+    return col.outcome("the reverse direction is not the forward recurrence on the flipped "
+                       "sequence (input not flipped, output not flipped back, h_n from the "
+                       "wrong end, or the wrong weights or initial state row)")
+
+
+def stacking(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "stacking")
+    spec, state = ev.spec, ev.case.state
+    c = spec.config
+    D = c.num_directions
+    x = ev.case.input
+    hs, cs = [], []
+    for layer in range(c.num_layers):
+        config = _replace(c, num_layers=1, input_size=c.layer_input_size(layer), dropout=0.0)
+        built = _build(ev, config, _layer_params(ev.implementation_params, layer,
+                                                 tuple(range(D))))
+        rows = slice(layer * D, (layer + 1) * D)
+        r = _forward(ev, built, x, None if state is None else tuple(s[rows] for s in state))
+        x = r["output"]
+        hs.append(np.asarray(r["h_n"]))
+        cs.append(np.asarray(r["c_n"]))
+    got = {"output": x}
+    for name, parts in (("h_n", hs), ("c_n", cs)):
+        try:
+            got[name] = np.concatenate(parts, axis=0)
+        except ValueError:
+            got[name] = parts[-1]
+    for name, g, w in _forward_names(got, ev.forward()):
+        col.add(f"{c.num_layers} one-layer runs chained vs {c.num_layers} layers", name, g, w)
+    return col.outcome("layers are not chained as nn.LSTM chains them (the wrong layer's "
+                       "weights, the next layer fed something else than the previous output, "
+                       "dropout in eval mode, or h_n/c_n rows out of layer order)")
+
+
+# -- determinism, degenerate inputs ------------------------------------------------------------
+def _identical(a, b) -> tuple[bool, float]:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False, float("inf")
+    if np.array_equal(a, b, equal_nan=True):
+        return True, 0.0
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    d[~np.isfinite(d)] = float("inf")
+    return False, float(np.max(d))
+
+
+def determinism(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "determinism")
+    built = ev.instance()
+    pairs = []
+    first = ev.forward()
+    second = _forward(ev, built, ev.case.input, ev.case.state)
+    pairs += [(n, first[n], second[n], "forward") for n in FORWARD_NAMES]
+    if ev.adapter.supports.gradients != "none":
+        g1 = ev.gradients()
+        g2 = _gradients(ev, built, ev.case.input, ev.case.state, ev.case.cotangents)
+        pairs += [(n, g1[n], g2.get(n), "gradients") for n in g1]
+    for name, a, b, call in pairs:
+        same, diff = _identical(a, b)
+        scale = float(np.max(np.abs(a))) if np.asarray(a).size else 0.0
+        cmp = Comparison(name, same, diff, diff / scale if scale else diff, 0.0,
+                         0.0 if same else float("inf"))
+        cmp.where = {"call": call}
+        col.comparisons.append(cmp)
+        col.labels.append(f"between two identical {call} calls on one instance")
+    return col.outcome("nondeterministic: the same call gives different results (random noise, "
+                       "state kept between calls, or a nondeterministic reduction)", exact=True)
+
+
+def _degenerate_inputs(ev: Evaluation):
+    """(description, input, state) for the degenerate inputs of this case's layout."""
+    spec, c, dtype = ev.spec, ev.spec.config, np.dtype(ev.spec.dtype)
+    L = c.num_layers * c.num_directions
+    T = max(spec.seq_len, 1)
+    if spec.batch is None:
+        yield "seq_len=0 (unbatched)", np.zeros((0, c.input_size), dtype), None
+        return
+    B = spec.batch
+    layout = (lambda t, b: (b, t, c.input_size)) if c.batch_first else \
+        (lambda t, b: (t, b, c.input_size))
+    state = ev.case.state
+    yield "seq_len=0", np.zeros(layout(0, B), dtype), state
+    empty = (np.zeros((L, 0, c.output_hidden_size), dtype), np.zeros((L, 0, c.hidden_size), dtype))
+    yield "batch=0", np.zeros(layout(T, 0), dtype), None
+    yield "batch=0 with an empty (h0, c0)", np.zeros(layout(T, 0), dtype), empty
+    yield "seq_len=0 and batch=0", np.zeros(layout(0, 0), dtype), None
+
+
+def degenerate(ev: Evaluation) -> PropertyOutcome:
+    col = _Collector(ev, "degenerate")
+    built = ev.instance()
+    declined = 0
+    for what, x, state in _degenerate_inputs(ev):
+        try:
+            want = run_torch_lstm(ev.spec.config, {n: np.asarray(a, np.float64)
+                                                    for n, a in ev.reduced.items()},
+                                  x.astype(np.float64),
+                                  None if state is None else tuple(
+                                      s.astype(np.float64) for s in state))
+            expected = None
+        except Exception as exc:  # noqa: BLE001 - what nn.LSTM raises is the expectation
+            want, expected = None, f"{type(exc).__name__}: {exc}"
+        try:
+            got = _forward(ev, built, x, state)
+            raised = None
+        except Unsupported:
+            declined += 1
+            continue
+        except ImplementationError as exc:
+            got, raised = None, f"{exc.exc_type}: {exc.exc_message}"
+        label = f"with {what}"
+        if expected is not None:
+            ok = raised is not None
+            col.add_problem(label, "output", f"with {what} the implementation returns a result "
+                            f"(output {np.asarray(got['output']).shape if got else '?'}) where "
+                            f"nn.LSTM raises {expected}", passed=ok)
+            continue
+        if raised is not None:
+            col.add_problem(label, "output", f"with {what} the implementation raises {raised} "
+                            f"where nn.LSTM returns empty results", passed=False)
+            continue
+        for name in FORWARD_NAMES:
+            g, w = np.asarray(got[name]), want.forward[name]
+            same = g.shape == w.shape and (g.size == 0 or np.allclose(g, w))
+            col.add_problem(label, name, f"with {what} the implementation returns {name} of "
+                            f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same)
+    if declined and not col.comparisons:
+        raise Unsupported("declined every degenerate input (NotImplementedError)")
+    asked = ", ".join(dict.fromkeys(label.removeprefix("with ") for label in col.labels))
+    return col.outcome("an empty sequence or an empty batch is not handled as nn.LSTM handles "
+                       "it (torch raises for seq_len=0 and returns empty tensors for batch=0)",
+                       summary=f"{asked}: answered as nn.LSTM answers them")
+
+
+# -- the table -------------------------------------------------------------------------------
+def _needs(ok: bool, why: str) -> str | None:
+    return None if ok else why
+
+
+@dataclass(frozen=True)
+class Property:
+    """One property: what it needs, how a drawn case is made one it applies to, and the check."""
+
+    name: str
+    run: Callable[[Evaluation], PropertyOutcome]
+    # Supports features the implementation must have, or the whole check is unsupported.
+    needs: tuple[str, ...] = ()
+    # A drawn case -> a case the property applies to (drawn cases pass through this).
+    prepare: Callable[[CaseSpec], CaseSpec] = lambda spec: spec
+    # None when the property applies to `spec`, else why not (a `--case` given by hand).
+    applies: Callable[[CaseSpec], str | None] = lambda spec: None
+
+
+def _at_least_two_steps(spec: CaseSpec) -> CaseSpec:
+    return spec if spec.seq_len >= 2 else spec.replace(seq_len=2)
+
+
+def _batched(spec: CaseSpec, rows: int = 1) -> CaseSpec:
+    if spec.batch is None or spec.batch < rows:
+        return spec.replace(batch=max(rows, 2 if spec.batch is None else rows))
+    return spec
+
+
+PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
+    Property("step-by-step", step_by_step,
+             prepare=lambda s: s.replace(bidirectional=False),
+             applies=lambda s: _needs(not s.config.bidirectional,
+                                      "needs a unidirectional run (the reverse direction "
+                                      "starts from the end)")),
+    Property("chunking", chunking,
+             prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
+             applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
+                                      "needs a unidirectional run of at least 2 steps "
+                                      "(a bidirectional run cannot be cut in time)")),
+    Property("batch-independence", batch_independence,
+             prepare=lambda s: _batched(s, 2),
+             applies=lambda s: _needs(s.batch is not None and s.batch >= 2,
+                                      "needs a batch of at least 2")),
+    Property("causality", causality,
+             prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
+             applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
+                                      "needs a unidirectional run of at least 2 steps")),
+    Property("unbatched", unbatched, needs=("unbatched",),
+             prepare=lambda s: s.replace(batch=None),
+             applies=lambda s: _needs(s.batch is None, "needs unbatched input")),
+    Property("batch-first", batch_first, needs=("batch_first",),
+             prepare=_batched,
+             applies=lambda s: _needs(s.batch is not None, "needs batched input")),
+    Property("bidirectional", bidirectional, needs=("bidirectional",),
+             prepare=lambda s: s.replace(bidirectional=True, num_layers=1),
+             applies=lambda s: _needs(s.config.bidirectional and s.config.num_layers == 1,
+                                      "needs a one-layer bidirectional run")),
+    Property("stacking", stacking, needs=("multi_layer",),
+             prepare=lambda s: s if s.config.num_layers >= 2 else s.replace(num_layers=2),
+             applies=lambda s: _needs(s.config.num_layers >= 2, "needs 2 or more layers")),
+    Property("determinism", determinism),
+    Property("degenerate", degenerate),
+)}
+
+# `training` is run by `parity.training` (one training run, not a search over cases).
+PROPERTIES = (*PROPERTY_TABLE, "training")
+
+
+def unsupported_reason(check: str, supports: Supports) -> str | None:
+    """Why `check` cannot run on an implementation with `supports` at all, or None."""
+    if check == "training":
+        if supports.gradients == "none":
+            return "forward only: training needs gradients"
+        if not supports.float64:
+            return "training parity runs in float64, which the implementation declines"
+        return None
+    missing = [f for f in PROPERTY_TABLE[check].needs if not getattr(supports, f)]
+    if missing:
+        return f"needs {', '.join(missing)}, which the implementation does not support"
+    return None
+
+
+def property_edge_cases(check: str, bases: list[CaseSpec],
+                        dtypes: tuple[str, ...]) -> list[CaseSpec]:
+    """The runner's edge cases (`bases`, one dtype) made ones `check` applies to, in the
+    supported dtypes in turn rather than each in all: a property is cheap only on few cases."""
+    prop = PROPERTY_TABLE[check]
+    out: list[CaseSpec] = []
+    for i, spec in enumerate(bases):
+        spec = prop.prepare(spec.replace(dtype=dtypes[i % len(dtypes)]))
+        if spec not in out:
+            out.append(spec)
+    return out
+
+
+def run_property(ev: Evaluation, check: str) -> PropertyOutcome:
+    """Run property `check` on `ev` (raises Unsupported where it does not apply)."""
+    prop = PROPERTY_TABLE[check]
+    why = prop.applies(ev.spec)
+    if why:
+        raise Unsupported(f"{check}: {why}")
+    try:
+        return prop.run(ev)
+    except ImplementationError as exc:
+        return PropertyOutcome(check, False, error=exc)
