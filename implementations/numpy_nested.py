@@ -118,11 +118,28 @@ class NestedLSTM:
             for net, value in zip(NETWORKS, (f, s, g)):
                 gates[net][t] = value
                 layers[net].append(keep[net])
-            cells[t + 1] = f * cells[t] + g
-            h = out[t] = s * np.tanh(cells[t + 1])
+            cells[t + 1], h = self._cell_forward(f, s, g, cells[t])
+            out[t] = h
         cache = (inputs, layers, gates, cells)
         h_n = out[-1] if T else h0
         return out, h_n, cells[-1], cache
+
+    @staticmethod
+    def _cell_forward(f, s, g, c_prev):
+        """(c_t, h_t): the article's cell_state and multiply gates."""
+        c = f * c_prev + g
+        return c, s * np.tanh(c)
+
+    @staticmethod
+    def _cell_backward(dh, dc, f, s, g, c_prev, c):
+        """dL/d(each gate network's output) and dL/dc_{t-1}, from dL/dh_t and the dL/dc_t
+        carried back from step t+1."""
+        tc = np.tanh(c)
+        dc = dc + dh * s * (1 - tc * tc)
+        d_top = {"forget": dc * c_prev * f * (1 - f),  # through f = sigmoid(forget's output)
+                 "select": dh * tc * s * (1 - s),
+                 "candidate": dc * (1 - g * g)}
+        return d_top, dc * f
 
     def backward(self, cache, g_out, g_h, g_c, *, through_time: bool = True):
         """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``.
@@ -142,13 +159,8 @@ class NestedLSTM:
         dh, dc = np.array(g_h, dtype), np.array(g_c, dtype)
         for t in reversed(range(T)):
             f, s, g = (gates[net][t] for net in NETWORKS)
-            tc = np.tanh(cells[t + 1])
             dh = dh + g_out[t]
-            dc = dc + dh * s * (1 - tc * tc)
-            d_top = {"forget": dc * cells[t] * f * (1 - f),  # through f = sigmoid(top)
-                     "select": dh * tc * s * (1 - s),
-                     "candidate": dc * (1 - g * g)}
-            dc = dc * f
+            d_top, dc = self._cell_backward(dh, dc, f, s, g, cells[t], cells[t + 1])
             d_in = np.zeros((B, inputs.shape[2]), dtype)
             for net in NETWORKS:
                 da = d_top[net]
@@ -274,6 +286,7 @@ class NestedLinearAdapter(Adapter):
                                        if n.startswith("bias")),
     )
     ROWS = {"forget": 1, "select": 3, "candidate": 2}  # gate row block in nn.LSTM's i, f, g, o
+    lstm_class = NestedLSTM
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
         _decline(config)
@@ -295,7 +308,7 @@ class NestedLinearAdapter(Adapter):
                 g_hh[k * h:(k + 1) * h] = dw[i:].T
             return {"weight_ih_l0": g_ih, "weight_hh_l0": g_hh}
 
-        lstm = NestedLSTM(weights, (None,), i, h)
+        lstm = self.lstm_class(weights, (None,), i, h)
         return _Built(config, lstm, 0.0, np_dtype, to_names)
 
 
@@ -314,6 +327,8 @@ class NestedAdapter(Adapter):
     widths: tuple[int, ...] = ARTICLE_WIDTHS
     activations: tuple[str | None, ...] = ARTICLE_ACTIVATIONS
     initial_cell: float = 1.0
+    lstm_class = NestedLSTM
+    reducing_class = NestedLinearAdapter
 
     def __init__(self, *, widths=None, activations=None, initial_cell=None) -> None:
         if widths is not None:
@@ -341,7 +356,7 @@ class NestedAdapter(Adapter):
             extra_parameters=lambda config: nested_parameters(config, widths),
             reduce=open_input_gate,
             lacks=lambda config: frozenset(parameter_shapes(config)),
-            reducing_adapter=NestedLinearAdapter(),
+            reducing_adapter=self.reducing_class(),
         )
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
@@ -353,5 +368,6 @@ class NestedAdapter(Adapter):
             return {f"{net}.{k}.weight": dw for net in NETWORKS
                     for k, dw in enumerate(grads[net])}
 
-        lstm = NestedLSTM(weights, self.activations, config.input_size, config.hidden_size)
+        lstm = self.lstm_class(weights, self.activations, config.input_size,
+                               config.hidden_size)
         return _Built(config, lstm, self.initial_cell, np.dtype(dtype), to_names)
