@@ -164,6 +164,12 @@ class Variant:
     setting (for a peephole cell: peephole weights zero), where the variant must equal
     `nn.LSTM` run on the canonical part. Finite differences check all of its gradients, extra
     parameters included, in every setting.
+
+    Where the reducing setting is a configuration of the implementation and not only parameter
+    values (gate networks of one linear layer instead of several), `reducing_adapter` is that
+    configuration: the comparisons with `nn.LSTM` build it, on the parameters `reduce` returns
+    (it takes those its `parameter_shapes` names), while finite differences keep building the
+    variant itself, as drawn. Cases are drawn from the variant's `supports`.
     """
 
     description: str
@@ -171,6 +177,7 @@ class Variant:
     extra_parameters: Callable[[LSTMConfig], Mapping[str, tuple[int, ...]]]
     reduce: Callable[[LSTMConfig, dict[str, np.ndarray]], dict[str, np.ndarray]]
     lacks: Callable[[LSTMConfig], frozenset[str]] = field(default=lambda config: frozenset())
+    reducing_adapter: "Adapter | None" = None
 
 
 class Built(Protocol):

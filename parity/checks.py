@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .adapter import Adapter
+from .adapter import Adapter, parameter_shapes
 from .cases import Case, CaseSpec, materialize
 from .compare import Comparison, compare, describe_index, format_where
 from .finite_diff import directional, per_element
@@ -139,19 +139,25 @@ class Evaluation:
         variant = adapter.variant
         extras = variant.extra_parameters(spec.config) if variant else {}
         self.case: Case = materialize(spec, extras)
-        lacks = variant.lacks(spec.config) if variant else frozenset()
         drawn = self.case.params
         self.reduced = variant.reduce(spec.config, dict(drawn)) if variant else drawn
         params = self.reduced if reduced else drawn
-        self.implementation_params = {n: a for n, a in params.items() if n not in lacks}
+        # A reducing setting that is a configuration (see Variant.reducing_adapter) is built
+        # for the comparisons with the reference; finite differences build the variant itself.
+        self.builder: Adapter = adapter
+        if reduced and variant is not None and variant.reducing_adapter is not None:
+            self.builder = variant.reducing_adapter
+        takes = self.builder.parameter_shapes(spec.config)
+        self.implementation_params = {n: a for n, a in params.items() if n in takes}
         # What the reference has a gradient for: canonical names the implementation also has.
-        self.compared_params = [n for n in self.reduced if n not in lacks and n not in extras]
+        canonical = parameter_shapes(spec.config)
+        self.compared_params = [n for n in self.reduced if n in takes and n in canonical]
         self._cache: dict = {}
 
     # -- calls into the implementation ------------------------------------------------------
     def _build(self, params: Mapping[str, np.ndarray]):
-        return self._call("build", self.adapter.build, self.spec.config, params, self.spec.dtype,
-                          watched=params)
+        return self._call("build", self.builder.build, self.spec.config, params,
+                          self.spec.dtype, watched=params)
 
     def _call(self, what: str, fn, *args, watched: Mapping[str, np.ndarray] | None = None):
         """Call into the implementation. Arrays it is given (the `args` and the `watched`

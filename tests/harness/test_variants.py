@@ -1,9 +1,11 @@
 """Variants: compared with nn.LSTM in their reducing setting, all gradients checked by finite
 differences in every setting (extra parameters included)."""
 
+import dataclasses
+
 import torch
 
-from implementations.article_torch import PeepholeAdapter, PeepholeCell
+from implementations.article_torch import FusedAdapter, PeepholeAdapter, PeepholeCell
 from parity import REFERENCE_CHECKS, as_adapter, check_implementation
 
 
@@ -60,3 +62,47 @@ def test_extra_parameters_are_drawn_nonzero_for_finite_differences():
     reduced = Evaluation(adapter, spec).implementation_params
     assert torch.tensor(drawn["weight_co_l0"]).abs().sum() > 0
     assert not reduced["weight_co_l0"].any()
+
+
+# -- a reducing setting that is a configuration: Variant.reducing_adapter ---------------------
+class FusedSwapped(FusedAdapter):
+    """The fused cell reading its gate blocks as i, g, f, o."""
+
+    def module_parameters(self, config, params):
+        out = super().module_parameters(config, params)
+        h = config.hidden_size
+        order = [0, 2, 1, 3]
+        for name in [n for n in out if n.endswith(".W") or n.endswith(".U")]:
+            out[name] = torch.cat([out[name][:, k * h:(k + 1) * h] for k in order], dim=1)
+        return out
+
+
+def _reducing_through(adapter_cls):
+    class Peephole(PeepholeAdapter):
+        variant = dataclasses.replace(PeepholeAdapter.variant, reducing_adapter=adapter_cls())
+
+    return Peephole
+
+
+def test_the_comparisons_build_the_reducing_adapter_and_finite_differences_the_variant():
+    from parity.checks import Evaluation
+    from parity import CaseSpec
+
+    adapter = as_adapter(_reducing_through(FusedAdapter), name="peephole-via-fused")
+    spec = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=2,batch=1,seed=5")
+    reduced, drawn = Evaluation(adapter, spec), Evaluation(adapter, spec, reduced=False)
+    assert isinstance(reduced.builder, FusedAdapter)
+    assert "weight_co_l0" not in reduced.implementation_params  # fused takes what it names
+    assert drawn.builder is adapter and "weight_co_l0" in drawn.implementation_params
+    assert _quick(_reducing_through(FusedAdapter)) == {"output": "pass", "gradients": "pass"}
+
+
+def test_a_wrong_reducing_adapter_is_caught():
+    assert _quick(_reducing_through(FusedSwapped), ("output",)) == {"output": "fail"}
+
+
+def _quick(adapter_cls, checks=("output", "gradients")):
+    """Wiring, not search: the edge cases and two drawn cases, no shrinking."""
+    record = check_implementation(as_adapter(adapter_cls, name=adapter_cls.__name__), seed=0,
+                                  max_examples=2, checks=checks, shrink=False)
+    return {c.check: c.status for c in record.checks}
