@@ -24,6 +24,7 @@ from .adapter import Adapter
 from .cases import Case, CaseSpec, materialize
 from .compare import Comparison, compare, format_where
 from .finite_diff import directional, per_element
+from .gradient_blocks import block_ratios
 from .reference import FORWARD_NAMES, ReferenceRun, run_reference
 from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
 
@@ -81,6 +82,8 @@ class CheckOutcome:
     passed: bool
     comparisons: list[Comparison] = field(default_factory=list)
     error: ImplementationError | None = None
+    # gradients: (parameter group, gate block) -> error / tolerance (gradient_blocks.py)
+    blocks: dict | None = None
 
     @property
     def worst(self) -> Comparison | None:
@@ -221,7 +224,7 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     # through tanh) moves gradients by about an ulp of the cotangents, not of the gradients.
     unit = max([float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size]
                + [float(np.max(np.abs(g))) for g in ev.case.cotangents if g.size], default=1.0)
-    comparisons = []
+    comparisons, blocks = [], {}
     for n in names:
         want = want_all[n]
         if n not in got_all:
@@ -232,10 +235,15 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
             continue
         spread = ref.spread_of("gradients", n)
         tol = tolerance(ev.spec.dtype, want, spread, unit)
-        comparisons.append(compare(n, got_all[n], want, tol, ev.spec,
-                                   resolvable(ev.spec.dtype, want, spread),
-                                   ref.overflow("gradients", n, ev.spec.dtype)))
-    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons)
+        resolved = resolvable(ev.spec.dtype, want, spread)
+        overflow = ref.overflow("gradients", n, ev.spec.dtype)
+        cmp = compare(n, got_all[n], want, tol, ev.spec, resolved, overflow)
+        comparisons.append(cmp)
+        for key, ratio in block_ratios(n, got_all[n], want, tol, ev.spec, resolved, overflow,
+                                       cmp.ratio).items():
+            blocks[key] = max(blocks.get(key, 0.0), ratio)
+    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons,
+                        blocks=blocks)
 
 
 def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
