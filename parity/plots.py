@@ -72,17 +72,21 @@ class Axis:
     """A linear or base-10 logarithmic map from values to pixels, with its ticks."""
 
     def __init__(self, low: float, high: float, start: float, end: float, log: bool = False,
-                 label: str = "") -> None:
+                 label: str = "", integer: bool = False, pad: float = 0.0) -> None:
         if log:
             low, high = math.floor(math.log10(low)), math.ceil(math.log10(high))
             if high <= low:
                 high = low + 1
         elif high <= low:
             low, high = low - 1, high + 1
+        else:
+            low, high = low - pad * (high - low), high + pad * (high - low)
         self.low, self.high, self.start, self.end, self.log, self.label = \
             low, high, start, end, log, label
         if not log:
             step = _nice_step(high - low, 5)
+            if integer:
+                step = max(1, round(step))
             self.low = math.floor(low / step) * step
             self.high = math.ceil(high / step) * step
             self.step = step
@@ -245,13 +249,13 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[tuple[float, obj
         [v for v, _ in hlines]
     frame = _frame(width, height)
     x = Axis(min(xs, default=0.0), max(xs, default=1.0), frame["left"], frame["right"],
-             label=x_label)
+             label=x_label, integer=all(isinstance(v, int) for v in xs))
     if log_y:
         low, high = _log_range(ys, floor, max([v for v in ys if v > 0], default=1.0))
         y = Axis(low, high, frame["bottom"], frame["top"], log=True, label=y_label)
     else:
         y = Axis(min(ys, default=0.0), max(ys, default=1.0), frame["bottom"], frame["top"],
-                 label=y_label)
+                 label=y_label, pad=0.04)
     plot = _plot(title, width, height, x, y)
     for v, label in vlines:
         plot["marks"].append({"kind": "vline", "x": x(v), "y1": frame["top"],
@@ -354,13 +358,12 @@ def grid_chart(title: str, rows: Sequence[str], columns: Sequence[str],
 
 
 def _level(v: float | None, threshold: float) -> int:
-    """0 far below the threshold ... 3 within a factor 10 of it, 4 over it (or unknown)."""
+    """0 far below the threshold (under 1e-3 of it), 1 under a tenth of it, 2 within a factor
+    10 of it, 4 over it (or not a number)."""
     if v is None or not math.isfinite(v) or v > threshold:
         return 4
-    if v <= 0 or v < threshold * 1e-6:
-        return 0
     if v < threshold * 1e-3:
-        return 1
+        return 0
     if v < threshold * 1e-1:
-        return 2
-    return 3
+        return 1
+    return 2

@@ -252,7 +252,8 @@ def _gradient_blocks_plot(impl: dict) -> dict | None:
                 sorted(present - set(GATE_COLUMNS))
             cells = {(b["group"], b["gate"]): b["ratio"] for b in blocks}
             return plots.grid_chart(f"{impl['name']}: worst gradient error / tolerance per "
-                                    f"parameter group and gate block", rows, cols, cells)
+                                    f"parameter group and gate block (layers and directions "
+                                    f"merged)", rows, cols, cells)
     return None
 
 
