@@ -168,7 +168,7 @@ def scatter_chart(title: str, series: Sequence[tuple], *,
     low, high = _log_range(ys_known, floor, (threshold or 1.0) * 10)
     y = Axis(low, high, frame["bottom"], band + 10, log=True, label=y_label)
     plot = _plot(title, width, height, x, y)
-    marks, off_scale = [], 0
+    marks, off_scale, below = [], 0, False
     for j, (name, pts, *style) in enumerate(series):
         k = style[0] if style else j
         plot["legend"].append({"label": name, "shape": MARKERS[k % len(MARKERS)],
@@ -179,6 +179,7 @@ def scatter_chart(title: str, series: Sequence[tuple], *,
                 marks.append(marker(k, k, x(px), band))
                 off_scale += 1
             else:
+                below |= v < 10.0 ** y.low
                 marks.append(marker(k, k, x(px), y(min(max(v, 10.0 ** y.low), 10.0 ** y.high))))
     if threshold is not None:
         plot["marks"].append({"kind": "hline", "y": y(threshold), "x1": frame["left"],
@@ -188,6 +189,8 @@ def scatter_chart(title: str, series: Sequence[tuple], *,
         plot["marks"].append({"kind": "text", "x": frame["left"] + 4, "y": band - 6,
                               "text": "not finite / error", "cls": "band"})
     plot["marks"].extend(_dedupe(marks))
+    if below:  # zeros (exact, or not compared) and tinier values sit on the bottom edge
+        plot["y_ticks"][0] = (plot["y_ticks"][0][0], "\u2264" + plot["y_ticks"][0][1])
     return plot
 
 
@@ -211,7 +214,7 @@ def strip_chart(title: str, lanes: Sequence[tuple[str, str, int, Sequence[object
     plot = _plot(title, width, height, x, None)
     plot["frame"] = {"left": left, "top": MARGIN["top"], "right": right,
                      "bottom": height - MARGIN["bottom"]}
-    marks, row, current = [], MARGIN["top"], None
+    marks, row, current, below = [], MARGIN["top"], None, False
     for group, label, series, vs in lanes:
         if group != current:
             current = group
@@ -227,6 +230,7 @@ def strip_chart(title: str, lanes: Sequence[tuple[str, str, int, Sequence[object
             if v is None or not math.isfinite(v):
                 infinite += 1
             else:
+                below |= v < 10.0 ** x.low
                 points.append(marker(series, series,
                                      x(min(max(v, 10.0 ** x.low), 10.0 ** x.high)), cy))
         marks.extend(_dedupe(points))
@@ -235,6 +239,8 @@ def strip_chart(title: str, lanes: Sequence[tuple[str, str, int, Sequence[object
                           "text": f"{infinite} \u221e", "cls": "lane bad"})
     plot["marks"] = [{"kind": "vline", "x": x(threshold), "y1": MARGIN["top"],
                       "y2": height - MARGIN["bottom"], "label": "tolerance"}] + marks
+    if below:
+        plot["x_ticks"][0] = (plot["x_ticks"][0][0], "\u2264" + plot["x_ticks"][0][1])
     return plot
 
 
