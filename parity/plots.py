@@ -18,6 +18,7 @@ __all__ = [
     "bar_chart",
     "grid_chart",
     "line_chart",
+    "marker",
     "scatter_chart",
     "strip_chart",
 ]
