@@ -25,6 +25,7 @@ from .adapter import Adapter, parameter_shapes
 from .cases import Case, CaseSpec, materialize
 from .compare import Comparison, compare, describe_index, format_where
 from .finite_diff import directional, per_element
+from .gradient_blocks import block_ratios
 from .misbehaviour import Misbehaviour, MutatesInput, WrongStructure, changed, snapshot
 from .reference import FORWARD_NAMES, ReferenceRun, run_reference
 from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
@@ -93,6 +94,8 @@ class CheckOutcome:
     passed: bool
     comparisons: list[Comparison] = field(default_factory=list)
     error: ImplementationError | None = None
+    # gradients: (parameter group, gate block) -> error / tolerance (gradient_blocks.py)
+    blocks: dict | None = None
 
     @property
     def worst(self) -> Comparison | None:
@@ -333,7 +336,7 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     # through tanh) moves gradients by about an ulp of the cotangents, not of the gradients.
     unit = max([float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size]
                + [float(np.max(np.abs(g))) for g in ev.case.cotangents if g.size], default=1.0)
-    comparisons = []
+    comparisons, blocks = [], {}
     again = ev.again("gradients")
     for n in names:
         want = want_all[n]
@@ -345,16 +348,21 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
             continue
         spread = ref.spread_of("gradients", n)
         tol = tolerance(ev.spec.dtype, want, spread, unit)
-        cmp = compare(n, got_all[n], want, tol, ev.spec,
-                      resolvable(ev.spec.dtype, want, spread),
-                      ref.overflow("gradients", n, ev.spec.dtype))
+        resolved = resolvable(ev.spec.dtype, want, spread)
+        overflow = ref.overflow("gradients", n, ev.spec.dtype)
+        cmp = compare(n, got_all[n], want, tol, ev.spec, resolved, overflow)
         if cmp.status is None:
             cmp = (_wrong_dtype(n, got_all[n], ev.spec)
                    or (again is not None and n in again and not cmp.unresolved
                        and _nondeterministic(n, got_all[n], again[n], tol, ev.spec, "gradients"))
                    or cmp)
         comparisons.append(cmp)
-    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons)
+        if cmp.status is None:
+            for key, ratio in block_ratios(n, got_all[n], want, tol, ev.spec, resolved, overflow,
+                                           cmp.ratio).items():
+                blocks[key] = max(blocks.get(key, 0.0), ratio)
+    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons,
+                        blocks=blocks)
 
 
 def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:

@@ -173,6 +173,7 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp's 0600 would keep a shared report private
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -181,6 +182,16 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
             pass
         raise
     return path
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode `open(path, "w")` would give: the existing file's, else 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def load_results(path: str | os.PathLike) -> dict:

@@ -23,6 +23,7 @@ from .adapter import Adapter
 from .cases import CaseSpec
 from .checks import CHECKS, CheckOutcome, Evaluation, Unsupported, run_check
 from .diagnose import diagnose
+from . import gradient_blocks
 from .misbehaviour import is_misbehaviour
 from .properties import PROPERTY_TABLE, property_edge_cases, unsupported_reason
 from .results import CheckRecord, ImplementationRecord
@@ -105,6 +106,7 @@ class _Search:
     # The first case that misbehaved (not merely differed): it is reported over a discrepancy
     # that hypothesis may have shrunk to instead (a repeated call is made on a few cases only).
     misbehaved: tuple[CaseSpec, CheckOutcome] | None = None
+    blocks: dict = field(default_factory=dict)  # gradients: (group, gate) -> (worst, cases)
 
     def out_of_time(self) -> bool:
         now = time.monotonic()
@@ -257,6 +259,8 @@ class Checker:
         record.unresolved_cases = search.unresolved
         record.duration_s = round(duration, 3)
         record.samples = search.samples[:MAX_SAMPLES]
+        if search.blocks:
+            record.data = {"gradient_blocks": gradient_blocks.rows(search.blocks)}
         if search.worst is not None:
             ratio, spec, outcome = search.worst
             record.worst = _worst_dict(spec, outcome)
@@ -284,6 +288,7 @@ class Checker:
             counts[0] += 1
             counts[1] += int(bad)
         search.samples.append([spec.seq_len, spec.dtype, ratio])
+        gradient_blocks.merge(search.blocks, outcome.blocks)
         if outcome.error is None and outcome.passed and worst is not None:
             if search.worst is None or worst.ratio > search.worst[0]:
                 search.worst = (worst.ratio, spec, outcome)
@@ -389,6 +394,10 @@ class Checker:
             record.message = f"the implementation declined this case: {exc}"
             return record
         record.unresolved_cases = int(any(c.unresolved for c in outcome.comparisons))
+        if outcome.blocks:
+            blocks: dict = {}
+            gradient_blocks.merge(blocks, outcome.blocks)
+            record.data = {"gradient_blocks": gradient_blocks.rows(blocks)}
         if outcome.status != "pass":
             self._fill_failure(record, _Failed(spec, outcome), minimize=False)
         else:
