@@ -46,184 +46,194 @@ from parity import Adapter, LSTMConfig, Supports
 
 __all__ = ["NumpyAdapter", "NumpyLSTM"]
 
-# Canonical gate blocks are i, f, g, o; internally i, f, o, g, so that the sigmoid gates are one
-# contiguous block. INTERNAL[k] is the canonical block stored at internal position k.
+# Canonical gate blocks are i, f, g, o; internally i, f, o, g, so that the three sigmoid gates are
+# one contiguous block for sigmoid'(a) = s (1 - s). The permutation swaps the last two blocks:
+# it is its own inverse.
 INTERNAL = (0, 1, 3, 2)
 
 
-def _blocks(w: np.ndarray, order) -> np.ndarray:
+def _permute(w: np.ndarray) -> np.ndarray:
     parts = np.split(w, 4, axis=0)
-    return np.concatenate([parts[k] for k in order], axis=0)
+    return np.concatenate([parts[k] for k in INTERNAL], axis=0)
 
 
-def _to_internal(w: np.ndarray) -> np.ndarray:
-    return _blocks(w, INTERNAL)
-
-
-def _to_canonical(w: np.ndarray) -> np.ndarray:
-    return _blocks(w, INTERNAL)  # the permutation swaps two blocks: it is its own inverse
+def _transposed(a: np.ndarray) -> np.ndarray:
+    """(T, F, B) -> (F, T*B), contiguous: all steps side by side for one weight-gradient product."""
+    steps, features, batch = a.shape
+    return np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(features, steps * batch)
 
 
 class _Direction:
-    """The weights of one layer in one direction, in the layouts the two passes use."""
+    """The weights of one layer in one direction, in the layouts the two passes use.
+
+    The forward multiplies ``W = [W_ih, W_hh, b_ih + b_hh]`` by ``z_t = [x_t; h_{t-1}; 1]``: one
+    product per step, bias included. Its rows are scaled by -1 (i, f, o) and -2 (g), so that
+    ``1 / (1 + exp(W z_t))`` is sigmoid(a) for i, f, o and sigmoid(2 a_g) for g, whence
+    ``tanh(a_g) = 2 sigmoid(2 a_g) - 1``; both scalings are exact in binary floating point. The
+    backward multiplies ``[W_ih, W_hh]^T`` by da_t, which gives dx_t and dh_{t-1} at once.
+    """
 
     def __init__(self, w_ih, w_hh, b_ih, b_hh, w_hr, dtype) -> None:
         hidden = w_hh.shape[0] // 4
-        self.hidden = hidden
-        self.out = w_hh.shape[1]
-        # Unscaled, internal gate order, for the backward's products with gradients.
-        self.w_ih = np.ascontiguousarray(_to_internal(w_ih.astype(dtype)))
-        self.w_hh = np.ascontiguousarray(_to_internal(w_hh.astype(dtype)))
-        # Halved sigmoid rows, transposed, for the forward: a/2 feeds tanh for i, f, o.
-        half = np.ones((4 * hidden, 1), dtype)
-        half[: 3 * hidden] = 0.5
-        self.w_ih_t = np.ascontiguousarray((self.w_ih * half).T)
-        self.w_hh_t = np.ascontiguousarray((self.w_hh * half).T)
-        self.bias = None
-        if b_ih is not None:
-            self.bias = (_to_internal((b_ih + b_hh).astype(dtype)[:, None]) * half)[:, 0].copy()
-        self.w_hr = None if w_hr is None else np.ascontiguousarray(w_hr.astype(dtype))
+        self.hidden, self.out, self.inp = hidden, w_hh.shape[1], w_ih.shape[1]
+        self.has_bias = b_ih is not None
+        blocks = [w_ih, w_hh] + ([(b_ih + b_hh)[:, None]] if self.has_bias else [])
+        w = _permute(np.concatenate([np.asarray(b, dtype) for b in blocks], axis=1))
+        self.width = w.shape[1]  # K = I + P (+ 1 for the bias)
+        scale = np.full((4 * hidden, 1), -1.0, dtype)
+        scale[3 * hidden:] = -2.0
+        self.w_fwd = np.ascontiguousarray(w * scale)
+        self.w_back_t = np.ascontiguousarray(w[:, : self.inp + self.out].T)
+        self.w_hr = None if w_hr is None else np.ascontiguousarray(np.asarray(w_hr, dtype))
         self.w_hr_t = None if w_hr is None else np.ascontiguousarray(self.w_hr.T)
+
+    def new_z(self, steps: int, batch: int, dtype) -> np.ndarray:
+        """The per-step inputs of the forward's product, z_t = [x_t; h_prev; 1], (T+1, K, B)."""
+        z = np.empty((steps + 1, self.width, batch), dtype)
+        if self.has_bias:
+            z[:, -1, :] = 1
+        return z
+
+
+def _layout(steps: int, reverse: bool):
+    """Which slot of z (and of the cell states) each step reads, and the order of the steps.
+
+    Step t reads slot ``t + shift`` and writes slot ``t + 1 - shift``. Forward: z[t] holds x_t
+    and h_{t-1}, h0 sits in slot 0. Reverse: z[t+1] holds x_t and h_{t+1}, h0 sits in slot T.
+    """
+    if reverse:
+        return 1, range(steps - 1, -1, -1)
+    return 0, range(steps)
+
+
+def _h_rows(d: _Direction, z: np.ndarray, reverse: bool) -> np.ndarray:
+    """The outputs h_0..h_{T-1} of one direction, (T, P, B): a view of its z."""
+    steps, rows = z.shape[0] - 1, slice(d.inp, d.inp + d.out)
+    return z[:steps, rows] if reverse else z[1:, rows]
 
 
 class _Tape:
     """What one direction's forward keeps for its backward."""
 
-    __slots__ = ("x", "gates", "h", "c", "tanh_c", "m", "reverse")
+    __slots__ = ("z", "gates", "c", "tanh_c", "m", "reverse")
 
 
-def _forward_direction(d: _Direction, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndarray,
                        reverse: bool, keep: bool):
-    """Run one direction over x (T, B, I); returns (output (T, B, P), h_n, c_n, tape or None).
+    """Run one direction over z (T+1, K, B), whose x rows hold the input (see `_layout`).
 
-    Time-indexed buffers have one extra slot for the initial state: slot 0 in the forward
-    direction (h_t in slot t+1), slot T in the reverse one (h_t in slot t), so that "the previous
-    h of every step" is one contiguous slice for the weight gradient after the loop.
+    Every h_t is written into z's h rows, where the next step reads it. Per-step arrays are
+    feature-major, (features, batch), so that each gate is one contiguous block. Returns
+    ``(c_n, tape)``; the tape (what the backward needs) only when `keep`.
     """
-    steps, batch, _ = x.shape
-    hid, out, dtype = d.hidden, d.out, x.dtype
-    gates = np.matmul(x.reshape(steps * batch, -1), d.w_ih_t).reshape(steps, batch, 4 * hid)
-    if d.bias is not None:
-        gates += d.bias
-    h = np.empty((steps + 1, batch, out), dtype)
-    first = steps if reverse else 0
-    h[first] = h0
+    steps, batch, hid, dtype = z.shape[0] - 1, z.shape[2], d.hidden, z.dtype
+    rows = slice(d.inp, d.inp + d.out)
+    shift, order = _layout(steps, reverse)
+    z[steps * shift, rows] = h0
     if keep:
-        c = np.empty((steps + 1, batch, hid), dtype)
-        c[first] = c0
-        tanh_c = np.empty((steps, batch, hid), dtype)
-        m = np.empty((steps, batch, hid), dtype) if d.w_hr is not None else None
-    else:
-        c = np.empty((2, batch, hid), dtype)  # two rolling slots
+        gates = np.empty((steps, 4 * hid, batch), dtype)
+        c = np.empty((steps + 1, hid, batch), dtype)
+        tanh_c = np.empty((steps, hid, batch), dtype)
+        m = np.empty((steps, hid, batch), dtype) if d.w_hr is not None else None
+        c[steps * shift] = c0
+    else:  # one gate buffer, two rolling cell-state slots
+        a_buf = np.empty((4 * hid, batch), dtype)
+        c = np.empty((2, hid, batch), dtype)
         c[0] = c0
-        tanh_c_t = np.empty((batch, hid), dtype)
-        m_t = np.empty((batch, hid), dtype)
-    recur = np.empty((batch, 4 * hid), dtype)
-    ig = np.empty((batch, hid), dtype)
-    w_hh_t, w_hr_t = d.w_hh_t, d.w_hr_t
-    sig = slice(0, 3 * hid)
-    for k in range(steps):
-        t = steps - 1 - k if reverse else k
-        prev, now = (t + 1, t) if reverse else (t, t + 1)
-        a = gates[t]
-        np.matmul(h[prev], w_hh_t, out=recur)
-        np.add(a, recur, out=a)
-        np.tanh(a, out=a)
-        s = a[:, sig]
-        np.multiply(s, 0.5, out=s)
-        np.add(s, 0.5, out=s)
-        i, f, o, g = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid], a[:, 3 * hid:]
-        if keep:
-            c_prev, c_now, tc = c[prev], c[now], tanh_c[t]
-            m_now = m[t] if m is not None else None
-        else:
-            c_prev, c_now, tc, m_now = c[k % 2], c[(k + 1) % 2], tanh_c_t, m_t
-        np.multiply(f, c_prev, out=c_now)
-        np.multiply(i, g, out=ig)
-        np.add(c_now, ig, out=c_now)
-        np.tanh(c_now, out=tc)
-        if w_hr_t is None:
-            np.multiply(o, tc, out=h[now])
-        else:
-            np.multiply(o, tc, out=m_now)
-            np.matmul(m_now, w_hr_t, out=h[now])
-    last = 0 if reverse else steps
-    output = h[:steps] if reverse else h[1:]
+        tc_buf, m_buf = np.empty((hid, batch), dtype), np.empty((hid, batch), dtype)
+    ig = np.empty((hid, batch), dtype)
+    w_fwd, w_hr = d.w_fwd, d.w_hr
+    with np.errstate(over="ignore"):  # exp(large) = inf: sigmoid 0, as it should be
+        for k, t in enumerate(order):
+            if keep:
+                a, c_prev, c_now, tc = gates[t], c[t + shift], c[t + 1 - shift], tanh_c[t]
+                m_t = None if m is None else m[t]
+            else:
+                a, c_prev, c_now, tc, m_t = a_buf, c[k % 2], c[(k + 1) % 2], tc_buf, m_buf
+            np.matmul(w_fwd, z[t + shift], out=a)  # -a (i, f, o) and -2 a_g
+            np.exp(a, out=a)
+            np.add(a, 1, out=a)
+            np.reciprocal(a, out=a)
+            i, f, o, g = a[:hid], a[hid:2 * hid], a[2 * hid:3 * hid], a[3 * hid:]
+            np.multiply(g, 2, out=g)
+            np.subtract(g, 1, out=g)
+            np.multiply(f, c_prev, out=c_now)
+            np.multiply(i, g, out=ig)
+            np.add(c_now, ig, out=c_now)
+            np.tanh(c_now, out=tc)
+            h_t = z[t + 1 - shift, rows]
+            if w_hr is None:
+                np.multiply(o, tc, out=h_t)
+            else:
+                np.multiply(o, tc, out=m_t)
+                np.matmul(w_hr, m_t, out=h_t)
     if not keep:
-        c_n = c[steps % 2].copy()
-        return output, h[last].copy(), c_n, None
+        return c[steps % 2], None
     tape = _Tape()
-    tape.x, tape.gates, tape.h, tape.c, tape.tanh_c, tape.m, tape.reverse = \
-        x, gates, h, c, tanh_c, m, reverse
-    return output, h[last].copy(), c[last].copy(), tape
+    tape.z, tape.gates, tape.c, tape.tanh_c, tape.m, tape.reverse = z, gates, c, tanh_c, m, reverse
+    return c[steps * (1 - shift)], tape
 
 
 def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.ndarray,
                         d_cn: np.ndarray):
-    """The backward of `_forward_direction`: gradients for x, h0, c0 and the weights.
+    """The backward of `_forward_direction`.
 
-    `d_out` (T, B, P) is consumed: it is overwritten with the total gradient reaching each h_t.
-    The tape's gate activations are overwritten with the pre-activation gradients da_t.
+    `d_out` (T, P, B), the gradient reaching each output h_t from above, is overwritten with the
+    total gradient of h_t; the tape's gates are overwritten with da_t. Returns ``(d_xh, dh0,
+    dc0, grads)`` with ``d_xh[:, :I]`` the input gradient (T, I, B) and `grads` by kind
+    (``weight_ih``...), in the canonical layout.
     """
-    steps, batch, _ = d_out.shape
-    hid, dtype, reverse = d.hidden, d_out.dtype, tape.reverse
-    gates, c, tanh_c, m = tape.gates, tape.c, tape.tanh_c, tape.m
-    dh = d_hn.astype(dtype, copy=True)  # gradient reaching h from the step after
-    dc = d_cn.astype(dtype, copy=True)  # gradient reaching c from the step after, times f
-    dm = np.empty((batch, hid), dtype) if d.w_hr is not None else None
-    dsig = np.empty((batch, 3 * hid), dtype)
-    tmp = np.empty((batch, hid), dtype)
-    di = np.empty((batch, hid), dtype)
-    w_hh, w_hr = d.w_hh, d.w_hr
-    sig = slice(0, 3 * hid)
-    for k in range(steps):
-        t = k if reverse else steps - 1 - k
-        prev = t + 1 if reverse else t
+    steps, _, batch = d_out.shape
+    hid, n_in, dtype = d.hidden, d.inp, d_out.dtype
+    gates, c, tanh_c, m, z = tape.gates, tape.c, tape.tanh_c, tape.m, tape.z
+    shift, order = _layout(steps, tape.reverse)
+    d_xh = np.empty((steps, n_in + d.out, batch), dtype)  # [dx_t; dh_{t-1}] per step
+    dh = d_hn  # the gradient reaching h_t from step t+1 (read only)
+    dc = np.array(d_cn, dtype, order="C")  # the gradient reaching c_t from step t+1 (through f)
+    dc_next = np.empty_like(dc)
+    dm = np.empty((hid, batch), dtype) if d.w_hr is not None else None
+    up, dsig = np.empty((3 * hid, batch), dtype), np.empty((3 * hid, batch), dtype)
+    tmp = np.empty((hid, batch), dtype)
+    w_back_t, w_hr_t = d.w_back_t, d.w_hr_t
+    for t in reversed(order):
         a = gates[t]
-        i, f, o, g = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid], a[:, 3 * hid:]
-        tc = tanh_c[t]
+        i, f, o, g = a[:hid], a[hid:2 * hid], a[2 * hid:3 * hid], a[3 * hid:]
+        s, tc = a[:3 * hid], tanh_c[t]
         dh_t = d_out[t]
         np.add(dh_t, dh, out=dh_t)
-        if w_hr is None:
-            dm_t = dh_t
-        else:
-            dm_t = np.matmul(dh_t, w_hr, out=dm)
+        dm_t = dh_t if w_hr_t is None else np.matmul(w_hr_t, dh_t, out=dm)
         # dc_t = dc + dm * o * (1 - tanh(c)^2)
         np.multiply(tc, tc, out=tmp)
         np.subtract(1, tmp, out=tmp)
         np.multiply(tmp, o, out=tmp)
         np.multiply(tmp, dm_t, out=tmp)
         np.add(dc, tmp, out=dc)
-        # sigmoid'(a) = s (1 - s) for i, f, o, before the activations are overwritten
-        s = a[:, sig]
+        # what reaches i, f, o: dc * g, dc * c_{t-1}, dm * tanh(c_t)
+        np.multiply(dc, g, out=up[:hid])
+        np.multiply(dc, c[t + shift], out=up[hid:2 * hid])
+        np.multiply(dm_t, tc, out=up[2 * hid:])
         np.multiply(s, s, out=dsig)
-        np.subtract(s, dsig, out=dsig)
-        np.multiply(dc, g, out=di)
-        # da_g = dc * i * (1 - g^2), in g's place
+        np.subtract(s, dsig, out=dsig)  # sigmoid'(a) = s (1 - s)
+        # da_g = dc * i * (1 - g^2), in g's place (i is read before it is overwritten)
         np.multiply(g, g, out=tmp)
         np.subtract(1, tmp, out=tmp)
         np.multiply(tmp, i, out=tmp)
         np.multiply(tmp, dc, out=g)
-        np.copyto(i, di)
-        np.multiply(dm_t, tc, out=o)
-        np.multiply(dc, f, out=tmp)  # the carry dc * f for step t-1, before f is overwritten
-        np.multiply(dc, c[prev], out=f)
-        np.multiply(s, dsig, out=s)
-        dc, tmp = tmp, dc
-        np.matmul(a, w_hh, out=dh)
-    flat = gates.reshape(steps * batch, 4 * hid)
-    h_prev = tape.h[1:] if reverse else tape.h[:-1]
-    grads = {
-        "weight_ih": _to_canonical(flat.T @ tape.x.reshape(steps * batch, -1)),
-        "weight_hh": _to_canonical(flat.T @ h_prev.reshape(steps * batch, -1)),
-    }
-    if d.bias is not None:
-        db = _to_canonical(flat.sum(axis=0)[:, None])[:, 0]
-        grads["bias_ih"], grads["bias_hh"] = db, db.copy()
-    if w_hr is not None:
-        grads["weight_hr"] = d_out.reshape(steps * batch, -1).T @ m.reshape(steps * batch, hid)
-    d_x = (flat @ d.w_ih).reshape(steps, batch, -1)
-    return d_x, dh, dc, grads
+        np.multiply(dc, f, out=dc_next)  # what reaches c_{t-1}, before f is overwritten
+        np.multiply(up, dsig, out=s)  # da_i, da_f, da_o
+        np.matmul(w_back_t, a, out=d_xh[t])
+        dh = d_xh[t, n_in:]
+        dc, dc_next = dc_next, dc
+    # Weight gradients: one product over all steps, bias included through z's row of ones.
+    d_a = _transposed(gates)
+    w = _permute(d_a @ _transposed(z[shift:shift + steps]).T)
+    grads = {"weight_ih": w[:, :n_in], "weight_hh": w[:, n_in:n_in + d.out]}
+    if d.has_bias:
+        grads["bias_ih"] = w[:, -1].copy()
+        grads["bias_hh"] = w[:, -1].copy()
+    if m is not None:
+        grads["weight_hr"] = _transposed(d_out) @ _transposed(m).T
+    return d_xh, dh, dc, grads
 
 
 class NumpyLSTM:
@@ -239,7 +249,7 @@ class NumpyLSTM:
         # dropout acts only in training; this is nn.LSTM in evaluation mode.
         self.dtype = np.dtype(dtype)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.proj_size = bias, batch_first, proj_size
+        self.batch_first, self.proj_size = batch_first, proj_size
         self.num_directions = 2 if bidirectional else 1
         self.out = proj_size or hidden_size
         self.layers: list[list[_Direction]] = []
@@ -254,15 +264,14 @@ class NumpyLSTM:
                     params["weight_hr" + sfx] if proj_size else None, self.dtype))
             self.layers.append(row)
 
-    # -- layouts -------------------------------------------------------------------------------
     def _time_major(self, input: np.ndarray, state):
+        """Input as (T, B, I) and the state as (L*D, B, ·), whatever the layout given."""
         x = np.asarray(input, dtype=self.dtype)
         unbatched = x.ndim == 2
         if unbatched:
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        x = np.ascontiguousarray(x)
         rows, batch = self.num_layers * self.num_directions, x.shape[1]
         if state is None:
             h0 = np.zeros((rows, batch, self.out), self.dtype)
@@ -273,33 +282,47 @@ class NumpyLSTM:
                 h0, c0 = h0[:, None, :], c0[:, None, :]
         return x, h0, c0, unbatched
 
-    def _user_layout(self, output, h_n, c_n, unbatched):
-        if unbatched:
-            return output[:, 0, :], (h_n[:, 0, :], c_n[:, 0, :])
-        if self.batch_first:
-            output = output.transpose(1, 0, 2)
-        return np.ascontiguousarray(output), (h_n, c_n)
-
-    # -- the passes ----------------------------------------------------------------------------
     def _run(self, x, h0, c0, keep: bool):
-        h_n, c_n, tapes = [], [], []
+        """Every layer and direction; returns the last layer's z buffers, h_n, c_n and tapes."""
+        steps, batch, _ = x.shape
+        h_n, c_n, tapes, previous = [], [], [], None
         for layer, directions in enumerate(self.layers):
-            outputs = []
+            zs = []
             for direction, d in enumerate(directions):
+                reverse = bool(direction)
+                z = d.new_z(steps, batch, self.dtype)
+                xs = z[1:, :d.inp] if reverse else z[:steps, :d.inp]
+                if previous is None:
+                    xs[...] = x.transpose(0, 2, 1)
+                else:  # the layer below's outputs, direction by direction
+                    for k, (pd, pz) in enumerate(previous):
+                        xs[:, k * pd.out:(k + 1) * pd.out] = _h_rows(pd, pz, k == 1)
                 row = layer * self.num_directions + direction
-                y, h, c, tape = _forward_direction(d, x, h0[row], c0[row], bool(direction), keep)
-                outputs.append(y)
-                h_n.append(h)
-                c_n.append(c)
+                c_last, tape = _forward_direction(d, z, h0[row].T, c0[row].T, reverse, keep)
+                h_last = z[0 if reverse else steps, d.inp:d.inp + d.out]
+                h_n.append(h_last.T)
+                c_n.append(c_last.T)
                 tapes.append(tape)
-            x = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
-        return x, np.stack(h_n), np.stack(c_n), tapes
+                zs.append((d, z))
+            previous = zs
+        return previous, np.stack(h_n), np.stack(c_n), tapes
+
+    def _output(self, last, unbatched):
+        steps, batch = last[0][1].shape[0] - 1, last[0][1].shape[2]
+        out = np.empty((steps, batch, self.out * self.num_directions), self.dtype)
+        for k, (d, z) in enumerate(last):
+            out[:, :, k * self.out:(k + 1) * self.out] = _h_rows(d, z, k == 1).transpose(0, 2, 1)
+        if unbatched:
+            return out[:, 0, :]
+        return out.transpose(1, 0, 2).copy() if self.batch_first else out
 
     def forward(self, input: np.ndarray, state=None):
         """`(output, (h_n, c_n))`, keeping nothing for a backward pass."""
         x, h0, c0, unbatched = self._time_major(input, state)
-        output, h_n, c_n, _ = self._run(x, h0, c0, keep=False)
-        return self._user_layout(output, h_n, c_n, unbatched)
+        last, h_n, c_n, _ = self._run(x, h0, c0, keep=False)
+        if unbatched:
+            h_n, c_n = h_n[:, 0, :], c_n[:, 0, :]
+        return self._output(last, unbatched), (h_n, c_n)
 
     def gradients(self, input: np.ndarray, state, cotangents) -> dict[str, np.ndarray]:
         """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``."""
@@ -311,27 +334,30 @@ class NumpyLSTM:
         elif self.batch_first:
             g_out = g_out.transpose(1, 0, 2)
         out, dirs = self.out, self.num_directions
+        d_y = g_out.transpose(0, 2, 1)  # (T, D*P, B), feature-major like z
         grads: dict[str, np.ndarray] = {}
         d_h0, d_c0 = np.empty_like(h0), np.empty_like(c0)
-        d_y = g_out
         for layer in reversed(range(self.num_layers)):
             d_x = None
             for direction, d in enumerate(self.layers[layer]):
                 row = layer * dirs + direction
                 # A private copy: the backward overwrites it with the total gradient of each h_t.
-                d_out = np.array(d_y[:, :, direction * out:(direction + 1) * out], order="C")
-                dx, dh, dc, g = _backward_direction(d, tapes[row], d_out, g_h[row], g_c[row])
-                d_h0[row], d_c0[row] = dh, dc
+                d_out = np.array(d_y[:, direction * out:(direction + 1) * out], order="C")
+                d_xh, dh, dc, g = _backward_direction(d, tapes[row], d_out, g_h[row].T,
+                                                      g_c[row].T)
+                d_h0[row], d_c0[row] = dh.T, dc.T
                 sfx = f"_l{layer}{'_reverse' if direction else ''}"
                 for kind, value in g.items():
                     grads[kind + sfx] = value
+                dx = d_xh[:, :d.inp]
                 d_x = dx if d_x is None else np.add(d_x, dx, out=d_x)
             d_y = d_x
+        d_input = d_y.transpose(0, 2, 1)  # (T, B, I)
         if unbatched:
-            d_y, d_h0, d_c0 = d_y[:, 0, :], d_h0[:, 0, :], d_c0[:, 0, :]
+            d_input, d_h0, d_c0 = d_input[:, 0, :], d_h0[:, 0, :], d_c0[:, 0, :]
         elif self.batch_first:
-            d_y = d_y.transpose(1, 0, 2)
-        grads["input"] = np.ascontiguousarray(d_y)
+            d_input = d_input.transpose(1, 0, 2)
+        grads["input"] = np.ascontiguousarray(d_input)
         if state is not None:
             grads["h0"], grads["c0"] = d_h0, d_c0
         return grads
