@@ -227,7 +227,8 @@ def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.
     # Weight gradients: one product over all steps, bias included through z's row of ones.
     d_a = _transposed(gates)
     w = _permute(d_a @ _transposed(z[shift:shift + steps]).T)
-    grads = {"weight_ih": w[:, :n_in], "weight_hh": w[:, n_in:n_in + d.out]}
+    grads = {"weight_ih": np.ascontiguousarray(w[:, :n_in]),
+             "weight_hh": np.ascontiguousarray(w[:, n_in:n_in + d.out])}
     if d.has_bias:
         grads["bias_ih"] = w[:, -1].copy()
         grads["bias_hh"] = w[:, -1].copy()
@@ -241,6 +242,10 @@ class NumpyLSTM:
 
     Arrays in and out are in `nn.LSTM`'s layouts (see `parity.Built`).
     """
+
+    # One layer and direction, each way; class attributes so that a test can swap in a copy.
+    forward_direction = staticmethod(_forward_direction)
+    backward_direction = staticmethod(_backward_direction)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -298,7 +303,7 @@ class NumpyLSTM:
                     for k, (pd, pz) in enumerate(previous):
                         xs[:, k * pd.out:(k + 1) * pd.out] = _h_rows(pd, pz, k == 1)
                 row = layer * self.num_directions + direction
-                c_last, tape = _forward_direction(d, z, h0[row].T, c0[row].T, reverse, keep)
+                c_last, tape = self.forward_direction(d, z, h0[row].T, c0[row].T, reverse, keep)
                 h_last = z[0 if reverse else steps, d.inp:d.inp + d.out]
                 h_n.append(h_last.T)
                 c_n.append(c_last.T)
@@ -343,7 +348,7 @@ class NumpyLSTM:
                 row = layer * dirs + direction
                 # A private copy: the backward overwrites it with the total gradient of each h_t.
                 d_out = np.array(d_y[:, direction * out:(direction + 1) * out], order="C")
-                d_xh, dh, dc, g = _backward_direction(d, tapes[row], d_out, g_h[row].T,
+                d_xh, dh, dc, g = self.backward_direction(d, tapes[row], d_out, g_h[row].T,
                                                       g_c[row].T)
                 d_h0[row], d_c0[row] = dh.T, dc.T
                 sfx = f"_l{layer}{'_reverse' if direction else ''}"
@@ -368,6 +373,7 @@ class NumpyAdapter(Adapter):
     description = ("nn.LSTM in NumPy with back-propagation through time by hand, every feature, "
                    "built for speed")
     supports = Supports(gradients="manual")
+    lstm: type = NumpyLSTM
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
-        return NumpyLSTM(**config.as_dict(), params=params, dtype=dtype)
+        return self.lstm(**config.as_dict(), params=params, dtype=dtype)
