@@ -21,14 +21,13 @@ and backwards, with dh_t the total gradient reaching h_t (from the output and fr
     dh_{t-1} += da_t @ W_hh;  dx_t = da_t @ W_ih
     dW_ih = sum_t da_t^T x_t;  dW_hh = sum_t da_t^T h_{t-1};  db = sum_t da_t;  dW_hr = sum_t dh_t^T m_t
 
-Where the speed comes from: the input projection of all time steps is one matrix product before
-the loop, and the weight gradients are one matrix product each after it; inside the loop the
-only matrix products are the recurrent ones, and every elementwise step writes into buffers
-allocated once per call (``out=``). The gates are stored in the order i, f, o, g (the three
-sigmoid gates contiguous) with the sigmoid rows of the weights halved, so one ``tanh`` over all
-four blocks gives the candidate and, through ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, the three
-sigmoid gates (halving is exact in binary floating point). The gradient pass overwrites the
-kept gate activations with the pre-activation gradients in place.
+Where the speed comes from: the per-step arrays are feature-major, (features, batch), so each gate
+is one contiguous block for NumPy's elementwise loops. Each step is one matrix product,
+``[W_ih, W_hh, b] @ [x_t; h_{t-1}; 1]`` (the input projection and the bias folded in), then one
+``exp`` over all four gates (see `_Direction`), and every elementwise step writes into buffers
+allocated once per call (``out=``), none per step. The backward's one product per step gives
+dx_t and dh_{t-1} together, and the weight gradients (bias included) are one product over all
+steps after the loop. The gradient pass overwrites the kept gate activations with da_t in place.
 
 `NumpyLSTM.forward` keeps nothing for a backward pass (the counterpart of torch under
 ``no_grad``); `NumpyLSTM.gradients` runs the forward keeping the gates, the cell states, their
