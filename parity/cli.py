@@ -1,4 +1,4 @@
-"""The command line: ``python -m parity check | list | report``.
+"""The command line: ``python -m parity check | list | report | bench``.
 
 Exit status: 0 when every supported check passed, 1 when a check found a discrepancy or an
 implementation misbehaved, 2 for a usage error (unknown name, import error, bad option).
@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="the registered implementations and what each supports")
     lst.add_argument("--json", action="store_true", help="as JSON")
+
+    _add_bench_parser(sub)
     return parser
 
 
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "bench":
+            return _bench(args)
     except (UsageError, LoadError) as exc:
         print(f"parity {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -319,6 +323,61 @@ def _report(args) -> int:
     print(f"report: {out_path} ({out_path.stat().st_size / 1024:.0f} KiB)")
     verdict = data.get("verdict", "error")
     return EXIT_PASS if verdict == "pass" else EXIT_FAIL
+
+
+# -- bench -----------------------------------------------------------------------------------
+def _shape(text: str):
+    from .bench import parse_shape
+
+    try:
+        return parse_shape(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_bench_parser(sub) -> None:
+    from .bench import DEFAULT_REPEAT, DEFAULT_SHAPES
+
+    shapes = " ".join(",".join(map(str, s)) for s in DEFAULT_SHAPES)
+    bench = sub.add_parser(
+        "bench", help="time implementations against torch.nn.LSTM",
+        description="Time the forward and forward+backward of each implementation and of "
+                    "torch.nn.LSTM in the same process, interleaved and repeated; print median "
+                    "times, ratios and peak memory.")
+    bench.add_argument("--impl", action="append", required=True, metavar="NAME|MODULE:ATTR",
+                       help="an implementation to time (a registered name or MODULE:ATTR); "
+                            "repeatable")
+    bench.add_argument("--shape", type=_shape, action="append", metavar="L,N,I,H",
+                       help=f"seq_len,batch,input,hidden; repeatable (default: {shapes})")
+    bench.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                       help="default: float32")
+    bench.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
+                       help=f"timed calls of each, interleaved (default: {DEFAULT_REPEAT})")
+    bench.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                       help="threads for torch and for the BLAS alike (default: 1)")
+    bench.add_argument("--no-memory", action="store_true",
+                       help="skip the peak-memory measurement (a child process)")
+    bench.add_argument("--json", metavar="PATH", help="write the rows as JSON (format: README)")
+
+
+def _bench(args) -> int:
+    from . import bench
+
+    json_path = _writable(args.json, "--json") if args.json else None
+    adapters = [load(t) for t in dict.fromkeys(args.impl)]
+    shapes = list(dict.fromkeys(args.shape)) if args.shape else list(bench.DEFAULT_SHAPES)
+    threads = bench.set_threads(args.threads)
+    print(f"parity {__version__}: timing {', '.join(a.name for a in adapters)} against "
+          f"torch.nn.LSTM ({args.dtype}, {args.repeat} interleaved calls each, median; threads: "
+          f"torch {threads['torch']}, BLAS {threads['blas']})", flush=True)
+    rows, reference_memory = bench.bench(adapters, shapes, args.dtype, args.repeat,
+                                         memory=not args.no_memory, threads=args.threads,
+                                         out=sys.stdout)
+    if json_path:
+        write_atomic(json_path, bench.to_json(rows, reference_memory, threads, args.repeat,
+                                              environment()))
+        print(f"results: {json_path}")
+    return EXIT_PASS
 
 
 # -- printing ------------------------------------------------------------------------------
