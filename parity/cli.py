@@ -19,8 +19,16 @@ from . import __version__
 from .adapter import InvalidArgument
 from .cases import CaseSpec
 from .checks import CHECKS
-from .registry import LoadError, load, registered
-from .results import RunRecord, environment, load_results, verdict_of, write_atomic
+from .registry import LoadError, NotInstalled, load, registered
+from .results import (
+    NOT_INSTALLED,
+    ImplementationRecord,
+    RunRecord,
+    environment,
+    load_results,
+    verdict_of,
+    write_atomic,
+)
 from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, check_implementation
 
 __all__ = ["main"]
@@ -157,6 +165,11 @@ def _list(args) -> int:
             rows.append({"name": name, "target": ep.value, "description": adapter.description,
                          "gradients": adapter.supports.gradients, "supports": feats,
                          "variant": adapter.variant.description if adapter.variant else None})
+        except NotInstalled as exc:
+            cls = exc.adapter_class
+            rows.append({"name": name, "target": ep.value, "description": cls.description,
+                         "gradients": cls.supports.gradients,
+                         "supports": cls.supports.features(), "not_installed": exc.reason})
         except LoadError as exc:
             rows.append({"name": name, "target": ep.value, "error": str(exc)})
     if args.json:
@@ -171,6 +184,10 @@ def _list(args) -> int:
     for r in rows:
         if "error" in r:
             print(f"{r['name']:<{width}}  cannot load: {r['error']}")
+            continue
+        if "not_installed" in r:
+            print(f"{r['name']:<{width}}  {r['not_installed']}")
+            print(f"{'':<{width}}  {r['description']}")
             continue
         marks = " ".join(f"{'yes' if r['supports'][f] else '-':<{len(_short(f))}}"
                          for f in features)
@@ -214,7 +231,14 @@ def _targets(args) -> list[str]:
 def _run(args, out=None) -> RunRecord:
     """Load everything first (usage errors before any work), then check each in turn."""
     out = out or sys.stdout
-    adapters = [load(t) for t in _targets(args)]
+    adapters = []
+    for target in _targets(args):
+        try:
+            adapters.append(load(target))
+        except NotInstalled as exc:
+            if args.impl:  # named: the user asked for it, so it is a usage error
+                raise
+            adapters.append(exc)  # registered only: skipped, with the reason
     checks = tuple(dict.fromkeys(args.only)) if args.only else CHECKS
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     started = time.monotonic()
@@ -227,6 +251,9 @@ def _run(args, out=None) -> RunRecord:
     records = []
     try:
         for adapter in adapters:
+            if isinstance(adapter, NotInstalled):
+                records.append(_not_installed(adapter, out))
+                continue
             print(f"\n{adapter.name}: {adapter.description}", file=out, flush=True)
             record = check_implementation(
                 adapter, checks=checks, seed=seed, max_examples=args.max_examples,
@@ -248,6 +275,18 @@ def _run(args, out=None) -> RunRecord:
     return RunRecord(verdict, seed, args.max_examples, stamp,
                      round(time.monotonic() - started, 3), shlex.join(argv),
                      environment(), records)
+
+
+def _not_installed(exc: NotInstalled, out) -> ImplementationRecord:
+    cls = exc.adapter_class
+    print(f"\n{exc.name}: {exc.reason}; skipped", file=out, flush=True)
+    return ImplementationRecord(
+        name=exc.name, target=exc.name, description=f"{cls.description} ({exc.reason})",
+        status=NOT_INSTALLED, supports=cls.supports.features(),
+        gradients=cls.supports.gradients,
+        features={f: {"supported": v, "cases": 0, "failed": 0}
+                  for f, v in cls.supports.features().items()},
+    )
 
 
 def _check(args) -> int:
@@ -321,7 +360,9 @@ def _print_verdict(run: RunRecord, json_path) -> None:
         for c in r.checks:
             counts[c.status] = counts.get(c.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-    print(f"\nverdict: {run.verdict} ({len(run.implementations)} implementations; checks: "
+    skipped = sum(r.status == NOT_INSTALLED for r in run.implementations)
+    print(f"\nverdict: {run.verdict} ({len(run.implementations) - skipped} implementations"
+          f"{f', {skipped} not installed' if skipped else ''}; checks: "
           f"{summary}) in {run.duration_s:.0f}s, seed {run.seed}")
     if json_path:
         print(f"results: {json_path}")

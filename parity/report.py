@@ -47,7 +47,8 @@ def render_report(data: dict) -> str:
         checks = {c["check"]: c for c in impl["checks"]}
         rows.append({
             "impl": impl,
-            "features": [(label, _feature_status(impl["features"][name]), impl["features"][name])
+            "features": [(label, "unsupported" if impl["status"] == "not-installed" else
+                          _feature_status(impl["features"][name]), impl["features"][name])
                          for name, label in FEATURE_LABELS.items() if name in impl["features"]],
             "checks": [(name, checks.get(name)) for name in CHECKS],
         })

@@ -26,6 +26,7 @@ from pathlib import Path
 
 __all__ = [
     "FORMAT",
+    "NOT_INSTALLED",
     "STATUSES",
     "CheckRecord",
     "ImplementationRecord",
@@ -37,6 +38,8 @@ __all__ = [
 
 FORMAT = "parity-results/1"
 STATUSES = ("pass", "fail", "unsupported", "error")
+# An implementation whose optional extra is not installed: skipped, and ignored by the verdict.
+NOT_INSTALLED = "not-installed"
 
 
 @dataclass
@@ -88,6 +91,8 @@ class ImplementationRecord:
     error: str | None = None  # the implementation could not be loaded or probed at all
 
     def summarize(self) -> str:
+        if self.status == NOT_INSTALLED:
+            return self.status
         statuses = [c.status for c in self.checks]
         if self.error or "error" in statuses:
             self.status = "error"
