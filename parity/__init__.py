@@ -19,7 +19,14 @@ from .adapter import (  # noqa: E402 - __version__ first: results.environment() 
 )
 from .cases import Case, CaseSpec, materialize  # noqa: E402
 from .checks import CHECKS, PROPERTIES, REFERENCE_CHECKS  # noqa: E402
-from .registry import ENTRY_POINT_GROUP, LoadError, as_adapter, load, registered  # noqa: E402
+from .registry import (  # noqa: E402
+    ENTRY_POINT_GROUP,
+    LoadError,
+    NotInstalled,
+    as_adapter,
+    load,
+    registered,
+)
 from .results import RunRecord, load_results  # noqa: E402
 from .runner import check_implementation, reproduce_command  # noqa: E402
 from .strategies import case_specs, lstm_configs  # noqa: E402
@@ -37,6 +44,7 @@ __all__ = [
     "InvalidArgument",
     "LSTMConfig",
     "LoadError",
+    "NotInstalled",
     "PROPERTIES",
     "REFERENCE_CHECKS",
     "RunRecord",

@@ -214,6 +214,11 @@ class Adapter(abc.ABC):
     description: str = ""
     supports: Supports = Supports()
     variant: Variant | None = None
+    #: Top-level modules it imports (lazily, in `build`), checked before it is instantiated:
+    #: when one is missing it is "not installed" (skipped unless named), not an error.
+    requires: tuple[str, ...] = ()
+    #: What installs them, for the message: ``"parity[jax]"``, ``"mypkg[gpu]"``.
+    install: str = ""
 
     @abc.abstractmethod
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str) -> Built:

@@ -21,8 +21,16 @@ from .adapter import InvalidArgument
 from .cases import CaseSpec
 from .checks import CHECKS
 from .isolation import DEFAULT_TIMEOUT, Options, check_isolated, load_isolated, threads_per_child
-from .registry import LoadError, load, registered
-from .results import RunRecord, environment, load_results, verdict_of, write_atomic
+from .registry import LoadError, NotInstalled, load, registered
+from .results import (
+    NOT_INSTALLED,
+    ImplementationRecord,
+    RunRecord,
+    environment,
+    load_results,
+    verdict_of,
+    write_atomic,
+)
 from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET
 
 __all__ = ["main"]
@@ -174,6 +182,11 @@ def _list(args) -> int:
             rows.append({"name": name, "target": ep.value, "description": adapter.description,
                          "gradients": adapter.supports.gradients, "supports": feats,
                          "variant": adapter.variant.description if adapter.variant else None})
+        except NotInstalled as exc:
+            cls = exc.adapter_class
+            rows.append({"name": name, "target": ep.value, "description": cls.description,
+                         "gradients": cls.supports.gradients,
+                         "supports": cls.supports.features(), "not_installed": exc.reason})
         except LoadError as exc:
             rows.append({"name": name, "target": ep.value, "error": str(exc)})
     if args.json:
@@ -188,6 +201,10 @@ def _list(args) -> int:
     for r in rows:
         if "error" in r:
             print(f"{r['name']:<{width}}  cannot load: {r['error']}")
+            continue
+        if "not_installed" in r:
+            print(f"{r['name']:<{width}}  {r['not_installed']}")
+            print(f"{'':<{width}}  {r['description']}")
             continue
         marks = " ".join(f"{'yes' if r['supports'][f] else '-':<{len(_short(f))}}"
                          for f in features)
@@ -254,6 +271,12 @@ def _run(args, out=None) -> RunRecord:
     records = []
     try:
         info = load_isolated(targets, options)
+        # An optional framework that is not installed: a usage error when named (--impl jax),
+        # skipped with the reason when only registered.
+        missing = [t for t in targets if info[t].get("status") == NOT_INSTALLED]
+        if missing and args.impl:
+            raise LoadError(info[missing[0]]["error"])
+        targets = [t for t in targets if t not in missing]
         what = f"case {args.case.to_string()}" if args.case else \
             f"seed {seed}, {args.max_examples} examples per check"
         print(f"parity {__version__}: checking {len(targets)} implementation"
@@ -270,9 +293,10 @@ def _run(args, out=None) -> RunRecord:
             _print_record(record, out)
             records.append(record)
 
-        records = check_isolated(targets, info, options, jobs=args.jobs,
+        checked = check_isolated(targets, info, options, jobs=args.jobs,
                                  on_start=header if args.jobs == 1 else None, on_done=done,
                                  progress=progress)
+        records = checked + [_not_installed(info[t], out) for t in missing]
     except KeyboardInterrupt:
         if progress:
             progress.clear()
@@ -285,6 +309,16 @@ def _run(args, out=None) -> RunRecord:
     return RunRecord(verdict, seed, args.max_examples, stamp,
                      round(time.monotonic() - started, 3), shlex.join(argv),
                      environment(), records)
+
+
+def _not_installed(i: dict, out) -> ImplementationRecord:
+    print(f"\n{i['name']}: {i['reason']}; skipped", file=out, flush=True)
+    return ImplementationRecord(
+        name=i["name"], target=i["target"], description=f"{i['description']} ({i['reason']})",
+        status=NOT_INSTALLED, supports=i["supports"], gradients=i["gradients"],
+        features={f: {"supported": v, "cases": 0, "failed": 0}
+                  for f, v in i["supports"].items()},
+    )
 
 
 def _check(args) -> int:
@@ -414,13 +448,15 @@ def _summary(records) -> str:
     for r in records:
         for c in r.checks:
             counts[c.status] = counts.get(c.status, 0) + 1
-        if r.error:
+        if r.error and r.status != NOT_INSTALLED:
             counts[r.status] = counts.get(r.status, 0) + 1
     return "checks: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
 def _print_verdict(run: RunRecord, json_path) -> None:
-    print(f"\nverdict: {run.verdict} ({len(run.implementations)} implementations; "
+    skipped = sum(r.status == NOT_INSTALLED for r in run.implementations)
+    print(f"\nverdict: {run.verdict} ({len(run.implementations) - skipped} implementations"
+          f"{f', {skipped} not installed' if skipped else ''}; "
           f"{_summary(run.implementations)}) in {run.duration_s:.0f}s, seed {run.seed}")
     if json_path:
         print(f"results: {json_path}")

@@ -163,6 +163,9 @@ def _diagnose_forward(ev: Evaluation) -> str | None:
     if _close(got["h_n"], want["c_n"]) and _close(got["c_n"], want["h_n"]) and \
             not _close(got["h_n"], want["h_n"]):
         return "final state: h_n and c_n are returned in each other's place"
+    layout = _layout_mistake(ev, got, want)
+    if layout:
+        return layout
     for cause, forward in known_mistakes(ev):
         if _forward_matches(ev, forward()):
             return cause
@@ -214,6 +217,42 @@ def _diagnose_forward(ev: Evaluation) -> str | None:
         return (f"precision: the error is small (relative {worst_rel:.1g}) and no structural "
                 f"mistake reproduces it: reduced precision somewhere inside (float16/bfloat16 "
                 f"rounding, a lossy approximation of sigmoid/tanh) or a small extra term")
+    return None
+
+
+def _layout_mistake(ev: Evaluation, got: dict, want: dict) -> str | None:
+    """The output right in value but misplaced: the layout mistakes a port makes (reading a
+    (T, D, B, H) output as (T, B, D, H); a reverse direction written back in reverse order)."""
+    spec, c = ev.spec, ev.spec.config
+    if c.num_directions != 2 or not all(_close(got[n], want[n]) for n in ("h_n", "c_n")):
+        return None
+    out = np.asarray(want["output"], np.float64)
+    if spec.batch is None:
+        out = out[:, None]
+    elif c.batch_first:
+        out = out.swapaxes(0, 1)
+    t, b, h = out.shape[0], out.shape[1], c.output_hidden_size
+
+    def as_given(y):  # back to the case's layout
+        if spec.batch is None:
+            return y[:, 0]
+        return y.swapaxes(0, 1) if c.batch_first else y
+
+    if b > 1:
+        # Reading (T, D, B, H) memory as (T, B, D, H): what ONNX's Y gives without a transpose.
+        misread = out.reshape(t, b, 2, h).transpose(0, 2, 1, 3).reshape(t, b, 2 * h)
+        if _close(got["output"], as_given(misread)):
+            return ("layout: the output's batch and direction axes are swapped: the directions "
+                    "come as (seq, direction, batch, hidden), ONNX's Y, and were reshaped to "
+                    "(seq, batch, direction * hidden) without moving the direction axis next "
+                    "to hidden first")
+    if t > 1:
+        unflipped = out.copy()
+        unflipped[..., h:] = out[::-1, :, h:]
+        if _close(got["output"], as_given(unflipped)):
+            return ("reverse direction: its outputs are in reverse time order: it ran over the "
+                    "flipped sequence and its outputs were stored as they came, not flipped "
+                    "back (output[t] of the reverse direction belongs to input step t)")
     return None
 
 

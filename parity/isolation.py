@@ -25,7 +25,7 @@ from multiprocessing.connection import wait
 from typing import Callable
 
 from .cases import CaseSpec
-from .registry import LoadError
+from .registry import LoadError, NotInstalled
 from .results import CheckRecord, ImplementationRecord
 
 __all__ = [
@@ -137,6 +137,14 @@ def _child(kind: str, targets: list[str], options: Options, messages, control) -
         messages.send(("call", "load", ""))
         try:
             adapter = load(target)
+        except NotInstalled as exc:
+            cls = exc.adapter_class
+            messages.send(("returned",))
+            messages.send(("loaded", target, {
+                "name": exc.name, "target": target, "status": "not-installed",
+                "reason": exc.reason, "error": str(exc), "description": cls.description,
+                "supports": cls.supports.features(), "gradients": cls.supports.gradients}))
+            continue
         except LoadError as exc:
             messages.send(("load-error", target, str(exc)))
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from .checks import CHECKS
-from .registry import LoadError, load, registered
+from .registry import LoadError, NotInstalled, load, registered
 from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, Checker
 
 FIXTURE = "parity_target"
@@ -61,6 +61,10 @@ class ParityTarget:
         if key not in self._checkers:
             try:
                 adapter = load(self.target)
+            except NotInstalled as exc:
+                if self.target in self.config.getoption("parity_impl"):
+                    raise pytest.UsageError(str(exc)) from None
+                pytest.skip(f"{self.target}: {exc.reason}")
             except LoadError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self._checkers[key] = Checker(adapter, seed=opt("parity_seed"),

@@ -16,6 +16,7 @@ from forward, for unbatched input) marks that feature unsupported.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 from importlib.metadata import EntryPoint, entry_points
@@ -29,8 +30,10 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "LoadError",
     "LookalikeAdapter",
+    "NotInstalled",
     "as_adapter",
     "load",
+    "missing_modules",
     "registered",
 ]
 
@@ -39,6 +42,33 @@ ENTRY_POINT_GROUP = "parity.implementations"
 
 class LoadError(Exception):
     """The implementation named cannot be loaded or used: a usage error (exit status 2)."""
+
+
+class NotInstalled(LoadError):
+    """An implementation whose framework (an optional extra) is not installed.
+
+    A usage error when it was named (``--impl jax``); skipped with `reason` when it is only
+    registered (``check`` with no ``--impl``, the pytest plugin, ``list``)."""
+
+    def __init__(self, name: str, adapter_class: type, missing: list[str]) -> None:
+        self.name, self.adapter_class, self.missing = name, adapter_class, missing
+        install = getattr(adapter_class, "install", "") or " ".join(missing)
+        self.reason = f"not installed (pip install {install})"
+        super().__init__(f"--impl {name}: {self.reason}: no module named "
+                         f"{', '.join(repr(m) for m in missing)}")
+
+
+def missing_modules(requires) -> list[str]:
+    """The modules of `requires` that cannot be imported here (found without importing them)."""
+    missing = []
+    for module in requires:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    return missing
 
 
 def registered() -> dict[str, EntryPoint]:
@@ -87,8 +117,10 @@ def as_adapter(obj, *, name: str, target: str | None = None) -> Adapter:
     if isinstance(obj, type) and issubclass(obj, torch.nn.Module):
         adapter: Adapter = LookalikeAdapter(obj)
     elif isinstance(obj, type) and issubclass(obj, Adapter):
+        _require(obj, name)
         adapter = obj()
     elif isinstance(obj, Adapter):
+        _require(type(obj), name)
         adapter = obj
     elif callable(obj) and not isinstance(obj, type) and not isinstance(obj, torch.nn.Module):
         try:
@@ -105,6 +137,12 @@ def as_adapter(obj, *, name: str, target: str | None = None) -> Adapter:
     adapter.name = name
     adapter.target = target or adapter.target or name
     return adapter
+
+
+def _require(cls: type, name: str) -> None:
+    missing = missing_modules(getattr(cls, "requires", ()))
+    if missing:
+        raise NotInstalled(name, cls, missing)
 
 
 def _not_an_implementation(name: str, obj) -> str:

@@ -29,6 +29,7 @@ from .misbehaviour import MISBEHAVIOURS, worst_status
 
 __all__ = [
     "FORMAT",
+    "NOT_INSTALLED",
     "STATUSES",
     "CheckRecord",
     "ImplementationRecord",
@@ -42,6 +43,8 @@ FORMAT = "parity-results/1"
 # A misbehaviour (parity.misbehaviour: crashed, timeout, error, wrong-shape...) is worse than a
 # discrepancy: the implementation did not give a number to compare.
 STATUSES = ("pass", "fail", "unsupported", *MISBEHAVIOURS)
+# An implementation whose optional extra is not installed: skipped, and ignored by the verdict.
+NOT_INSTALLED = "not-installed"
 
 
 @dataclass
@@ -96,6 +99,8 @@ class ImplementationRecord:
     error: str | None = None  # the implementation could not be loaded or probed at all
 
     def summarize(self) -> str:
+        if self.status == NOT_INSTALLED:
+            return self.status
         statuses = [c.status for c in self.checks]
         misbehaved = worst_status(statuses + ([self.status] if self.error else []))
         if misbehaved:

@@ -1,0 +1,148 @@
+"""Keras 3 on its torch backend: `keras.layers.LSTM`, `Bidirectional` for two directions.
+
+One layer (``return_sequences=True, return_state=True``) per nn.LSTM layer, stacked. The
+canonical parameters go in through `parity.convert.to_keras` (kernel = ``W_ih`` transposed,
+recurrent kernel = ``W_hh`` transposed, one bias ``b_ih + b_hh``, gates i, f, c, o), computed
+in torch from autograd leaves and handed to `Layer.stateless_call`, so torch autograd takes
+the gradients back to the canonical names through the conversion. float64 through the layers'
+dtype policy. Keras's LSTM has no projection: proj_size > 0 is unsupported.
+
+Keras picks its backend once, when it is first imported: this adapter sets
+``KERAS_BACKEND=torch`` before importing it, and refuses to run if keras was already imported
+with another backend in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from parity import Adapter, LSTMConfig, Supports
+from parity.convert import to_keras
+
+__all__ = ["KerasAdapter", "import_keras"]
+
+
+def import_keras():
+    """keras, on the torch backend."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "torch":
+        raise RuntimeError(f"keras was imported with the {backend!r} backend before parity's "
+                           f"keras adapter could select 'torch'; set KERAS_BACKEND=torch "
+                           f"before anything imports keras")
+    return keras
+
+
+class KerasAdapter(Adapter):
+    name = "keras"
+    description = "keras.layers.LSTM / Bidirectional on Keras 3's torch backend, one per layer"
+    supports = Supports(projection=False, gradients="autograd")
+    requires = ("keras",)
+    install = "parity[keras]"
+
+    def keras_weights(self, params, config: LSTMConfig) -> list[list]:
+        """The canonical parameters in Keras's layout (a test overrides this with a mistake)."""
+        return to_keras(params, config)
+
+    def make_layers(self, config: LSTMConfig, dtype: str) -> list:
+        keras = import_keras()
+        layers = []
+        for layer in range(config.num_layers):
+            def lstm():
+                return keras.layers.LSTM(config.hidden_size, return_sequences=True,
+                                         return_state=True, use_bias=config.bias, dtype=dtype)
+            size = config.layer_input_size(layer)
+            made = keras.layers.Bidirectional(lstm(), dtype=dtype) if config.bidirectional \
+                else lstm()
+            made.build((None, None, size))
+            layers.append(made)
+        return layers
+
+    def build(self, config: LSTMConfig, params, dtype: str):
+        if config.proj_size:
+            raise NotImplementedError("keras.layers.LSTM has no projection (proj_size > 0)")
+        return _Built(self, config, self.make_layers(config, dtype), params, dtype)
+
+
+class _Built:
+    def __init__(self, adapter: KerasAdapter, config: LSTMConfig, layers, params, dtype):
+        self.adapter, self.config, self.layers, self.dtype = adapter, config, layers, dtype
+        self.params = {n: np.array(a, dtype) for n, a in params.items()}
+
+    def _run(self, params, x, state):
+        import torch
+
+        c = self.config
+        unbatched = x.dim() == 2
+        if unbatched:
+            x = x.unsqueeze(0)
+            state = None if state is None else tuple(s.unsqueeze(1) for s in state)
+        elif not c.batch_first:
+            x = x.transpose(0, 1)  # Keras is batch-major
+        weights = self.adapter.keras_weights(params, c)
+        h_n, c_n = [], []
+        for layer, keras_layer in enumerate(self.layers):
+            rows = range(layer * c.num_directions, (layer + 1) * c.num_directions)
+            initial = None
+            if state is not None:
+                initial = [s for k in rows for s in (state[0][k], state[1][k])]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # The non-trainable variables (dropout's seed state) are passed as they are.
+                result, _ = keras_layer.stateless_call(
+                    list(weights[layer]), [v.value for v in keras_layer.non_trainable_variables],
+                    x, initial_state=initial)
+            x, finals = result[0], result[1:]
+            h_n += finals[0::2]
+            c_n += finals[1::2]
+        h_n, c_n = torch.stack(h_n), torch.stack(c_n)
+        if unbatched:
+            return x[0], h_n[:, 0], c_n[:, 0]
+        if not c.batch_first:
+            x = x.transpose(0, 1)
+        return x, h_n, c_n
+
+    def _leaves(self, input, state, requires_grad):
+        import torch
+
+        leaves = {"input": torch.tensor(np.asarray(input, self.dtype))}
+        if state is not None:
+            leaves["h0"], leaves["c0"] = (torch.tensor(np.asarray(s, self.dtype)) for s in state)
+        params = {n: torch.tensor(a) for n, a in self.params.items()}
+        for t in list(leaves.values()) + list(params.values()):
+            t.requires_grad_(requires_grad)
+        return leaves, params
+
+    def forward(self, input, state):
+        import torch
+
+        leaves, params = self._leaves(input, state, False)
+        hx = None if state is None else (leaves["h0"], leaves["c0"])
+        with torch.no_grad():
+            y, h, c = self._run(params, leaves["input"], hx)
+        return tuple([_numpy(y), (_numpy(h), _numpy(c))])
+
+    def gradients(self, input, state, cotangents):
+        import torch
+
+        leaves, params = self._leaves(input, state, True)
+        hx = None if state is None else (leaves["h0"], leaves["c0"])
+        with torch.enable_grad():
+            outs = self._run(params, leaves["input"], hx)
+            loss = sum((torch.as_tensor(np.asarray(g)).to(t.dtype) * t).sum()
+                       for g, t in zip(cotangents, outs))
+            every = {**leaves, **params}
+            grads = torch.autograd.grad(loss, list(every.values()), allow_unused=True)
+        return {n: np.zeros_like(leaf.detach().numpy()) if g is None else _numpy(g)
+                for (n, leaf), g in zip(every.items(), grads)}
+
+
+def _numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()

@@ -1,0 +1,89 @@
+"""Adapters with the weight-porting mistakes people make, each one mistake in a correct adapter.
+
+The harness must catch each and name its cause (tests/frameworks/test_frameworks.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from implementations.flax_lstm import FlaxAdapter
+from implementations.jax_lstm import JaxAdapter
+from implementations.keras_lstm import KerasAdapter
+from implementations.onnx_lstm import OnnxReferenceAdapter
+from parity.convert import to_flax, to_keras
+
+__all__ = ["FlaxBiasNotFolded", "JaxReverseOutputUnflipped", "KerasGatesIFOC",
+           "OnnxOutputReadAsTBDH", "OnnxTorchGateOrder"]
+
+
+def _gate_blocks_in(params, config, order):
+    """`params` with every weight's and bias's gate row blocks rearranged: block k of the result
+    is canonical block order[k]. Indexing only, so torch and jax arrays pass through."""
+    h = config.hidden_size
+    rows = np.concatenate([np.arange(g * h, (g + 1) * h) for g in order])
+    return {n: a if n.startswith("weight_hr") else a[rows] for n, a in params.items()}
+
+
+class KerasGatesIFOC(KerasAdapter):
+    """Keras kernels written with their gate columns in i, f, o, c (TensorFlow 1 / cuDNN-style
+    habit) where Keras reads i, f, c, o."""
+
+    description = "keras, gate columns written as i, f, o, c"
+
+    def keras_weights(self, params, config):
+        return to_keras(_gate_blocks_in(params, config, (0, 1, 3, 2)), config)
+
+
+class FlaxBiasNotFolded(FlaxAdapter):
+    """Flax's hidden biases given bias_hh alone: bias_ih was not folded in."""
+
+    description = "flax, bias_ih not folded into the hidden biases"
+
+    def flax_parameters(self, params, config):
+        if config.bias:
+            params = {n: 0 * a if n.startswith("bias_ih") else a for n, a in params.items()}
+        return to_flax(params, config)
+
+
+class OnnxTorchGateOrder(OnnxReferenceAdapter):
+    """ONNX's W, R, B written in PyTorch's gate order i, f, g, o; ONNX reads i, o, f, c."""
+
+    description = "onnx-reference, weights in PyTorch's gate order"
+
+    def onnx_nodes(self, params, config):
+        nodes = []
+        for layer in range(config.num_layers):
+            sfx = [f"_l{layer}" + ("_reverse" if d else "") for d in range(config.num_directions)]
+            node = {"W": np.stack([params["weight_ih" + s] for s in sfx]),
+                    "R": np.stack([params["weight_hh" + s] for s in sfx])}
+            if config.bias:
+                node["B"] = np.stack([np.concatenate([params["bias_ih" + s],
+                                                      params["bias_hh" + s]]) for s in sfx])
+            nodes.append(node)
+        return nodes
+
+
+class OnnxOutputReadAsTBDH(OnnxReferenceAdapter):
+    """ONNX's Y [T, D, B, H] reshaped to [T, B, D*H] as if it were [T, B, D, H]."""
+
+    description = "onnx-reference, Y read as [T, B, D, H]"
+
+    def read_output(self, y):
+        t, d, b, h = y.shape
+        return y.reshape(t, b, d * h)
+
+
+class JaxReverseOutputUnflipped(JaxAdapter):
+    """The last layer's reverse direction left in the order it was computed (last step first)."""
+
+    description = "jax, reverse direction's output not flipped back"
+
+    def run(self, config, dtype, params, x, h0, c0):
+        import jax.numpy as jnp
+
+        y, h_n, c_n = super().run(config, dtype, params, x, h0, c0)
+        if config.bidirectional:
+            h = config.output_hidden_size
+            y = jnp.concatenate([y[..., :h], y[::-1, :, h:]], axis=-1)
+        return y, h_n, c_n
