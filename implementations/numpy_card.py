@@ -112,6 +112,8 @@ class _Built:
         unbatched = input.ndim == 2
         x = input[:, None] if unbatched else (input.swapaxes(0, 1) if self.config.batch_first
                                               else input)
+        if x.shape[0] == 0:  # as nn.LSTM answers an empty sequence
+            raise ValueError("Expected sequence length to be larger than 0 in RNN")
         if state is None:
             zeros = np.zeros((1, x.shape[1], self.config.hidden_size), self.dtype)
             h0 = c0 = zeros

@@ -276,6 +276,8 @@ class NumpyLSTM:
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
+        if x.shape[0] == 0:  # as nn.LSTM answers an empty sequence
+            raise ValueError("Expected sequence length to be larger than 0 in RNN")
         rows, batch = self.num_layers * self.num_directions, x.shape[1]
         if state is None:
             h0 = np.zeros((rows, batch, self.out), self.dtype)

@@ -64,10 +64,17 @@ class Options:
     threads: int = 0  # torch threads in the child; 0 leaves torch's default
 
 
+# Threads per child. The cases a check draws are small (at most MAX_WORK multiply-adds a step),
+# where a thread pool costs more than it gains; and pools spinning against any other process on
+# the machine slow them down fifty-fold (the training check of `fused`: 4 s with one thread,
+# 196 s with two on a 2-core machine with one other busy process).
+MAX_THREADS_PER_CHILD = 1
+
+
 def threads_per_child(jobs: int) -> int:
-    """Threads for each of `jobs` children side by side: the cores shared out, and never more
-    than OMP_NUM_THREADS where the user set it."""
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    """Threads for each of `jobs` children side by side: the cores shared out, at most
+    MAX_THREADS_PER_CHILD, and never more than OMP_NUM_THREADS where the user set it."""
+    threads = max(1, min(MAX_THREADS_PER_CHILD, (os.cpu_count() or 1) // max(1, jobs)))
     try:
         threads = min(threads, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:

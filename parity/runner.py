@@ -267,7 +267,7 @@ class Checker:
             if record.status == "pass":
                 record.message = outcome.message(self.adapter.name)
         if search.over_budget:
-            record.note = (f"time budget of {budget:.0f}s reached after "
+            record.note = (f"time budget of {budget:.2g}s reached after "
                            f"{search.evaluated} cases")
         for feature, (cases, failed) in search.features.items():
             agg = self.features.setdefault(feature, [0, 0])
