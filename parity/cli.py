@@ -28,6 +28,7 @@ from .results import (
     RunRecord,
     environment,
     load_results,
+    sanitize,
     verdict_of,
     write_atomic,
 )
@@ -392,12 +393,21 @@ def _add_bench_parser(sub) -> None:
     bench.add_argument("--no-memory", action="store_true",
                        help="skip the peak-memory measurement (a child process)")
     bench.add_argument("--json", metavar="PATH", help="write the rows as JSON (format: README)")
+    bench.add_argument("--into", metavar="RESULTS", help="also put the rows into this parity "
+                       "results JSON as studies.bench, for the report (report --from RESULTS)")
 
 
 def _bench(args) -> int:
     from . import bench
 
     json_path = _writable(args.json, "--json") if args.json else None
+    into = None
+    if args.into:
+        try:
+            into = load_results(args.into)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--into {args.into}: {exc}") from None
+        _writable(args.into, "--into")
     adapters = [load(t) for t in dict.fromkeys(args.impl)]
     shapes = list(dict.fromkeys(args.shape)) if args.shape else list(bench.DEFAULT_SHAPES)
     threads = bench.set_threads(args.threads)
@@ -411,6 +421,10 @@ def _bench(args) -> int:
         write_atomic(json_path, bench.to_json(rows, reference_memory, threads, args.repeat,
                                               environment()))
         print(f"results: {json_path}")
+    if into is not None:
+        into.setdefault("studies", {})["bench"] = [r.to_json() for r in rows]
+        write_atomic(args.into, json.dumps(sanitize(into), indent=1, allow_nan=False))
+        print(f"studies.bench: {args.into}")
     return EXIT_PASS
 
 

@@ -33,6 +33,25 @@ def test_bench_writes_a_row_per_pass_with_the_documented_keys(tmp_path, capsys):
     assert "forward+backward" in stdout and "ratio" in stdout
 
 
+def test_into_puts_the_rows_into_a_results_file_that_the_report_renders(tmp_path):
+    from parity.report import render_report
+    from parity.results import load_results
+    from tests.report.html_tree import parse
+
+    results = tmp_path / "parity.json"
+    assert main(["check", "--impl", "torch", "--only", "output", "--max-examples", "1",
+                 "--seed", "0", "-q", "--no-database", "--json", str(results)]) == 0
+    assert main(["bench", "--impl", "numpy", "--shape", "3,2,4,5", "--repeat", "1",
+                 "--no-memory", "--into", str(results)]) == 0
+    data = load_results(results)
+    rows = data["studies"]["bench"]
+    assert [r["pass"] for r in rows] == ["forward", "forward+backward"]
+    assert all(list(r) == ROW_KEYS for r in rows)
+    assert data["implementations"][0]["name"] == "torch"  # the checks are kept
+    page = parse(render_report(data))
+    assert "numpy" in page.find("section", id="bench").text()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
 def test_peak_memory_sees_what_a_call_allocates():
     def allocates_16_mib():
