@@ -157,14 +157,17 @@ def test_ctrl_c_kills_the_children_and_leaves_the_previous_json(tmp_path):
          "--only", "output", "--timeout", "600", "--case", ONE_CASE, "--json", str(out),
          *FAST],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PARITY_TEST_PIDFILE": str(pidfile)})
+        env={**os.environ, "PARITY_TEST_PIDFILE": str(pidfile)},
+        # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored across exec:
+        # give the command a terminal's default, as a user's shell would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
             time.sleep(0.2)
         child = int(pidfile.read_text())
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 130

@@ -19,19 +19,26 @@ MODULE = "tests.harness.lstms.broken"
 def test_broken_lstm_is_caught(cls, check_lstm):
     record = check_lstm(cls, MODULE, checks=cls.expected_checks)
     statuses = {c.check: c.status for c in record.checks}
-    # Caught: a discrepancy, or the implementation crashing on a drawn case (an h0/c0 swap with
-    # a projection multiplies mismatched shapes); both exit 1 and say why.
-    assert all(statuses[check] in ("fail", "error") for check in cls.expected_checks), (
+    # Caught: a discrepancy, or a misbehaviour: the implementation raising on a drawn case (an
+    # h0/c0 swap with a projection multiplies mismatched shapes), a tensor of the wrong shape,
+    # an answer that changes from call to call (dropout left on, state kept between calls);
+    # all exit 1 and say why.
+    assert all(statuses[check] not in ("pass", "unsupported")
+               for check in cls.expected_checks), (
         f"{cls.__name__} ({cls.__doc__.strip().splitlines()[0]}): {statuses}")
     for c in record.checks:
         f = c.failure
         assert f["reproduce"].startswith(f"python -m parity check --impl {MODULE}:{cls.__name__}")
-        if c.status == "fail":
-            assert f["finding"] is not None and f["finding"]["ratio"] > 1
-        else:
+        if c.status == "error":
             assert f["exception"]["type"] and f["exception"]["message"]
+        else:
+            assert f["finding"] is not None and f["finding"]["ratio"] > 1
         # The minimal case is a real failing case: replaying it alone fails the same check.
         replay = check_implementation(
             as_adapter(cls, name=cls.__name__), checks=(c.check,),
             case=CaseSpec.from_string(f["case_id"]))
-        assert replay.checks[0].status == c.status
+        # An implementation that answers differently from call to call (dropout left on) may
+        # show that on the replay's repeated call or only differ there: either way it fails.
+        nondeterministic = {"fail", "nondeterministic"}
+        assert replay.checks[0].status == c.status or \
+            {replay.checks[0].status, c.status} == nondeterministic
