@@ -265,7 +265,8 @@ def _run(args, out=None) -> RunRecord:
         database=None if args.no_database else str(Path(DEFAULT_DATABASE).resolve()),
         # An explicit seed repeats a run exactly: saved examples are not replayed then.
         database_read=args.seed is None, timeout=args.timeout,
-        threads=threads_per_child(args.jobs))
+        threads=threads_per_child(args.jobs),
+        entry_points={name: ep.value for name, ep in registered().items()})
     started = time.monotonic()
     stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     progress = None if args.quiet else _Progress()

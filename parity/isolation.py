@@ -62,6 +62,8 @@ class Options:
     database_read: bool = True  # False: save new failures there but do not replay old ones
     timeout: float = DEFAULT_TIMEOUT
     threads: int = 0  # torch threads in the child; 0 leaves torch's default
+    # Registered name -> MODULE:ATTR, as the parent found them (None: the child's own).
+    entry_points: dict | None = None
 
 
 # Threads per child. The cases a check draws are small (at most MAX_WORK multiply-adds a step),
@@ -143,7 +145,7 @@ def _child(kind: str, targets: list[str], options: Options, messages, control) -
     for target in targets:
         messages.send(("call", "load", ""))
         try:
-            adapter = load(target)
+            adapter = load(target, options.entry_points)
         except NotInstalled as exc:
             cls = exc.adapter_class
             messages.send(("returned",))

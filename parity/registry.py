@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import sys
 from importlib.metadata import EntryPoint, entry_points
+from typing import Mapping
 
 import torch
 
@@ -77,8 +78,11 @@ def registered() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in sorted(eps, key=lambda e: e.name)}
 
 
-def load(target: str) -> Adapter:
-    """An adapter for `target`: a registered name or ``module:attr``."""
+def load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
+    """An adapter for `target`: a registered name or ``module:attr``.
+
+    `names` (registered name -> ``module:attr``) stands in for the installed entry points: a
+    child process loads what its parent found registered."""
     if ":" in target:
         module_name, _, attr = target.partition(":")
         if not module_name or not attr:
@@ -99,7 +103,8 @@ def load(target: str) -> Adapter:
                 raise LoadError(f"--impl {target}: module {module_name!r} has no attribute "
                                 f"{attr!r} (it has: {', '.join(public)})") from None
         return as_adapter(obj, name=target, target=target)
-    eps = registered()
+    eps = registered() if names is None else {
+        n: EntryPoint(name=n, value=v, group=ENTRY_POINT_GROUP) for n, v in names.items()}
     if target not in eps:
         names = ", ".join(eps) or "none"
         raise LoadError(f"--impl {target}: no implementation registered under that name "
