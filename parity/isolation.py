@@ -151,7 +151,8 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
         except LoadError as exc:
             messages.send(("load-error", target, str(exc)))
             continue
-        hook(None, None)
+        finally:
+            hook(None, None)
         messages.send(("loaded", target, {
             "name": adapter.name, "target": getattr(adapter, "target", "") or adapter.name,
             "description": adapter.description, "supports": adapter.supports.features(),
