@@ -2,10 +2,12 @@
 
 The harness runs code it did not write. In a child, a segfault, an ``os._exit`` or the kernel's
 out-of-memory killer ends that child, not the run; a call that hangs is ended by its parent.
-Before every call into the implementation the child tells its parent which call on which case
-it is starting (a heartbeat over a pipe, `parity.checks.call_hook`), so the parent can say what
-a crash or a hang was running, and how to run it again. After a crash or a timeout, a fresh
-child takes up the checks not yet decided.
+Before every call into the implementation the child notes which call on which case it is
+starting, and when (a heartbeat in memory shared with its parent, `parity.checks.call_hook`:
+a few stores per call, no message, so that finite differences' thousands of small calls cost
+nothing extra), so the parent can end a call that runs too long and say what a crash or a hang
+was running, and how to run it again. After a crash or a timeout, a fresh child takes up the
+checks not yet decided. Records come back over a pipe, as dicts, each check as it is decided.
 
 Children come from a fork server that has imported torch and parity once (``spawn`` where there
 is no fork server), so a child starts in milliseconds, never forked from a process that has run
@@ -46,6 +48,10 @@ DEFAULT_TIMEOUT = 60.0
 _EXIT_GRACE = 5.0
 # The process exit status of a child whose parent went away (nothing left to report to).
 _ORPHANED = 70
+# Seconds between the parent's looks at a child's heartbeat (at most; sooner near a deadline).
+_POLL = 0.5
+# Bytes of shared memory for the heartbeat's "call\ncase" text (a case spec is ~150).
+_HEARTBEAT_TEXT = 1024
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,8 @@ def example_database(path: str | None, read: bool = True):
 
 
 # -- the child --------------------------------------------------------------------------------
-def _child(kind: str, targets: list[str], options: Options, messages, control) -> None:
+def _child(kind: str, targets: list[str], options: Options, messages, control, beat,
+           text) -> None:
     """Entry point of a child process: load (`kind` "load") or check (`kind` "check")."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
@@ -132,23 +139,26 @@ def _child(kind: str, targets: list[str], options: Options, messages, control) -
     from . import checks
     from .registry import load
 
-    last = [None, ""]
+    last = [None, None]  # the (call, spec) whose text is in `text`
 
     def hook(call, spec):
+        # `beat`: [1.0 while in a call else 0.0, when the call started]; `text`: call\ncase.
         if call is None:
-            messages.send(("returned",))
+            beat[0] = 0.0
             return
-        if spec is not last[0]:
-            last[0], last[1] = spec, spec.to_string()
-        messages.send(("call", call, last[1]))
+        if call != last[0] or spec is not last[1]:
+            last[0], last[1] = call, spec
+            text.value = f"{call}\n{spec.to_string() if spec else ''}".encode()[
+                :_HEARTBEAT_TEXT - 1]
+        beat[1] = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
+        beat[0] = 1.0
 
     for target in targets:
-        messages.send(("call", "load", ""))
+        hook("load", None)
         try:
             adapter = load(target, options.entry_points)
         except NotInstalled as exc:
             cls = exc.adapter_class
-            messages.send(("returned",))
             messages.send(("loaded", target, {
                 "name": exc.name, "target": target, "status": "not-installed",
                 "reason": exc.reason, "error": str(exc), "description": cls.description,
@@ -157,7 +167,8 @@ def _child(kind: str, targets: list[str], options: Options, messages, control) -
         except LoadError as exc:
             messages.send(("load-error", target, str(exc)))
             continue
-        messages.send(("returned",))
+        finally:
+            hook(None, None)
         messages.send(("loaded", target, {
             "name": adapter.name, "target": getattr(adapter, "target", "") or adapter.name,
             "description": adapter.description, "supports": adapter.supports.features(),
@@ -216,22 +227,34 @@ class _Child:
         self.kind, self.targets, self.options = kind, targets, options
         receive, self._send_end = ctx.Pipe(duplex=False)
         control_receive, self.control = ctx.Pipe(duplex=False)
+        self.beat = ctx.RawArray("d", 2)
+        self.text = ctx.RawArray("c", _HEARTBEAT_TEXT)
         self.process = ctx.Process(target=_child, name=f"parity-{kind}",
                                    args=(kind, targets, options, self._send_end,
-                                         control_receive), daemon=True)
+                                         control_receive, self.beat, self.text), daemon=True)
         self.process.start()
         self._send_end.close()
         control_receive.close()
         self.messages = receive
-        self.call: str | None = None  # the call running now, or None between calls
-        self.case = ""  # the case of the last call started
-        self.last_call = ""
-        self.call_started = 0.0
         self.done = False  # it said it has sent everything
         self.closed = False  # its end of the pipe is closed: it has ended, one way or another
 
+    @property
+    def call(self) -> str | None:
+        """The call running now, or None between calls."""
+        return self.last_call if self.beat[0] else None
+
+    @property
+    def last_call(self) -> str:
+        return self.text.value.decode(errors="replace").partition("\n")[0]
+
+    @property
+    def case(self) -> str:
+        """The case of the last call started ("" for none)."""
+        return self.text.value.decode(errors="replace").partition("\n")[2]
+
     def deadline(self) -> float | None:
-        return None if self.call is None else self.call_started + self.options.timeout
+        return self.beat[1] + self.options.timeout if self.beat[0] else None
 
     def receive(self, most: int = 10_000) -> list[tuple]:
         """The messages waiting (up to `most`, so that a chatty child cannot starve the
@@ -239,13 +262,7 @@ class _Child:
         out = []
         try:
             while not self.closed and len(out) < most and self.messages.poll():
-                message = self.messages.recv()
-                if message[0] == "call":
-                    self.call, self.last_call, self.case = message[1], message[1], message[2]
-                    self.call_started = time.monotonic()
-                elif message[0] == "returned":
-                    self.call = None
-                out.append(message)
+                out.append(self.messages.recv())
         except (EOFError, OSError):
             self.closed = True
         return out
@@ -279,8 +296,9 @@ class _Child:
 
 def _until_event(children: list[_Child]) -> None:
     """Block until a child has something to say, ends, or runs out of time in a call."""
+    # A call starting is not a message: look again every _POLL seconds, sooner for a deadline.
     deadlines = [d for d in (c.deadline() for c in children) if d is not None]
-    timeout = None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+    timeout = min([_POLL] + [max(0.0, d - time.monotonic()) for d in deadlines])
     waitables = [c.messages for c in children] + [c.process.sentinel for c in children]
     wait(waitables, timeout)
 
@@ -421,6 +439,12 @@ def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
     """Handle what `child` said or did; True when it is over (done, crashed or timed out)."""
     if _handle(child, job, options, progress, child.receive()):
         return True
+    if child.call is not None and (child.call, child.case) in job.hung:
+        # The same call on the same case already ran out of time: do not wait again.
+        first = job.hung[(child.call, child.case)]
+        _ended(job, child, "timeout", options,
+               f"the same call timed out in the {first} check; not waited for again")
+        return True
     deadline = child.deadline()
     if deadline is not None and time.monotonic() > deadline:
         if job.remaining():
@@ -440,12 +464,6 @@ def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
 def _handle(child: _Child, job: _Job, options: Options, progress, messages) -> bool:
     for message in messages:
         kind = message[0]
-        if kind == "call" and (message[1], message[2]) in job.hung:
-            # The same call on the same case already ran out of time: do not wait again.
-            first = job.hung[(message[1], message[2])]
-            _ended(job, child, "timeout", options, f"the same call timed out in the {first} "
-                                                   f"check; not waited for again")
-            return True
         if kind == "load-error":  # it loaded in the loading child: not reproducible
             job.info = {**job.info, "status": "error", "error": message[2]}
             return True

@@ -218,3 +218,13 @@ def test_the_example_database_replays_a_failure_first_unless_a_seed_is_given(tmp
     assert replayed.status == "fail"
     assert replayed.failure["case"]["input_size"] > replayed.failure["case"]["hidden_size"] + 8
     assert run(example_database(str(directory), read=False)).status == "pass"
+
+
+def test_the_report_renders_crashes_and_misbehaviours(tmp_path):
+    page = tmp_path / "parity.html"
+    code = main(["report", "--impl", f"{M}:KillsItself", "--impl", f"{M}:CrashesOnLoad",
+                 "--impl", f"{M}:WrongShape", "--only", "output", "--case", ONE_CASE,
+                 "--out", str(page), *FAST])
+    assert code == 1
+    html = page.read_text()
+    assert "crashed" in html and "wrong-shape" in html
