@@ -21,7 +21,7 @@ import numpy as np
 
 from parity import Adapter, LSTMConfig
 
-from ._layout import from_time_major, state_batched, to_time_major
+from ._layout import from_time_major, reject_empty_sequence, state_batched, to_time_major
 
 JAX_REQUIRES = ("jax", "jaxlib")
 
@@ -103,6 +103,7 @@ class _Built:
         self.params = {n: jnp.asarray(np.asarray(a, self.np_dtype)) for n, a in params.items()}
 
     def _arrays(self, input, state):
+        reject_empty_sequence(self.config, input)
         x = np.asarray(input, self.np_dtype)
         h0 = c0 = None
         if state is not None:

@@ -9,6 +9,13 @@ from __future__ import annotations
 from parity import LSTMConfig
 
 
+def reject_empty_sequence(config: LSTMConfig, input) -> None:
+    """Raise for a zero-length sequence, as nn.LSTM does (the frameworks return empty results)."""
+    time_axis = 1 if config.batch_first and len(input.shape) == 3 else 0
+    if input.shape[time_axis] == 0:
+        raise ValueError("Expected sequence length to be larger than 0 in RNN")
+
+
 def to_time_major(config: LSTMConfig, unbatched: bool, x):
     """Input in nn.LSTM's layout -> (T, B, I)."""
     if unbatched:

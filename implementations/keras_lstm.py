@@ -22,6 +22,7 @@ import numpy as np
 
 from parity import Adapter, LSTMConfig, Supports
 from parity.convert import to_keras
+from ._layout import reject_empty_sequence
 
 __all__ = ["KerasAdapter", "import_keras"]
 
@@ -123,6 +124,7 @@ class _Built:
     def forward(self, input, state):
         import torch
 
+        reject_empty_sequence(self.config, input)
         leaves, params = self._leaves(input, state, False)
         hx = None if state is None else (leaves["h0"], leaves["c0"])
         with torch.no_grad():
@@ -132,6 +134,7 @@ class _Built:
     def gradients(self, input, state, cotangents):
         import torch
 
+        reject_empty_sequence(self.config, input)
         leaves, params = self._leaves(input, state, True)
         hx = None if state is None else (leaves["h0"], leaves["c0"])
         with torch.enable_grad():

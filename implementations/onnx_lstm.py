@@ -17,6 +17,7 @@ import numpy as np
 
 from parity import Adapter, LSTMConfig, Supports
 from parity.convert import to_onnx
+from ._layout import reject_empty_sequence
 
 __all__ = ["OnnxReferenceAdapter", "OnnxRuntimeAdapter", "lstm_model"]
 
@@ -30,7 +31,7 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
     Inputs ``X [T, B, I]`` and, `with_state`, ``initial_h_{k}``, ``initial_c_{k}`` per layer
     ``[D, B, H]``; outputs ``Y [T, D, B, H]`` (the last layer's), ``Y_h``, ``Y_c``
     ``[L*D, B, H]``."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     elem = ONNX_DTYPES[dtype]
     d, h = config.num_directions, config.hidden_size
@@ -106,6 +107,7 @@ class _Built:
 
     def forward(self, input, state):
         c = self.config
+        reject_empty_sequence(c, input)
         x = np.asarray(input, self.dtype)
         unbatched = x.ndim == 2
         if unbatched:
