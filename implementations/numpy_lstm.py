@@ -142,30 +142,36 @@ def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndar
         tc_buf, m_buf = np.empty((hid, batch), dtype), np.empty((hid, batch), dtype)
     ig = np.empty((hid, batch), dtype)
     w_fwd, w_hr = d.w_fwd, d.w_hr
+    one, two = dtype.type(1), dtype.type(2)  # scalars of the array's dtype: no conversion per call
+    if not keep:
+        slots = ((c[0], c[1]), (c[1], c[0]))
+    # Local names: each step is ~15 NumPy calls on small blocks, where lookups show.
+    matmul, exp, add, divide, multiply, subtract, tanh = (
+        np.matmul, np.exp, np.add, np.divide, np.multiply, np.subtract, np.tanh)
     with np.errstate(over="ignore"):  # exp(large) = inf: sigmoid 0, as it should be
         for k, t in enumerate(order):
             if keep:
                 a, c_prev, c_now, tc = gates[t], c[t + shift], c[t + 1 - shift], tanh_c[t]
                 m_t = None if m is None else m[t]
             else:
-                a, c_prev, c_now, tc, m_t = a_buf, c[k % 2], c[(k + 1) % 2], tc_buf, m_buf
-            np.matmul(w_fwd, z[t + shift], out=a)  # -a (i, f, o) and -2 a_g
-            np.exp(a, out=a)
-            np.add(a, 1, out=a)
-            np.reciprocal(a, out=a)
+                (c_prev, c_now), a, tc, m_t = slots[k & 1], a_buf, tc_buf, m_buf
             i, f, o, g = a[:hid], a[hid:2 * hid], a[2 * hid:3 * hid], a[3 * hid:]
-            np.multiply(g, 2, out=g)
-            np.subtract(g, 1, out=g)
-            np.multiply(f, c_prev, out=c_now)
-            np.multiply(i, g, out=ig)
-            np.add(c_now, ig, out=c_now)
-            np.tanh(c_now, out=tc)
+            matmul(w_fwd, z[t + shift], out=a)  # -a (i, f, o) and -2 a_g
+            exp(a, out=a)
+            add(a, one, out=a)
+            divide(one, a, out=a)  # (measured faster than np.reciprocal here)
+            multiply(g, two, out=g)
+            subtract(g, one, out=g)
+            multiply(f, c_prev, out=c_now)
+            multiply(i, g, out=ig)
+            add(c_now, ig, out=c_now)
+            tanh(c_now, out=tc)
             h_t = z[t + 1 - shift, rows]
             if w_hr is None:
-                np.multiply(o, tc, out=h_t)
+                multiply(o, tc, out=h_t)
             else:
-                np.multiply(o, tc, out=m_t)
-                np.matmul(w_hr, m_t, out=h_t)
+                multiply(o, tc, out=m_t)
+                matmul(w_hr, m_t, out=h_t)
     if not keep:
         return c[steps % 2], None
     tape = _Tape()
@@ -194,33 +200,35 @@ def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.
     up, dsig = np.empty((3 * hid, batch), dtype), np.empty((3 * hid, batch), dtype)
     tmp = np.empty((hid, batch), dtype)
     w_back_t, w_hr_t = d.w_back_t, d.w_hr_t
+    one = dtype.type(1)
+    matmul, add, multiply, subtract = np.matmul, np.add, np.multiply, np.subtract
     for t in reversed(order):
         a = gates[t]
         i, f, o, g = a[:hid], a[hid:2 * hid], a[2 * hid:3 * hid], a[3 * hid:]
         s, tc = a[:3 * hid], tanh_c[t]
         dh_t = d_out[t]
-        np.add(dh_t, dh, out=dh_t)
-        dm_t = dh_t if w_hr_t is None else np.matmul(w_hr_t, dh_t, out=dm)
+        add(dh_t, dh, out=dh_t)
+        dm_t = dh_t if w_hr_t is None else matmul(w_hr_t, dh_t, out=dm)
         # dc_t = dc + dm * o * (1 - tanh(c)^2)
-        np.multiply(tc, tc, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        np.multiply(tmp, o, out=tmp)
-        np.multiply(tmp, dm_t, out=tmp)
-        np.add(dc, tmp, out=dc)
+        multiply(tc, tc, out=tmp)
+        subtract(one, tmp, out=tmp)
+        multiply(tmp, o, out=tmp)
+        multiply(tmp, dm_t, out=tmp)
+        add(dc, tmp, out=dc)
         # what reaches i, f, o: dc * g, dc * c_{t-1}, dm * tanh(c_t)
-        np.multiply(dc, g, out=up[:hid])
-        np.multiply(dc, c[t + shift], out=up[hid:2 * hid])
-        np.multiply(dm_t, tc, out=up[2 * hid:])
-        np.multiply(s, s, out=dsig)
-        np.subtract(s, dsig, out=dsig)  # sigmoid'(a) = s (1 - s)
+        multiply(dc, g, out=up[:hid])
+        multiply(dc, c[t + shift], out=up[hid:2 * hid])
+        multiply(dm_t, tc, out=up[2 * hid:])
+        multiply(s, s, out=dsig)
+        subtract(s, dsig, out=dsig)  # sigmoid'(a) = s (1 - s)
         # da_g = dc * i * (1 - g^2), in g's place (i is read before it is overwritten)
-        np.multiply(g, g, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        np.multiply(tmp, i, out=tmp)
-        np.multiply(tmp, dc, out=g)
-        np.multiply(dc, f, out=dc_next)  # what reaches c_{t-1}, before f is overwritten
-        np.multiply(up, dsig, out=s)  # da_i, da_f, da_o
-        np.matmul(w_back_t, a, out=d_xh[t])
+        multiply(g, g, out=tmp)
+        subtract(one, tmp, out=tmp)
+        multiply(tmp, i, out=tmp)
+        multiply(tmp, dc, out=g)
+        multiply(dc, f, out=dc_next)  # what reaches c_{t-1}, before f is overwritten
+        multiply(up, dsig, out=s)  # da_i, da_f, da_o
+        matmul(w_back_t, a, out=d_xh[t])
         dh = d_xh[t, n_in:]
         dc, dc_next = dc_next, dc
     # Weight gradients: one product over all steps, bias included through z's row of ones.

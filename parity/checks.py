@@ -47,7 +47,8 @@ REFERENCE_CHECKS = (*FORWARD_CHECKS, "gradients", "finite-differences")
 # Per-element finite differences cost 4 forward calls per element: only on small cases.
 PER_ELEMENT_MAX_ELEMENTS = 160
 FD_DIRECTIONS = 3
-# The loss's rounding noise is ~u x sum|terms| x conditioning; 4 covers the sum's own rounding.
+# The loss's rounding noise is ~u x sum|g| max(1, |y|) x conditioning (see `rounding_scale`); 4
+# covers the sum's own rounding.
 FD_NOISE_FACTOR = 4.0
 
 # Called as call_hook(call, spec) before each call into the implementation and as
@@ -375,6 +376,23 @@ def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float
     return total, magnitude
 
 
+def rounding_scale(forward: Mapping[str, np.ndarray], cotangents) -> float:
+    """``sum |g| max(1, |y|)`` over the loss's terms: what one ulp in every output moves it by.
+
+    A correct forward is accurate to an ulp of each value's natural scale, not of the value:
+    h and the gates live in [-1, 1], and computed another way (tanh as 2 sigmoid(2x) - 1,
+    sigmoid through tanh) a value near 0 is off by ~u absolute, which the forward checks accept
+    (`parity.tolerances.ATOL`). So the loss's rounding noise scales with this, not with
+    ``sum |g y|``: on a saturated case with h ~ 1e-11 the latter is ~1e-11 of it, and
+    differences of a correct forward then "disagree" with its exact gradients.
+    """
+    scale = 0.0
+    for name, g in zip(FORWARD_NAMES, cotangents):
+        y = np.abs(np.asarray(forward[name], np.float64))
+        scale += float(np.sum(np.abs(g.astype(np.float64)) * np.maximum(y, 1.0)))
+    return scale
+
+
 @dataclass
 class DifferenceProblem:
     """What finite differences work on: a loss over named tensors, at a point."""
@@ -383,7 +401,7 @@ class DifferenceProblem:
     point: dict[str, np.ndarray]
     gradients: Mapping[str, np.ndarray]  # the implementation's (or the reference's)
     reference: Mapping[str, np.ndarray]  # the reference's, to keep steps linear
-    noise: float  # the rounding noise of one loss evaluation
+    noise: float  # the rounding noise of one loss evaluation (see `rounding_scale`)
     magnitude: float  # the sum of the loss's terms' magnitudes
     dtype: str = "float64"  # what the forward runs in
 
@@ -426,9 +444,11 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
     def loss(p) -> float:
         return loss_of(run(p), case.cotangents)[0]
 
-    _, magnitude = loss_of(run(point), case.cotangents)
+    at_point = run(point)
+    _, magnitude = loss_of(at_point, case.cotangents)
     kappa = max(1.0, ev.forward_kappa())
-    noise = FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * magnitude * kappa
+    noise = (FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * kappa
+             * rounding_scale(at_point, case.cotangents))
     # The reference's slopes keep the steps in the linear regime: the implementation's own
     # gradients cannot be trusted to say how far that is.
     ref_grads = ev.reference().want.gradients or {}

@@ -2,7 +2,7 @@
 
 `tests/harness/lstms/correct.py` holds correct look-alikes that differ from `nn.LSTM` in how they
 compute (per-gate matmuls, one fused matrix, a cell loop, the input projection precomputed,
-sigmoid through tanh, float64 inside, batch-first inside) and one that supports only a subset of
+sigmoid through tanh, tanh through sigmoid, float64 inside, batch-first inside) and one that supports only a subset of
 the features. The default run uses one seed; `-m thorough` runs many. The properties have their
 own (test_properties.py).
 """
@@ -93,6 +93,20 @@ ABSOLUTE_GATE_ERRORS = [
 def test_no_false_alarm_on_absolute_gate_errors(check, spec, check_lstm):
     _assert_passes(check_lstm(correct.TanhSigmoidLSTM, MODULE, checks=(check,),
                               case=CaseSpec.from_string(spec)))
+
+
+# Three saturated layers of one unit: h is ~1e-11 and so is the loss, while tanh computed as
+# 2 sigmoid(2x) - 1 (or sigmoid through tanh) is accurate to an ulp of 1, not of h. Differences
+# of such a forward once "disagreed" 1800x with its exact gradients (the `numpy` LSTM's 288x).
+TINY_LOSS = "input_size=4,hidden_size=1,num_layers=3,bias=false,seq_len=1,batch=1," \
+            "input_scale=10.0,seed=0"
+
+
+@pytest.mark.parametrize("cls", [correct.SigmoidTanhLSTM, correct.TanhSigmoidLSTM],
+                         ids=lambda c: c.__name__)
+def test_no_false_alarm_from_absolute_rounding_on_a_tiny_loss(cls, check_lstm):
+    _assert_passes(check_lstm(cls, MODULE, checks=("finite-differences",),
+                              case=CaseSpec.from_string(TINY_LOSS)))
 
 
 def test_no_false_alarm_where_float32_cannot_represent_the_gradient(check_lstm):

@@ -38,11 +38,11 @@ def _broken_adapter(name, *, forward=None, backward=None):
 
 BROKEN = {
     # The carry dc_{t+1} * f_{t+1} into c_t dropped: truncated back-propagation through c.
-    "dropped-dc-carry": (dict(backward=("np.multiply(dc, f, out=dc_next)",
+    "dropped-dc-carry": (dict(backward=("multiply(dc, f, out=dc_next)",
                                         "dc_next[...] = 0")),
                          ("gradients", "finite-differences")),
     # tanh'(c) taken as 1 - tanh(c) instead of 1 - tanh(c)^2.
-    "wrong-tanh-derivative": (dict(backward=("np.multiply(tc, tc, out=tmp)",
+    "wrong-tanh-derivative": (dict(backward=("multiply(tc, tc, out=tmp)",
                                              "np.copyto(tmp, tc)")),
                               ("gradients", "finite-differences")),
     # The forget gate read one row late (from the input gate's block's last row on).
