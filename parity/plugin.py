@@ -7,6 +7,13 @@ installing parity makes these available in any project:
   ``naive-output``, ``mypkg:MyLSTM-gradients``;
 - ``pytest --parity-impl mypkg:MyLSTM`` in a project with no such test checks that
   implementation anyway: the plugin adds one item per check.
+
+The checks run as `python -m parity check` runs them: each implementation in a child process
+(`parity.isolation`), every call into it under ``--parity-timeout``, so that one that crashes
+the process or hangs fails its item with what it was doing and the session goes on. The first
+item of an implementation runs all of its checks that were collected (one child, the forward
+checks sharing their cases); the others read their result. ``--parity-in-process`` runs them
+in the pytest process instead, one item at a time (for a debugger, ``--pdb``).
 """
 
 from __future__ import annotations
@@ -14,10 +21,14 @@ from __future__ import annotations
 import pytest
 
 from .checks import CHECKS
+from .isolation import DEFAULT_TIMEOUT, Options, check_isolated, load_isolated, threads_per_child
 from .registry import LoadError, NotInstalled, load, registered
+from .results import CheckRecord, ImplementationRecord
 from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, Checker
 
 FIXTURE = "parity_target"
+# Target -> the checks collected for it (after -k and -m): what its first item runs.
+_COLLECTED = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="SECONDS", help="per check, stop drawing new cases after this long")
     group.addoption("--parity-check", action="append", default=[], choices=CHECKS,
                     help="run only this check (repeatable)")
+    group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help="seconds one call into an implementation may take before it is ended "
+                         f"as a hang (default: {DEFAULT_TIMEOUT:g})")
+    group.addoption("--parity-in-process", action="store_true",
+                    help="run the checks in the pytest process, not a child (for --pdb); a "
+                         "crash or a hang then ends or stalls the session")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,10 +61,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class ParityTarget:
-    """One implementation and one check, run on demand; checkers are shared per implementation
-    so that the forward checks reuse one run of each case."""
+    """One implementation and one check, run on demand. In a child process (see the module
+    docstring), all of an implementation's collected checks at once; in process, one checker
+    per implementation, so that the forward checks reuse one run of each case."""
 
     _checkers: dict = {}
+    _records: dict = {}  # (target, options...) -> ImplementationRecord, from the child
 
     def __init__(self, config: pytest.Config, target: str, check: str) -> None:
         self.config, self.target, self.check = config, target, check
@@ -55,16 +74,25 @@ class ParityTarget:
     def __repr__(self) -> str:
         return f"<ParityTarget {self.target} {self.check}>"
 
+    def _key(self) -> tuple:
+        opt = self.config.getoption
+        return (self.target, opt("parity_seed"), opt("parity_max_examples"),
+                opt("parity_time_budget"), opt("parity_timeout"))
+
+    def _not_installed(self, exc_or_reason) -> None:
+        if self.target in self.config.getoption("parity_impl"):
+            raise pytest.UsageError(str(exc_or_reason))
+        reason = getattr(exc_or_reason, "reason", exc_or_reason)
+        pytest.skip(f"{self.target}: {reason}")
+
     def checker(self) -> Checker:
         opt = self.config.getoption
-        key = (self.target, opt("parity_seed"), opt("parity_max_examples"))
+        key = self._key()
         if key not in self._checkers:
             try:
                 adapter = load(self.target)
             except NotInstalled as exc:
-                if self.target in self.config.getoption("parity_impl"):
-                    raise pytest.UsageError(str(exc)) from None
-                pytest.skip(f"{self.target}: {exc.reason}")
+                self._not_installed(exc)
             except LoadError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self._checkers[key] = Checker(adapter, seed=opt("parity_seed"),
@@ -72,13 +100,45 @@ class ParityTarget:
                                           time_budget=opt("parity_time_budget"))
         return self._checkers[key]
 
+    def isolated(self) -> ImplementationRecord:
+        """This implementation's record, its collected checks run in a child (once)."""
+        opt = self.config.getoption
+        key = self._key()
+        if key not in self._records:
+            wanted = self.config.stash.get(_COLLECTED, {}).get(self.target, [])
+            checks = tuple(c for c in CHECKS if c in wanted or c == self.check)
+            options = Options(
+                checks=checks, seed=opt("parity_seed"), max_examples=opt("parity_max_examples"),
+                time_budget=opt("parity_time_budget"), timeout=opt("parity_timeout"),
+                threads=threads_per_child(1),
+                entry_points={name: ep.value for name, ep in registered().items()})
+            try:
+                info = load_isolated([self.target], options)
+            except LoadError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            if info[self.target].get("status") == "not-installed":
+                self._not_installed(info[self.target]["error"])
+            self._records[key] = check_isolated([self.target], info, options)[0]
+        return self._records[key]
+
+    def run(self) -> CheckRecord:
+        if self.config.getoption("parity_in_process"):
+            return self.checker().run(self.check)
+        implementation = self.isolated()
+        for record in implementation.checks:
+            if record.check == self.check:
+                return record
+        # Crashed or hung while loading: no check was run, and the implementation says why.
+        return CheckRecord(self.check, implementation.status,
+                           message=implementation.error or f"{self.target}: not checked")
+
     def verify(self):
         """Run the check; fail with what, where, by how much and how to reproduce."""
         __tracebackhide__ = True
-        record = self.checker().run(self.check)
+        record = self.run()
         if record.status == "unsupported":
             pytest.skip(f"unsupported: {record.message}")
-        if record.status != "pass":  # a discrepancy, or a misbehaviour (wrong shape, NaN...)
+        if record.status != "pass":  # a discrepancy, a misbehaviour, a crash or a hang
             pytest.fail("\n".join(record.describe()), pytrace=False)
         return record
 
@@ -127,12 +187,20 @@ class ParityItem(pytest.Item):
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    if not config.getoption("parity_impl"):
-        return
-    if any(FIXTURE in getattr(item, "fixturenames", ()) for item in items):
-        return
-    for target in _targets(config):
-        for check in _checks(config):
-            items.append(ParityItem.from_parent(
-                session, name=f"parity[{target}-{check}]",
-                target=ParityTarget(config, target, check)))
+    if config.getoption("parity_impl") and not any(
+            FIXTURE in getattr(item, "fixturenames", ()) for item in items):
+        for target in _targets(config):
+            for check in _checks(config):
+                items.append(ParityItem.from_parent(
+                    session, name=f"parity[{target}-{check}]",
+                    target=ParityTarget(config, target, check)))
+    # What each implementation's first item runs in its child: the checks that will be run
+    # (trylast: after -k and -m have deselected theirs).
+    collected: dict[str, list[str]] = {}
+    for item in items:
+        target = getattr(item, "target", None)
+        if target is None and hasattr(item, "callspec"):
+            target = item.callspec.params.get(FIXTURE)
+        if isinstance(target, ParityTarget):
+            collected.setdefault(target.target, []).append(target.check)
+    config.stash[_COLLECTED] = collected

@@ -1,0 +1,52 @@
+"""The pytest plugin runs implementations the way `python -m parity check` does: in a child.
+
+A user's first contact with parity is often ``pytest --parity-impl mypkg:MyLSTM``. An
+implementation that kills its process or hangs must fail its items with what it was doing, and
+the session must go on to the others (here a correct one checked after them), instead of taking
+pytest down or stalling it.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+M = "tests.cli.misbehaving"
+CORRECT = "tests.harness.lstms.correct:FusedLSTM"
+
+
+def _pytest(tmp_path, *args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # An empty directory: no test of its own, so the plugin adds one item per check.
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-rfEs", "--parity-max-examples", "3", "--parity-check", "output",
+         "--parity-check", "gradients", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_crash_and_a_hang_fail_their_items_and_the_session_goes_on(tmp_path):
+    run = _pytest(tmp_path, "--parity-impl", f"{M}:KillsItself", "--parity-impl", f"{M}:Hangs",
+                  "--parity-impl", CORRECT, "--parity-timeout", "3")
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "crashed (exit code 3) during forward" in out, out
+    assert "timeout (ran over the 3s limit)" in out, out
+    # The items after the crash and the hang ran, and the correct implementation passed.
+    assert "4 failed, 2 passed" in out, out
+    assert "parity[tests.cli.misbehaving:KillsItself-output] - Failed" in out
+    assert "parity[tests.cli.misbehaving:Hangs-gradients] - Failed" in out
+
+
+def test_in_process_runs_the_same_checks(tmp_path):
+    run = _pytest(tmp_path, "--parity-impl", CORRECT, "--parity-in-process")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 passed" in run.stdout
+
+
+def test_a_broken_implementation_fails_with_where_and_how_to_reproduce(tmp_path):
+    run = _pytest(tmp_path, "--parity-impl", "tests.harness.lstms.broken:GateOrderIGFO")
+    out = run.stdout
+    assert run.returncode == 1, out
+    assert "reproduce: python -m parity check --impl tests.harness.lstms.broken:" in out, out
