@@ -74,16 +74,18 @@ def test_the_report_renders_it(registered_but_missing, tmp_path, capsys):
 
 
 class _Config:
-    def __init__(self, named):
-        self.named = named
+    def __init__(self, named, in_process):
+        self.named, self.in_process, self.stash = named, in_process, {}
 
     def getoption(self, name):
         return {"parity_impl": self.named, "parity_seed": 0, "parity_max_examples": 1,
-                "parity_time_budget": 5.0}[name]
+                "parity_time_budget": 5.0, "parity_timeout": 60.0,
+                "parity_in_process": self.in_process}[name]
 
 
-def test_the_pytest_plugin_skips_it_unless_named():
+@pytest.mark.parametrize("in_process", [False, True], ids=["child", "in-process"])
+def test_the_pytest_plugin_skips_it_unless_named(in_process):
     with pytest.raises(pytest.skip.Exception, match="not installed \\(pip install"):
-        ParityTarget(_Config([]), TARGET, "output").checker()
+        ParityTarget(_Config([], in_process), TARGET, "output").run()
     with pytest.raises(pytest.UsageError, match="pip install parity\\[nowhere\\]"):
-        ParityTarget(_Config([TARGET]), TARGET, "output").checker()
+        ParityTarget(_Config([TARGET], in_process), TARGET, "output").run()
