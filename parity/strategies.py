@@ -1,6 +1,7 @@
 """Hypothesis strategies: configs, sequences, weights and initial states, as `CaseSpec`s.
 
-Drawn broadly on purpose: sizes from 1 to past the block sizes kernels like (8, 16, 32),
+Drawn broadly on purpose: sizes from 1 to past the block sizes kernels like (8, 16, 32), and
+now and then the widths of real layers (64 to 256, where kernels switch to other tilings),
 combinations of features rather than one at a time, weights and inputs at scales far from the
 default init, long sequences in every run. Each strategy draws only what `supports` allows.
 Choices are ordered simplest first, so a failure shrinks toward the plainest case that still
@@ -29,9 +30,15 @@ ALL = Supports()
 
 # Sizes around the block widths vectorized kernels use, where off-by-one tails hide.
 BLOCK_EDGES = (7, 8, 9, 15, 16, 17, 31, 32, 33)
+# Real layers' widths, around the tiles kernels switch to for large layers (64, 128); drawn for
+# one case in WIDE_ONE_IN of hidden and of input sizes, shorter and narrower-batched to cost alike.
+WIDE_SIZES = (63, 64, 65, 127, 128, 129, 256)
+WIDE_ONE_IN = 8
 # Long sequences: past 64 (and past a power of two) where drift and truncation show.
 LONG_SEQUENCES = (65, 100, 128, 200)
-# Keep one case cheap enough to run hundreds of: seq_len x batch x width x layers x directions.
+# Keep one case cheap enough to run hundreds of: seq_len x batch x width x layers x directions,
+# where a wide layer's width counts as its multiply-adds per step over those of a 40 x 40 one
+# (see `_work`).
 MAX_WORK = 120_000
 
 WEIGHT_SCALES = (1.0, 3.0, 0.25, 8.0)  # x nn.LSTM's bound 1/sqrt(H); 3 and 8 saturate the gates
@@ -49,12 +56,21 @@ def sizes(*, max_size: int = 40) -> st.SearchStrategy[int]:
     )
 
 
+def _sometimes_wide(narrow: st.SearchStrategy[int], wide: bool) -> st.SearchStrategy[int]:
+    """`narrow`, or one of WIDE_SIZES in one draw of WIDE_ONE_IN (shrinking toward narrow)."""
+    if not wide:
+        return narrow
+    return st.integers(0, WIDE_ONE_IN - 1).flatmap(
+        lambda k: st.sampled_from(WIDE_SIZES) if k == WIDE_ONE_IN - 1 else narrow)
+
+
 @st.composite
 def lstm_configs(draw, supports: Supports = ALL, *, max_input: int = 40,
-                 max_hidden: int = 40, max_layers: int = 3) -> LSTMConfig:
-    """`nn.LSTM` constructor arguments, within what `supports` declares."""
-    hidden = draw(sizes(max_size=max_hidden))
-    input_size = draw(sizes(max_size=max_input))
+                 max_hidden: int = 40, max_layers: int = 3, wide: bool = True) -> LSTMConfig:
+    """`nn.LSTM` constructor arguments, within what `supports` declares; with `wide`, hidden and
+    input sizes are now and then one of WIDE_SIZES, past `max_hidden` and `max_input`."""
+    hidden = draw(_sometimes_wide(sizes(max_size=max_hidden), wide))
+    input_size = draw(_sometimes_wide(sizes(max_size=max_input), wide))
     layers = draw(st.integers(1, max_layers)) if supports.multi_layer else 1
     bidirectional = draw(st.booleans()) if supports.bidirectional else False
     proj = 0
@@ -82,9 +98,15 @@ def scales() -> st.SearchStrategy[tuple[float, float, float, float]]:
                      st.sampled_from(INPUT_SCALES), st.sampled_from(INPUT_OFFSETS))
 
 
+def _width(config: LSTMConfig) -> int:
+    """The larger size, or for a wide layer its multiply-adds per step, 4 H (I + H), in units of
+    those of a 40 x 40 layer per 40 of width: the same as the larger size up to 40 x 40."""
+    hidden, inp = config.hidden_size, config.input_size
+    return max(inp, hidden, -(-hidden * (inp + hidden) // 80))
+
+
 def _work(config: LSTMConfig, seq_len: int, batch: int | None) -> int:
-    width = max(config.input_size, config.hidden_size)
-    return seq_len * (batch or 1) * width * config.num_layers * config.num_directions
+    return seq_len * (batch or 1) * _width(config) * config.num_layers * config.num_directions
 
 
 @st.composite
@@ -93,6 +115,8 @@ def case_specs(draw, supports: Supports = ALL, *, dtypes: tuple[str, ...] | None
     """One case: config, sequence length, batch, dtype, scales, initial state, seed."""
     config = draw(lstm_configs(supports))
     seq_len = draw(sequences(max_len=max_seq_len))
+    # A wide layer runs a shorter sequence rather than blow the budget (narrow ones never do).
+    seq_len = max(1, min(seq_len, max_work // max(1, _work(config, 1, 1))))
     unbatched = supports.unbatched and draw(st.booleans())
     batch = None
     if not unbatched:
@@ -120,6 +144,9 @@ EDGE_CASES = (
     "input_size=5,hidden_size=6,batch_first=true,seq_len=9,batch=3,input_scale=100.0,"
     "input_offset=3.0,initial_state=zeros,seed=15",
     "input_size=2,hidden_size=3,seq_len=7,batch=none,initial_state=random,bias=false,seed=16",
+    # A real layer's width, past the 64- and 128-wide tiles of large-layer kernel paths.
+    "input_size=64,hidden_size=129,num_layers=2,bidirectional=true,seq_len=3,batch=2,"
+    "initial_state=random,seed=17",
 )
 
 

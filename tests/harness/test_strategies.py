@@ -41,6 +41,7 @@ def test_edge_cases_cover_the_edges():
     assert any(s.config.num_layers == 3 for s in specs)
     assert any(s.seq_len >= 200 for s in specs)
     assert any(s.config.hidden_size > 32 for s in specs)
+    assert any(s.config.hidden_size > 128 and s.config.bidirectional for s in specs)
     assert any(s.batch is None for s in specs)
 
 
@@ -58,6 +59,8 @@ def test_draws_broadly():
     assert features >= set(FEATURES)
     assert any(s.seq_len > 64 for s in seen)
     assert any(s.config.hidden_size > 32 for s in seen)
+    assert any(s.config.hidden_size >= 128 for s in seen)  # a real layer's width, now and then
+    assert any(s.config.input_size >= 128 for s in seen)
     assert any(s.batch and s.batch > 16 for s in seen)
     assert {s.initial_state for s in seen} == {"none", "zeros", "random"}
     assert any(s.weight_scale >= 8 for s in seen) and any(s.input_scale >= 100 for s in seen)
