@@ -203,6 +203,12 @@ class Built(Protocol):
         Needed only when `Supports.gradients` is not ``"none"``.
         """
 
+    # Optional: ``with_parameters(params) -> Built``, the same instance (its module, its caches)
+    # called with other weights, as after ``load_state_dict`` or an optimizer step. Where a built
+    # instance has it, the harness's first call on each case uses other weights through it, so
+    # that weights prepared once and cached (packed, transposed, fused) and never refreshed show.
+    # Module look-alikes (`TorchAdapter`) have it.
+
 
 class Adapter(abc.ABC):
     """The one door into the harness: say what you support, and build instances on request."""

@@ -187,7 +187,12 @@ class Evaluation:
         return result
 
     def instance(self):
-        """One instance, already called once on other data: it must not remember that call."""
+        """One instance, already called once on other data: it must not remember that call.
+
+        Where the instance can be called with other weights (``with_parameters``, see
+        `parity.Built`), that first call uses other weights too: what it prepared from them
+        must not outlive them.
+        """
         if "instance" not in self._cache:
             built = self._build(self.implementation_params)
             c = self.case
@@ -196,7 +201,12 @@ class Evaluation:
                      else c.input).astype(c.input.dtype)
             shapes = self.spec.state_shapes()
             state = tuple(rng.standard_normal(s).astype(c.input.dtype) for s in shapes)
-            self._call("forward", built.forward, other, state)
+            first = built
+            if callable(getattr(built, "with_parameters", None)):
+                first = built.with_parameters({
+                    n: (rng.standard_normal(a.shape) * (np.std(a) or 1.0)).astype(a.dtype)
+                    for n, a in self.implementation_params.items()})
+            self._call("forward", first.forward, other, state)
             self._cache["instance"] = built
         return self._cache["instance"]
 

@@ -141,12 +141,18 @@ EDGE_CASES = (
     "input_size=4,hidden_size=8,num_layers=2,seq_len=200,batch=2,weight_scale=3.0,"
     "bias_scale=4.0,initial_state=random,seed=13",
     "input_size=40,hidden_size=33,seq_len=5,batch=17,bidirectional=true,seed=14",
-    "input_size=5,hidden_size=6,batch_first=true,seq_len=9,batch=3,input_scale=100.0,"
+    "input_size=5,hidden_size=6,batch_first=true,proj_size=4,seq_len=9,batch=3,input_scale=100.0,"
     "input_offset=3.0,initial_state=zeros,seed=15",
-    "input_size=2,hidden_size=3,seq_len=7,batch=none,initial_state=random,bias=false,seed=16",
+    # Unbatched input with a state of several layers and directions: (L*D, H) in, not (1, H).
+    "input_size=2,hidden_size=3,num_layers=2,bidirectional=true,seq_len=7,batch=none,"
+    "initial_state=random,bias=false,seed=16",
     # A real layer's width, past the 64- and 128-wide tiles of large-layer kernel paths.
     "input_size=64,hidden_size=129,num_layers=2,bidirectional=true,seq_len=3,batch=2,"
     "initial_state=random,seed=17",
+    # Saturated gates that add the same sign every step: the cell state grows past 50 (past
+    # any clipping a port may have left in), which only c_n shows (tanh(50) is 1).
+    "input_size=4,hidden_size=8,seq_len=100,batch=2,weight_scale=8.0,bias_scale=4.0,"
+    "input_offset=3.0,seed=26",
 )
 
 

@@ -77,6 +77,10 @@ class _BuiltTorchModule:
         self.adapter, self.config, self.module = adapter, config, module
         self.params = {name: np.asarray(value) for name, value in params.items()}
 
+    def with_parameters(self, params) -> "_BuiltTorchModule":
+        """The same module object called with other weights (see `parity.Built`)."""
+        return _BuiltTorchModule(self.adapter, self.config, self.module, params)
+
     def _run(self, params, input, state):
         mapped = self.adapter.module_parameters(self.config, params)
         with warnings.catch_warnings():

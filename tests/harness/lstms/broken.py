@@ -16,6 +16,8 @@ correct.py for the hooks), and carries:
   (batch_first=False), "num_layers>=3", "seq_len==1", "seq_len>1", "seq_len>5",
   "seq_len>48", "batch==1", "batch>1", "hidden_size>16" (and not a multiple of 16),
   "large pre-activations" (|gate pre-activation| > 6, e.g. weights scaled x4),
+  "hidden_size>=64", "|c|>50" (a long saturated run), "weights changed after a call" (one
+  instance called with other weights first, see `parity.Built.with_parameters`),
   "states differ in shape" (batch * ... != num_layers * num_directions, see the class).
 """
 
@@ -602,6 +604,77 @@ class CarriesStateBetweenCalls(TextbookLSTM):
         return output, h_n, c_n
 
 
+# -- found by a blind test: bugs on paths the case generator once never took -------------------
+class WideHiddenInterleavedGates(TextbookLSTM):
+    """For hidden_size >= 64 (a "large layer" kernel path) reads the gate pre-activations
+    interleaved per unit (i0 f0 g0 o0 i1 ...), the packed layout of that path, from weights that
+    were never repacked."""
+
+    expected_checks = FORWARD
+    features = ("hidden_size>=64",)
+
+    def split_gates(self, pre):
+        if self.hidden_size < 64:
+            return super().split_gates(pre)
+        i, f, g, o = pre.reshape(*pre.shape[:-1], self.hidden_size, 4).unbind(-1)
+        return i, f, g, o
+
+
+class CellStateClampedAt50(TextbookLSTM):
+    """Clamps the cell state to [-50, 50] every step (to "keep tanh's argument sane"): exact
+    until a long saturated run takes |c| past 50, which only c_n shows (tanh(50) is 1)."""
+
+    expected_checks = ("c_n",)
+    features = ("|c|>50",)
+
+    def cell_update(self, i, f, g, c, where):
+        return super().cell_update(i, f, g, c, where).clamp(-50.0, 50.0)
+
+
+class PrepackedWeightsCache(TextbookLSTM):
+    """Packs [W_ih, W_hh] once per module on its first inference call and never refreshes the
+    pack when the weights change (load_state_dict or an optimizer step after that call)."""
+
+    expected_checks = FORWARD
+    features = ("weights changed after a call",)
+
+    def gate_preactivations(self, x, h, w, where):
+        if torch.is_grad_enabled():
+            return super().gate_preactivations(x, h, w, where)
+        cache = self.__dict__.setdefault("_packed", {})
+        key = (where.layer, where.direction, x.dtype)
+        if key not in cache:
+            cache[key] = torch.cat([w.ih, w.hh], 1).T.contiguous()
+        pre = torch.cat([x, h], -1) @ cache[key]
+        return pre if w.b_ih is None else pre + w.b_ih + w.b_hh
+
+
+class UnbatchedStateUnsqueezedAtZero(TextbookLSTM):
+    """For unbatched input adds the batch dim to h0/c0 with unsqueeze(0), like the input's,
+    instead of unsqueeze(1): right only while num_layers * num_directions == 1."""
+
+    expected_checks = FORWARD
+    features = ("unbatched", "initial state", "bidirectional")
+
+    def add_batch_dim(self, input, hx):
+        input, _ = super().add_batch_dim(input, None)
+        return input, None if hx is None else tuple(s.unsqueeze(0) for s in hx)
+
+
+class BatchFirstOutputWidthHidden(TextbookLSTM):
+    """Turns a batch_first output back with ``reshape(B, T, D * hidden_size)``, the width
+    without a projection (D * proj_size with one)."""
+
+    expected_checks = ("output",)
+    features = ("batch_first", "projection")
+
+    def from_internal(self, output):
+        if not self.batch_first:
+            return super().from_internal(output)
+        steps, batch = output.shape[0], output.shape[1]
+        return output.transpose(0, 1).reshape(batch, steps, self.num_directions * self.hidden_size)
+
+
 BROKEN = (
     GateOrderIGFO,
     GateOrderFIGO,
@@ -645,6 +718,11 @@ BROKEN = (
     BatchMeanLeak,
     UnbatchedAsSeqLenOne,
     CarriesStateBetweenCalls,
+    WideHiddenInterleavedGates,
+    CellStateClampedAt50,
+    PrepackedWeightsCache,
+    UnbatchedStateUnsqueezedAtZero,
+    BatchFirstOutputWidthHidden,
 )
 
 __all__ += [cls.__name__ for cls in BROKEN]
