@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .adapter import GATES, split_parameter_name
-from .checks import FORWARD_CHECKS, CheckOutcome, Evaluation, check_forward, difference_problem
+from .checks import (FORWARD_CHECKS, CheckOutcome, Evaluation, _unpack, check_forward,
+                     difference_problem)
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
 
@@ -43,10 +44,11 @@ def diagnose(checker: "Checker", spec: "CaseSpec", check: str, outcome: CheckOut
 
 
 # -- forward ---------------------------------------------------------------------------------
-def _forward_matches(ev: Evaluation, forward: dict[str, np.ndarray]) -> bool:
-    """Does the implementation's forward match `forward` (another run) within tolerance?"""
+def _forward_matches(ev: Evaluation, forward: dict[str, np.ndarray],
+                     got: dict[str, np.ndarray] | None = None) -> bool:
+    """Does the implementation's forward (or `got`) match `forward` within tolerance?"""
     ref = ev.reference()
-    got = ev.forward()
+    got = ev.forward() if got is None else got
     for name in FORWARD_NAMES:
         want = forward[name]
         if np.asarray(got[name]).shape != want.shape:
@@ -166,6 +168,11 @@ def _diagnose_forward(ev: Evaluation) -> str | None:
     layout = _layout_mistake(ev, got, want)
     if layout:
         return layout
+    if _first_call_remembered(ev):
+        return ("state between calls: a fresh instance gives nn.LSTM's answer on this case, the "
+                "instance first called on other data (and other weights, where it takes them) "
+                "does not; it keeps something from that call: weights packed or transposed "
+                "once and not refreshed when they change, or a state carried over")
     for cause, forward in known_mistakes(ev):
         if _forward_matches(ev, forward()):
             return cause
@@ -218,6 +225,17 @@ def _diagnose_forward(ev: Evaluation) -> str | None:
                 f"mistake reproduces it: reduced precision somewhere inside (float16/bfloat16 "
                 f"rounding, a lossy approximation of sigmoid/tanh) or a small extra term")
     return None
+
+
+def _first_call_remembered(ev: Evaluation) -> bool:
+    """Does a fresh instance, called on this case first, match the reference?"""
+    try:
+        fresh = ev._build(ev.implementation_params)
+        got = _unpack("forward", ev._call("forward", fresh.forward, ev.case.input,
+                                          ev.case.state))
+    except Exception:  # noqa: BLE001 - no evidence either way
+        return False
+    return _forward_matches(ev, ev.reference().want.forward, got)
 
 
 def _layout_mistake(ev: Evaluation, got: dict, want: dict) -> str | None:

@@ -64,3 +64,15 @@ def test_reverse_direction_stored_unflipped_is_named(case):
 @pytest.mark.parametrize("case", CASES)
 def test_a_correct_bidirectional_lstm_passes_the_same_cases(case):
     assert [c.status for c in run(nn.LSTM, case)] == ["pass", "pass"]
+
+
+# A module that packs its weights on its first call and never refreshes the pack: the harness's
+# first call uses other weights, and the cause says what the rerun on a fresh instance shows.
+@pytest.mark.parametrize("case", CASES)
+def test_weights_cached_from_the_first_call_are_named(case):
+    from .lstms.broken import PrepackedWeightsCache
+
+    output, h_n = run(PrepackedWeightsCache, case)
+    assert (output.status, h_n.status) == ("fail", "fail")
+    assert output.failure["likely_cause"].startswith(
+        "state between calls: a fresh instance gives nn.LSTM's answer on this case")
