@@ -121,6 +121,15 @@ def known_mistakes(ev: Evaluation):
                lambda: run(_bias_variant(params, "bias_ih", h, doubled=True)))
         yield ("bias: bias_hh is used twice and bias_ih not at all",
                lambda: run(_bias_variant(params, "bias_hh", h, doubled=True)))
+    swappable = [n for n in params if n.startswith("weight_ih")
+                 and params[n].shape == params["weight_hh" + n[len("weight_ih"):]].shape]
+    if swappable:  # weight_ih and weight_hh have one shape when input_size == the output's size
+        yield ("weights: weight_ih and weight_hh are used in each other's place (they have the "
+               "same shape when input_size equals the hidden (or projected) size)",
+               lambda: run({**params, **{n: params["weight_hh" + n[len("weight_ih"):]]
+                                         for n in swappable},
+                            **{"weight_hh" + n[len("weight_ih"):]: params[n]
+                               for n in swappable}}))
     if c.bias:
         yield ("bias: a forget-gate bias of +1 is added (nn.LSTM adds none)",
                lambda: run(_bias_variant(params, "both", h, forget_bias=1.0)))

@@ -76,3 +76,24 @@ def test_weights_cached_from_the_first_call_are_named(case):
     assert (output.status, h_n.status) == ("fail", "fail")
     assert output.failure["likely_cause"].startswith(
         "state between calls: a fresh instance gives nn.LSTM's answer on this case")
+
+
+class SquareWeightsSwapped(nn.LSTM):
+    """Uses weight_hh on the input and weight_ih on h: it type-checks only when input_size is the
+    hidden size, which is when it goes unnoticed."""
+
+    def forward(self, input, hx=None):
+        swapped = {n: getattr(self, n.replace("_ih_", "_TMP_").replace("_hh_", "_ih_")
+                              .replace("_TMP_", "_hh_"))
+                   for n, _ in self.named_parameters() if n.startswith("weight_")}
+        return torch.func.functional_call(nn.LSTM(
+            self.input_size, self.hidden_size, self.num_layers, self.bias, self.batch_first,
+            0.0, self.bidirectional, self.proj_size, dtype=self.weight_ih_l0.dtype),
+            {**dict(self.named_parameters()), **swapped}, (input, hx))
+
+
+def test_weight_ih_and_weight_hh_swapped_are_named():
+    output, h_n = run(SquareWeightsSwapped, "input_size=4,hidden_size=4,seq_len=5,batch=3")
+    assert (output.status, h_n.status) == ("fail", "fail")
+    assert output.failure["likely_cause"].startswith(
+        "weights: weight_ih and weight_hh are used in each other's place")
