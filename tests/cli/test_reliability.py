@@ -199,11 +199,12 @@ def test_the_example_database_replays_a_failure_first_unless_a_seed_is_given(tmp
     target = f"{M}:WrongOnWideInput"
     monkeypatch.chdir(tmp_path)
     base = ["check", "--impl", target, "--only", "output", "--no-shrink", "-q"]
-    assert main([*base, "--seed", "1", "--max-examples", "1", "--no-database"]) == 0
+    assert main([*base, "--seed", "0", "--max-examples", "1", "--no-database"]) == 0
     assert not (tmp_path / ".parity").exists()
-    # Seed 1 draws a failing case on its second example; the run saves it (a seeded run writes
-    # to the database but does not read it, so that the seed alone decides what is drawn).
-    assert main([*base, "--seed", "1", "--max-examples", "2"]) == 1
+    # Seed 0 draws a failing case on its second example (as the strategies stand: a change to
+    # them may need another seed here); the run saves it (a seeded run writes to the database
+    # but does not read it, so that the seed alone decides what is drawn).
+    assert main([*base, "--seed", "0", "--max-examples", "2"]) == 1
     directory = tmp_path / ".parity" / "examples"
     assert any(p.is_file() for p in directory.rglob("*"))
 
