@@ -79,10 +79,9 @@ class ParityTarget:
         return (self.target, opt("parity_seed"), opt("parity_max_examples"),
                 opt("parity_time_budget"), opt("parity_timeout"))
 
-    def _not_installed(self, exc_or_reason) -> None:
+    def _not_installed(self, error: str, reason: str) -> None:
         if self.target in self.config.getoption("parity_impl"):
-            raise pytest.UsageError(str(exc_or_reason))
-        reason = getattr(exc_or_reason, "reason", exc_or_reason)
+            raise pytest.UsageError(error)
         pytest.skip(f"{self.target}: {reason}")
 
     def checker(self) -> Checker:
@@ -92,7 +91,7 @@ class ParityTarget:
             try:
                 adapter = load(self.target)
             except NotInstalled as exc:
-                self._not_installed(exc)
+                self._not_installed(str(exc), exc.reason)
             except LoadError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self._checkers[key] = Checker(adapter, seed=opt("parity_seed"),
@@ -100,13 +99,11 @@ class ParityTarget:
                                           time_budget=opt("parity_time_budget"))
         return self._checkers[key]
 
-    def isolated(self) -> ImplementationRecord:
-        """This implementation's record, its collected checks run in a child (once)."""
+    def isolated(self, checks: tuple[str, ...]) -> ImplementationRecord:
+        """This implementation's record for `checks`, run in a child (once per key)."""
         opt = self.config.getoption
-        key = self._key()
+        key = (self._key(), checks)
         if key not in self._records:
-            wanted = self.config.stash.get(_COLLECTED, {}).get(self.target, [])
-            checks = tuple(c for c in CHECKS if c in wanted or c == self.check)
             options = Options(
                 checks=checks, seed=opt("parity_seed"), max_examples=opt("parity_max_examples"),
                 time_budget=opt("parity_time_budget"), timeout=opt("parity_timeout"),
@@ -116,21 +113,30 @@ class ParityTarget:
                 info = load_isolated([self.target], options)
             except LoadError as exc:
                 raise pytest.UsageError(str(exc)) from None
-            if info[self.target].get("status") == "not-installed":
-                self._not_installed(info[self.target]["error"])
+            i = info[self.target]
+            if i.get("status") == "not-installed":
+                self._not_installed(i["error"], i["reason"])
             self._records[key] = check_isolated([self.target], info, options)[0]
         return self._records[key]
 
     def run(self) -> CheckRecord:
         if self.config.getoption("parity_in_process"):
             return self.checker().run(self.check)
-        implementation = self.isolated()
+        wanted = self.config.stash.get(_COLLECTED, {}).get(self.target, [])
+        if self.check in wanted:  # the first of its items runs all of them, in one child
+            implementation = self.isolated(tuple(c for c in CHECKS if c in wanted))
+        else:  # an item made outside collection: its check alone
+            implementation = self.isolated((self.check,))
         for record in implementation.checks:
             if record.check == self.check:
                 return record
-        # Crashed or hung while loading: no check was run, and the implementation says why.
-        return CheckRecord(self.check, implementation.status,
-                           message=implementation.error or f"{self.target}: not checked")
+        # Crashed or hung while loading: no check ran, and the implementation's record says why.
+        # Never a pass: a check that did not run has passed nothing.
+        status = implementation.status
+        if status in ("", "pass", "unsupported"):
+            status = "error"
+        return CheckRecord(self.check, status,
+                           message=implementation.error or f"{self.target}: {self.check} not run")
 
     def verify(self):
         """Run the check; fail with what, where, by how much and how to reproduce."""

@@ -28,13 +28,15 @@ def _pytest(tmp_path, *args, timeout=300):
 
 def test_a_crash_and_a_hang_fail_their_items_and_the_session_goes_on(tmp_path):
     run = _pytest(tmp_path, "--parity-impl", f"{M}:KillsItself", "--parity-impl", f"{M}:Hangs",
-                  "--parity-impl", CORRECT, "--parity-timeout", "3")
+                  "--parity-impl", f"{M}:CrashesOnLoad", "--parity-impl", CORRECT,
+                  "--parity-timeout", "3")
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
     assert "crashed (exit code 3) during forward" in out, out
     assert "timeout (ran over the 3s limit)" in out, out
-    # The items after the crash and the hang ran, and the correct implementation passed.
-    assert "4 failed, 2 passed" in out, out
+    assert "crashed (exit code 4) while loading" in out, out
+    # The items after the crashes and the hang ran, and the correct implementation passed.
+    assert "6 failed, 2 passed" in out, out
     assert "parity[tests.cli.misbehaving:KillsItself-output] - Failed" in out
     assert "parity[tests.cli.misbehaving:Hangs-gradients] - Failed" in out
 
