@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -477,24 +478,52 @@ def _print_verdict(run: RunRecord, json_path) -> None:
         print(f"results: {json_path}")
 
 
-class _Progress:
-    """One self-overwriting line on stderr when it is a terminal; otherwise quiet."""
+# Where the output is not a terminal (a CI log), a long run still says it is alive this often.
+PLAIN_PROGRESS_EVERY_S = 15.0
 
-    def __init__(self, stream=None) -> None:
+
+class _Progress:
+    """Progress on stderr: on a terminal one live line (implementation, check, cases done,
+    elapsed), rewritten in place; elsewhere a plain line at most every PLAIN_PROGRESS_EVERY_S."""
+
+    def __init__(self, stream=None, *, tty: bool | None = None, clock=time.monotonic,
+                 every: float = PLAIN_PROGRESS_EVERY_S) -> None:
         self.stream = stream or sys.stderr
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        if tty is None:
+            isatty = getattr(self.stream, "isatty", None)
+            tty = bool(isatty and isatty())
+        self.tty, self.clock, self.every = tty, clock, every
         self.width = 0
+        self.started = clock()
+        self.last_plain = self.started
+        self.current: tuple[str, str] | None = None
+        self.check_started = self.started
 
     def __call__(self, implementation: str, check: str, done: int, total: int) -> None:
-        if not self.tty:
-            return
-        line = f"  {implementation}: {check} {done}/{total} cases"
-        self.stream.write("\r" + line.ljust(self.width))
-        self.stream.flush()
-        self.width = len(line)
+        now = self.clock()
+        if self.current != (implementation, check):
+            self.current, self.check_started = (implementation, check), now
+        line = (f"  {implementation}: {check} {done}/{total} cases, "
+                f"{_elapsed(now - self.check_started)} (run {_elapsed(now - self.started)})")
+        if self.tty:
+            # A line wider than the terminal wraps, and "\r" then rewrites only its last row.
+            columns = shutil.get_terminal_size((80, 24)).columns
+            line = line[:max(columns - 1, 10)]
+            self.stream.write("\r" + line.ljust(self.width))
+            self.stream.flush()
+            self.width = len(line)
+        elif now - self.last_plain >= self.every:
+            self.stream.write(line.lstrip().join(("... ", "\n")))
+            self.stream.flush()
+            self.last_plain = now
 
     def clear(self) -> None:
         if self.tty and self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()
             self.width = 0
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
