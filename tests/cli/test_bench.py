@@ -94,7 +94,7 @@ def test_parse_shape():
 
 
 # A forward-only adapter (gradients="none"), loaded by module:attr above.
-from implementations.numpy_lstm import NumpyAdapter  # noqa: E402
+from parity_implementations.numpy_lstm import NumpyAdapter  # noqa: E402
 from parity import Supports  # noqa: E402
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from implementations.flax_lstm import FlaxAdapter
-from implementations.jax_lstm import JaxAdapter
-from implementations.keras_lstm import KerasAdapter
-from implementations.onnx_lstm import OnnxReferenceAdapter
+from parity_implementations.flax_lstm import FlaxAdapter
+from parity_implementations.jax_lstm import JaxAdapter
+from parity_implementations.keras_lstm import KerasAdapter
+from parity_implementations.onnx_lstm import OnnxReferenceAdapter
 from parity.convert import to_flax, to_keras
 
 __all__ = ["FlaxBiasNotFolded", "JaxReverseOutputUnflipped", "KerasGatesIFOC",

@@ -53,7 +53,7 @@ def test_mis_conversion_is_caught_and_named(cls, check, cause):
 
 
 def test_flax_optimized_cell_passes():
-    from implementations.flax_lstm import FlaxOptimizedAdapter
+    from parity_implementations.flax_lstm import FlaxOptimizedAdapter
 
     record = check_implementation(as_adapter(FlaxOptimizedAdapter, name="flax-optimized"),
                                   checks=FORWARD + ("gradients",), seed=0, max_examples=4,
@@ -75,7 +75,7 @@ X = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)  # (B
 
 
 def test_keras_weights_ported_with_from_keras_compute_the_same_in_torch():
-    from implementations.keras_lstm import import_keras
+    from parity_implementations.keras_lstm import import_keras
 
     keras = import_keras()
     config = LSTMConfig(input_size=3, hidden_size=4, bidirectional=True)
@@ -122,9 +122,9 @@ def test_equinox_weights_ported_with_from_equinox_compute_the_same_in_torch():
 
 # -- the environment ----------------------------------------------------------------------------
 def test_importing_parity_and_listing_import_no_framework():
-    code = ("import sys, parity, implementations.jax_lstm, implementations.flax_lstm, "
-            "implementations.equinox_lstm, implementations.keras_lstm, "
-            "implementations.onnx_lstm; from parity.cli import main; main(['list']); "
+    code = ("import sys, parity, parity_implementations.jax_lstm, parity_implementations.flax_lstm, "
+            "parity_implementations.equinox_lstm, parity_implementations.keras_lstm, "
+            "parity_implementations.onnx_lstm; from parity.cli import main; main(['list']); "
             "print(sorted(m for m in ('jax', 'flax', 'equinox', 'keras', 'onnx', "
             "'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -134,14 +134,14 @@ def test_importing_parity_and_listing_import_no_framework():
 
 def test_keras_imported_with_another_backend_is_refused_clearly():
     code = ("import os; os.environ['KERAS_BACKEND'] = 'jax'; import keras; "
-            "from implementations.keras_lstm import import_keras; import_keras()")
+            "from parity_implementations.keras_lstm import import_keras; import_keras()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode != 0
     assert "keras was imported with the 'jax' backend" in out.stderr
 
 
 def test_float32_stays_float32_after_x64_is_on():
-    from implementations.jax_lstm import JaxAdapter
+    from parity_implementations.jax_lstm import JaxAdapter
 
     config = LSTMConfig(input_size=2, hidden_size=3)
     params = {n: np.ones(s, np.float32) * 0.1 for n, s in

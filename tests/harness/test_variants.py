@@ -5,7 +5,7 @@ import dataclasses
 
 import torch
 
-from implementations.article_torch import FusedAdapter, PeepholeAdapter, PeepholeCell
+from parity_implementations.article_torch import FusedAdapter, PeepholeAdapter, PeepholeCell
 from parity import REFERENCE_CHECKS, as_adapter, check_implementation
 
 

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from implementations import nested_audit as audit
-from implementations import numpy_card, numpy_nested
-from implementations.numpy_card import CardAdapter
-from implementations.numpy_nested import (NETWORKS, NestedAdapter, NestedLinearAdapter,
+from parity_studies import nested_audit as audit
+from parity_implementations import numpy_card, numpy_nested
+from parity_implementations.numpy_card import CardAdapter
+from parity_implementations.numpy_nested import (NETWORKS, NestedAdapter, NestedLinearAdapter,
                                           NestedLSTM)
 from parity import CHECKS, as_adapter, check_implementation
 

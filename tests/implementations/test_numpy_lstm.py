@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from implementations import numpy_lstm
-from implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
+from parity_implementations import numpy_lstm
+from parity_implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
 from parity import REFERENCE_CHECKS, CaseSpec, as_adapter, check_implementation
 
 

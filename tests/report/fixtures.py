@@ -87,7 +87,7 @@ def results():
              "samples": []},
         ]}
     absent = {
-        "name": "flax", "target": "implementations.flax_lstm:FlaxAdapter",
+        "name": "flax", "target": "parity_implementations.flax_lstm:FlaxAdapter",
         "description": "Flax's LSTM", "status": "not-installed", "supports": {},
         "gradients": "autograd", "variant": None, "features": {}, "duration_s": 0.0,
         "error": None,

@@ -1,8 +1,8 @@
 """An audit of the hand-derived training gradients of "An intuitive guide to LSTMs" (seed 000).
 
-The article trains its nested-network LSTM (`implementations.numpy_nested`) with gradients it
-derives by hand, step by step. This module transcribes that rule as the article states it and
-measures it against the true gradient of the same loss, ``L = sum_t sum((y_t - h_t)^2)`` over a
+The article trains its nested-network LSTM (`parity_implementations.numpy_nested`) with
+gradients it derives by hand, step by step. This module transcribes that rule as the article
+states it and measures it against the true gradient of the same loss, ``L = sum_t sum((y_t - h_t)^2)`` over a
 sequence (back-propagation through time, `NestedLSTM.backward`, itself checked by finite
 differences in the harness and in the tests):
 
@@ -12,7 +12,7 @@ differences in the harness and in the tests):
 - the article's toy problem (its X and y, its network, 5000 epochs at learning rate 0.1)
   trained with the rule and with the true gradient, both loss curves on the same loss.
 
-    python -m implementations.nested_audit [--json PATH] [--into RESULTS.json] [--seed S]
+    python -m parity_studies.nested_audit [--json PATH] [--into RESULTS.json] [--seed S]
 
 writes ``{"format": "parity-audit/1", ...}`` (README: "The gradient audit"); ``--into`` puts
 it in a parity results file as ``studies["audit"]``.
@@ -32,8 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .numpy_nested import ARTICLE_ACTIVATIONS, ARTICLE_WIDTHS, NETWORKS, NestedLSTM, \
-    network_sizes
+from parity_implementations.numpy_nested import (ARTICLE_ACTIVATIONS, ARTICLE_WIDTHS, NETWORKS,
+                                                 NestedLSTM, network_sizes)
 
 __all__ = [
     "ARTICLE_X",
@@ -529,7 +529,7 @@ def _table(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m implementations.nested_audit",
+    parser = _Parser(prog="python -m parity_studies.nested_audit",
                      description="Audit seed 000's hand-derived LSTM gradients against the "
                                  "true gradient.")
     parser.add_argument("--json", metavar="PATH", help="write the audit JSON here")

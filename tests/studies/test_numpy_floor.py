@@ -1,7 +1,7 @@
 """The lower-bound study of a NumPy LSTM forward runs and prints every loop it times (it asserts
 no time: speed is measured, not asserted)."""
 
-from implementations import numpy_floor
+from parity_studies import numpy_floor
 
 
 def test_the_floor_study_times_each_loop_against_nn_lstm(capsys):

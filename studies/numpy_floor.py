@@ -1,6 +1,6 @@
 """How fast can a NumPy LSTM forward be here? A lower bound, timed against `nn.LSTM`.
 
-``python -m implementations.numpy_floor [--shape L,N,I,H ...] [--repeat N]``
+``python -m parity_studies.numpy_floor [--shape L,N,I,H ...] [--repeat N]``
 
 Any LSTM forward does, per step, the matrix products for the four gates' pre-activations and
 evaluates 5H x B transcendental functions (sigmoid of three gates, tanh of the candidate and of
@@ -9,8 +9,8 @@ the cell state). In NumPy each of these is at least one call: a product through 
 under ``no_grad`` (medians, one thread for torch and the BLAS, as `parity bench`):
 
 - ``products``: the per-step products alone, ``[W_ih, W_hh, b] @ [x_t; h_{t-1}; 1]`` (what
-  `implementations.numpy_lstm` computes), and the same with the input projection hoisted out of
-  the loop as one product over all steps;
+  `parity_implementations.numpy_lstm` computes), and the same with the input projection hoisted
+  out of the loop as one product over all steps;
 - ``products + exp``: those products plus one ``np.exp`` over the 4H x B gates and one over the
   H x B cell state per step, and nothing else: no ``1 + e``, no reciprocal, no cell update, no
   output product, no copies in or out;
@@ -78,7 +78,7 @@ def floor(shape, repeat: int = 21) -> dict[str, float]:
     """Median seconds of each loop, of the `numpy` forward and of `nn.LSTM`'s, interleaved."""
     import torch
 
-    from implementations.numpy_lstm import NumpyLSTM
+    from parity_implementations.numpy_lstm import NumpyLSTM
 
     steps, batch, inp, hid = shape
     torch.manual_seed(0)
@@ -106,7 +106,7 @@ def floor(shape, repeat: int = 21) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m implementations.numpy_floor",
+    p = argparse.ArgumentParser(prog="python -m parity_studies.numpy_floor",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", action="append", type=parse_shape, metavar="L,N,I,H",
                    help="seq_len,batch,input,hidden; repeatable (default: parity bench's three)")
