@@ -117,6 +117,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         f"(default: replay them first, unless --seed is given; save new ones)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON (format: README)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list every kind of warning an implementation raised (default: the "
+                        "count and the most frequent, once per check)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,12 +211,25 @@ def _list(args) -> int:
             print(f"{r['name']:<{width}}  {r['not_installed']}")
             print(f"{'':<{width}}  {r['description']}")
             continue
-        marks = " ".join(f"{'yes' if r['supports'][f] else '-':<{len(_short(f))}}"
+        moot = _not_applicable(r["supports"])
+        marks = " ".join(f"{_mark(r['supports'][f], f in moot):<{len(_short(f))}}"
                          for f in features)
         print(f"{r['name']:<{width}}  {r['gradients']:<9}  {marks}")
         print(f"{'':<{width}}  {r['description']}" + (f" [variant: {r['variant']}]"
                                                       if r.get("variant") else ""))
     return EXIT_PASS
+
+
+def _mark(supported: bool, moot: bool) -> str:
+    return "yes" if supported else "n/a" if moot else "-"
+
+
+def _not_applicable(supports: dict[str, bool]) -> dict[str, str]:
+    """Features that mean nothing for an implementation, with why: not unsupported, moot."""
+    if "dropout" in supports and not supports.get("multi_layer", True) \
+            and not supports["dropout"]:
+        return {"dropout": "one layer only; nn.LSTM's dropout acts between layers"}
+    return {}
 
 
 def _short(feature: str) -> str:
@@ -260,6 +276,10 @@ def _run(args, out=None) -> RunRecord:
     targets = _targets(args)
     checks = tuple(dict.fromkeys(args.only)) if args.only else CHECKS
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    # Hypothesis's caches go beside the example database; with none, into a directory of this
+    # run's own, removed at the end: --no-database leaves nothing in the working directory.
+    scratch = (tempfile.TemporaryDirectory(prefix="parity-", ignore_cleanup_errors=True)
+               if args.no_database else None)
     options = Options(
         checks=checks, seed=seed, max_examples=args.max_examples, time_budget=args.time_budget,
         case=args.case.to_string() if args.case else None, shrink=not args.no_shrink,
@@ -267,7 +287,8 @@ def _run(args, out=None) -> RunRecord:
         # An explicit seed repeats a run exactly: saved examples are not replayed then.
         database_read=args.seed is None, timeout=args.timeout,
         threads=threads_per_child(args.jobs),
-        entry_points={name: ep.value for name, ep in registered().items()})
+        entry_points={name: ep.value for name, ep in registered().items()},
+        hypothesis_home=scratch.name if scratch else None)
     started = time.monotonic()
     stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     progress = None if args.quiet else _Progress()
@@ -293,7 +314,7 @@ def _run(args, out=None) -> RunRecord:
                 progress.clear()
             if args.jobs > 1:
                 header({"name": record.name, "description": record.description})
-            _print_record(record, out)
+            _print_record(record, out, verbose=args.verbose)
             records.append(record)
 
         checked = check_isolated(targets, info, options, jobs=args.jobs,
@@ -307,6 +328,9 @@ def _run(args, out=None) -> RunRecord:
               + (f" ({_summary(records)})" if records else "") + "; nothing written",
               file=out, flush=True)
         raise
+    finally:
+        if scratch:
+            scratch.cleanup()
     verdict = verdict_of(records)
     argv = ["python", "-m", "parity"] + sys.argv[1:] if sys.argv else []
     return RunRecord(verdict, seed, args.max_examples, stamp,
@@ -434,7 +458,7 @@ def _bench(args) -> int:
 _MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported"}
 
 
-def _print_record(record, out) -> None:
+def _print_record(record, out, verbose: bool = False) -> None:
     if record.error:
         print(f"  {record.status.upper():<11} {record.error}", file=out)
     for c in record.checks:
@@ -453,10 +477,44 @@ def _print_record(record, out) -> None:
             print(f"      {c.message}", file=out)
         if c.note and c.kind != "property":  # a property's short budget runs out by design
             print(f"      note: {c.note}", file=out)
-    unsupported = [k for k, v in record.features.items() if not v["supported"]]
+        for line in _warning_lines(c.warnings, verbose):
+            print(f"      {line}", file=out)
+    supported = {k: v["supported"] for k, v in record.features.items()}
+    moot = _not_applicable(supported)
+    unsupported = [k for k, v in supported.items() if not v and k not in moot]
     if unsupported:
         print(f"  unsupported features (not drawn): {', '.join(unsupported)}", file=out)
+    for feature, why in moot.items():
+        print(f"  not applicable: {feature} ({why})", file=out)
     out.flush()
+
+
+def _warning_lines(counted: list[dict], verbose: bool) -> list[str]:
+    """The implementation's warnings during one check: how many, and the most frequent kind
+    (every kind when `verbose`)."""
+    if not counted:
+        return []
+    total = sum(w["count"] for w in counted)
+    kinds = sorted(counted, key=lambda w: -w["count"])
+    head = f"warnings: {total} raised by the implementation"
+
+    def one(w: dict) -> str:
+        return f"{w['count']} x {w['category']}: {w['message']} ({_short_path(w['where'])})"
+
+    if verbose:
+        return [head + ":"] + [f"  {one(w)}" for w in kinds]
+    more = f"; {len(kinds) - 1} other kind{'s' if len(kinds) > 2 else ''} (-v lists them)" \
+        if len(kinds) > 1 else ""
+    return [f"{head}: {one(kinds[0])}{more}"]
+
+
+def _short_path(where: str) -> str:
+    path, _, line = where.rpartition(":")
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
+        relative = path
+    return f"{path if relative.startswith('..') else relative}:{line}"
 
 
 def _summary(records) -> str:

@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
 from typing import Callable
@@ -70,6 +71,9 @@ class Options:
     threads: int = 0  # torch threads in the child; 0 leaves torch's default
     # Registered name -> MODULE:ATTR, as the parent found them (None: the child's own).
     entry_points: dict | None = None
+    # Where hypothesis keeps its caches; None: beside `database`, or hypothesis's default
+    # (`.hypothesis/` in the working directory) when there is no database either.
+    hypothesis_home: str | None = None
 
 
 # Threads per child. The cases a check draws are small (at most MAX_WORK multiply-adds a step),
@@ -117,6 +121,58 @@ def example_database(path: str | None, read: bool = True):
 
 
 # -- the child --------------------------------------------------------------------------------
+def _hypothesis_home(options: Options) -> None:
+    """Keep hypothesis's caches (it would write `.hypothesis/` in the working directory) where
+    the parent said, else beside the example database."""
+    home = options.hypothesis_home or (
+        os.path.join(os.path.dirname(options.database.rstrip(os.sep)), "hypothesis")
+        if options.database else None)
+    if home:
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        set_hypothesis_home_dir(home)
+
+
+class _WarningCounts:
+    """The warnings the code under test raised, counted by kind and place, in order of first
+    appearance; the harness's own (raised from parity's or hypothesis's files) are shown as
+    usual."""
+
+    def __init__(self, show) -> None:
+        import hypothesis
+
+        self.show = show
+        self.counts: dict[tuple[str, str, str], int] = {}
+        self.own_files = tuple(os.path.dirname(os.path.abspath(f)) + os.sep
+                               for f in (__file__, hypothesis.__file__))
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if os.path.abspath(filename).startswith(self.own_files):
+            self.show(message, category, filename, lineno, file, line)
+            return
+        key = (category.__name__, str(message).strip(), f"{filename}:{lineno}")
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def take(self) -> list[dict]:
+        """The counts since the last take: [{category, message, where, count}]."""
+        taken = [{"category": c, "message": m, "where": w, "count": n}
+                 for (c, m, w), n in self.counts.items()]
+        self.counts = {}
+        return taken
+
+
+@contextlib.contextmanager
+def _counted_warnings():
+    """Count every warning raised inside (each one, not only the first from a place), instead
+    of printing it: a check draws hundreds of cases, and one overflow warning per case would
+    bury the results. The counts go to the parent with each check's record."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        counted = _WarningCounts(warnings.showwarning)
+        warnings.showwarning = counted
+        yield counted
+
+
 def _child(kind: str, targets: list[str], options: Options, messages, control, beat,
            text) -> None:
     """Entry point of a child process: load (`kind` "load") or check (`kind` "check")."""
@@ -131,6 +187,7 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
         os._exit(_ORPHANED)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    _hypothesis_home(options)
     if options.threads:
         import torch
 
@@ -156,7 +213,10 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
     for target in targets:
         hook("load", None)
         try:
-            adapter = load(target, options.entry_points)
+            # Not shown: loading probes a look-alike with calls that the checks make again,
+            # where what they raise is counted.
+            with _counted_warnings():
+                adapter = load(target, options.entry_points)
         except NotInstalled as exc:
             cls = exc.adapter_class
             messages.send(("loaded", target, {
@@ -179,16 +239,18 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
         from .runner import check_implementation
 
         checks.call_hook = hook
-        record = check_implementation(
-            adapter, checks=options.checks, seed=options.seed,
-            max_examples=options.max_examples, time_budget=options.time_budget,
-            case=CaseSpec.from_string(options.case) if options.case else None,
-            progress=lambda name, check, done, total: messages.send(
-                ("progress", check, done, total)),
-            shrink=options.shrink,
-            database=example_database(options.database, options.database_read),
-            on_check=lambda rec: messages.send(("check", asdict(rec))),
-        )
+        with _counted_warnings() as counted:
+            record = check_implementation(
+                adapter, checks=options.checks, seed=options.seed,
+                max_examples=options.max_examples, time_budget=options.time_budget,
+                case=CaseSpec.from_string(options.case) if options.case else None,
+                progress=lambda name, check, done, total: messages.send(
+                    ("progress", check, done, total)),
+                shrink=options.shrink,
+                database=example_database(options.database, options.database_read),
+                on_check=lambda rec: messages.send(
+                    ("check", {**asdict(rec), "warnings": counted.take()})),
+            )
         checks.call_hook = None
         messages.send(("features", record.features))
     messages.send(("done",))

@@ -176,7 +176,10 @@ class LookalikeAdapter(TorchAdapter):
 
     def __init__(self, cls: type[torch.nn.Module]) -> None:
         self.cls = cls
-        first = (inspect.getdoc(cls) or "").strip().splitlines()[:1]
+        # The class's own docstring only: an inherited one (nn.Module's "Base class for all
+        # neural network modules") describes the base, not this class.
+        own = cls.__dict__.get("__doc__")
+        first = (inspect.cleandoc(own) if isinstance(own, str) else "").strip().splitlines()[:1]
         where = f"{cls.__module__}.{cls.__qualname__}"
         # A first line that is a signature (nn.LSTM's own docstring) says nothing: use the name.
         self.description = first[0] if first and "(" not in first[0] else \

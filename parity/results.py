@@ -66,6 +66,9 @@ class CheckRecord:
     data: dict | None = None
     # "reference" (compared with nn.LSTM) or "property" (the implementation against itself).
     kind: str = "reference"
+    # Warnings the implementation raised during the check, counted: [{category, message, where,
+    # count}] (parity.isolation; empty in-process).
+    warnings: list = field(default_factory=list)
 
     def describe(self) -> list[str]:
         """The lines a person reads about a failure or error: what, where, cause, reproduce."""
