@@ -266,7 +266,7 @@ def _check_parameter_names(cls, module: torch.nn.Module, config: LSTMConfig) -> 
     raise LookalikeMismatch(
         f"{cls.__module__}.{cls.__qualname__}({_kwargs_text(config)}) is not a drop-in nn.LSTM "
         f"look-alike: its parameters are not nn.LSTM's ({'; '.join(parts)}). Name them as "
-        f"nn.LSTM does, or write an adapter that maps them (README: Plugging in)")
+        f"nn.LSTM does, or write an adapter that maps them (README: Write an adapter)")
 
 
 def _accepted_kwargs(cls) -> set[str]:

@@ -1,0 +1,1 @@
+"""Examples the README and docs/ run (not installed with parity)."""
