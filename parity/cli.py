@@ -115,7 +115,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-database", action="store_true",
                    help=f"neither replay nor save failing examples in {DEFAULT_DATABASE}/ "
                         f"(default: replay them first, unless --seed is given; save new ones)")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON (format: docs/json-format.md)")
+    p.add_argument("--json", metavar="PATH",
+                   help="write the results as JSON (format: docs/json-format.md)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list every kind of warning an implementation raised (default: the "
@@ -418,7 +419,8 @@ def _add_bench_parser(sub) -> None:
                        help="threads for torch and for the BLAS alike (default: 1)")
     bench.add_argument("--no-memory", action="store_true",
                        help="skip the peak-memory measurement (a child process)")
-    bench.add_argument("--json", metavar="PATH", help="write the rows as JSON (format: docs/bench.md)")
+    bench.add_argument("--json", metavar="PATH",
+                       help="write the rows as JSON (format: docs/bench.md)")
     bench.add_argument("--into", metavar="RESULTS", help="also put the rows into this parity "
                        "results JSON as studies.bench, for the report (report --from RESULTS)")
 

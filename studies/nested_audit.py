@@ -2,9 +2,9 @@
 
 The article trains its nested-network LSTM (`parity_implementations.numpy_nested`) with
 gradients it derives by hand, step by step. This module transcribes that rule as the article
-states it and measures it against the true gradient of the same loss, ``L = sum_t sum((y_t - h_t)^2)`` over a
-sequence (back-propagation through time, `NestedLSTM.backward`, itself checked by finite
-differences in the harness and in the tests):
+states it and measures it against the true gradient of the same loss,
+``L = sum_t sum((y_t - h_t)^2)`` over a sequence (back-propagation through time,
+`NestedLSTM.backward`, itself checked by finite differences in the harness and in the tests):
 
 - per parameter group (each layer of each gate network), the cosine similarity and the relative
   error ``|rule - true| / |true|`` over random cases of the article's network, at growing

@@ -51,8 +51,9 @@ def test_an_implementations_warnings_are_counted_once_per_check(both):
     data = json.loads((cwd / "out.json").read_text())
     warning_lstm = next(i for i in data["implementations"] if i["target"] == WARNING)
     for line, check in zip(lines, warning_lstm["checks"]):
-        got = re.fullmatch(r"warnings: (\d+) raised by the implementation: (\d+) x RuntimeWarning: "
-                           r"overflow encountered in exp \(\S*tests/cli/plain_lookalikes\.py:\d+\); "
+        got = re.fullmatch(r"warnings: (\d+) raised by the implementation: (\d+) x "
+                           r"RuntimeWarning: overflow encountered in exp "
+                           r"\(\S*tests/cli/plain_lookalikes\.py:\d+\); "
                            r"1 other kind \(-v lists them\)", line)
         assert got, line
         total, overflows = map(int, got.groups())
