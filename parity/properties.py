@@ -43,7 +43,8 @@ import numpy as np
 
 from .adapter import LSTMConfig, Supports
 from .cases import CaseSpec
-from .checks import CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack
+from .checks import (CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack,
+                     expect_forward_shapes)
 from .compare import Comparison, compare, format_where
 from .reference import FORWARD_NAMES, run_reference, run_torch_lstm
 from .tolerances import tolerance, resolvable
@@ -506,7 +507,8 @@ def _degenerate_inputs(ev: Evaluation):
     yield "seq_len=0", np.zeros(layout(0, B), dtype), state
     empty = (np.zeros((L, 0, c.output_hidden_size), dtype), np.zeros((L, 0, c.hidden_size), dtype))
     yield "batch=0", np.zeros(layout(T, 0), dtype), None
-    yield "batch=0 with an empty (h0, c0)", np.zeros(layout(T, 0), dtype), empty
+    if ev.adapter.supports.initial_state:
+        yield "batch=0 with an empty (h0, c0)", np.zeros(layout(T, 0), dtype), empty
     yield "seq_len=0 and batch=0", np.zeros(layout(0, 0), dtype), None
 
 
@@ -586,12 +588,12 @@ def _batched(spec: CaseSpec, rows: int = 1) -> CaseSpec:
 
 
 PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
-    Property("step-by-step", step_by_step,
+    Property("step-by-step", step_by_step, needs=("initial_state",),
              prepare=lambda s: s.replace(bidirectional=False),
              applies=lambda s: _needs(not s.config.bidirectional,
                                       "needs a unidirectional run (the reverse direction "
                                       "starts from the end)")),
-    Property("chunking", chunking,
+    Property("chunking", chunking, needs=("initial_state",),
              prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
              applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
                                       "needs a unidirectional run of at least 2 steps "
@@ -634,6 +636,9 @@ def unsupported_reason(check: str, supports: Supports) -> str | None:
             return "training parity runs in float64, which the implementation declines"
         return None
     missing = [f for f in PROPERTY_TABLE[check].needs if not getattr(supports, f)]
+    if missing == ["initial_state"]:
+        return ("needs an initial state to carry (h, c) from one call into the next, which the "
+                "implementation does not take (Supports(initial_state=False))")
     if missing:
         return f"needs {', '.join(missing)}, which the implementation does not support"
     return None
@@ -659,6 +664,7 @@ def run_property(ev: Evaluation, check: str) -> PropertyOutcome:
     if why:
         raise Unsupported(f"{check}: {why}")
     try:
+        expect_forward_shapes(ev)
         return prop.run(ev)
     except ImplementationError as exc:
         return PropertyOutcome(check, False, error=exc)
