@@ -46,6 +46,7 @@ from .cases import CaseSpec
 from .checks import (CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack,
                      expect_forward_shapes)
 from .compare import Comparison, compare, format_where
+from .misbehaviour import WrongShape
 from .reference import FORWARD_NAMES, run_reference, run_torch_lstm
 from .tolerances import tolerance, resolvable
 
@@ -106,13 +107,34 @@ def _build(ev: Evaluation, config: LSTMConfig, params: Mapping[str, np.ndarray])
     return ev._call("build", ev.builder.build, config, params, ev.spec.dtype, watched=params)
 
 
-def _forward(ev: Evaluation, built, x: np.ndarray, state) -> dict[str, np.ndarray]:
+def _forward(ev: Evaluation, built, x: np.ndarray, state, config: LSTMConfig | None = None,
+             *, shapes: bool = True) -> dict[str, np.ndarray]:
+    """`built`'s forward on `x`, in the shapes nn.LSTM gives for `config` (the case's unless
+    given), or WrongShape; `shapes` False leaves that out (degenerate compares them itself)."""
     # Fresh C-ordered copies: views (flipped, transposed) are the harness's business, and the
     # implementation must not be able to write into the case's arrays.
     x = np.array(x, order="C")
     if state is not None:
         state = tuple(np.array(s, order="C") for s in state)
-    return _unpack("forward", ev._call("forward", built.forward, x, state))
+    got = _unpack("forward", ev._call("forward", built.forward, x, state))
+    if shapes:
+        want = _forward_shapes(config or ev.spec.config, x.shape)
+        wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {want[n]}"
+                 for n in FORWARD_NAMES if np.shape(got[n]) != want[n]]
+        if wrong:
+            raise ImplementationError("forward", WrongShape(
+                f"{'; '.join(wrong)} (input of shape {x.shape})"))
+    return got
+
+
+def _forward_shapes(config: LSTMConfig, input_shape: tuple[int, ...]) -> dict[str, tuple]:
+    """output, h_n, c_n shapes nn.LSTM gives for `config` on input of `input_shape`."""
+    L = config.num_layers * config.num_directions
+    rows: tuple[int, ...] = ()
+    if len(input_shape) == 3:
+        rows = (input_shape[0 if config.batch_first else 1],)
+    return {"output": input_shape[:-1] + (config.output_hidden_size * config.num_directions,),
+            "h_n": (L, *rows, config.output_hidden_size), "c_n": (L, *rows, config.hidden_size)}
 
 
 def _gradients(ev: Evaluation, built, x, state, cotangents) -> dict[str, np.ndarray]:
@@ -180,10 +202,12 @@ class _Collector:
         self.comparisons.append(cmp)
         self.labels.append(label)
 
-    def add_problem(self, label: str, tensor: str, problem: str, passed: bool = False) -> None:
+    def add_problem(self, label: str, tensor: str, problem: str, passed: bool = False,
+                    status: str | None = None) -> None:
         self.comparisons.append(Comparison(
             tensor, passed, 0.0 if passed else float("inf"), 0.0 if passed else float("inf"),
-            0.0, 0.0 if passed else float("inf"), problem=None if passed else problem))
+            0.0, 0.0 if passed else float("inf"), problem=None if passed else problem,
+            status=None if passed else status))
         self.labels.append(label)
 
     def outcome(self, cause: str | None, **extra) -> PropertyOutcome:
@@ -338,7 +362,8 @@ def batch_first(ev: Evaluation) -> PropertyOutcome:
     spec = ev.spec
     other = _build(ev, _replace(spec.config, batch_first=not spec.config.batch_first),
                    ev.implementation_params)
-    got = _forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state)
+    got = _forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state,
+                   _replace(spec.config, batch_first=not spec.config.batch_first))
     layouts = ("time-major", "batch_first")
     mine, theirs = layouts[not spec.config.batch_first], layouts[spec.config.batch_first]
     label = f"{mine} on the transposed input vs {theirs}"
@@ -411,7 +436,7 @@ def bidirectional(ev: Evaluation) -> PropertyOutcome:
         built = _build(ev, config, _layer_params(ev.implementation_params, 0, (d,)))
         xs = np.flip(x, ax) if d else x
         sub = None if state is None else tuple(s[d:d + 1] for s in state)
-        r = _forward(ev, built, xs, sub)
+        r = _forward(ev, built, xs, sub, config)
         halves.append({"output": np.flip(r["output"], ax) if d else r["output"],
                        "h_n": r["h_n"], "c_n": r["c_n"]})
     label = "forward half / reverse half vs one-direction runs (the reverse one on the flipped " \
@@ -440,7 +465,8 @@ def stacking(ev: Evaluation) -> PropertyOutcome:
         built = _build(ev, config, _layer_params(ev.implementation_params, layer,
                                                  tuple(range(D))))
         rows = slice(layer * D, (layer + 1) * D)
-        r = _forward(ev, built, x, None if state is None else tuple(s[rows] for s in state))
+        r = _forward(ev, built, x, None if state is None else tuple(s[rows] for s in state),
+                     config)
         x = r["output"]
         hs.append(np.asarray(r["h_n"]))
         cs.append(np.asarray(r["c_n"]))
@@ -527,7 +553,7 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
         except Exception as exc:  # noqa: BLE001 - what nn.LSTM raises is the expectation
             want, expected = None, f"{type(exc).__name__}: {exc}"
         try:
-            got = _forward(ev, built, x, state)
+            got = _forward(ev, built, x, state, shapes=False)
             raised = None
         except Unsupported:
             declined += 1
@@ -549,7 +575,8 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
             g, w = np.asarray(got[name]), want.forward[name]
             same = g.shape == w.shape and (g.size == 0 or np.allclose(g, w))
             col.add_problem(label, name, f"with {what} the implementation returns {name} of "
-                            f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same)
+                            f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same,
+                            status="wrong-shape" if g.shape != w.shape else None)
     if declined and not col.comparisons:
         raise Unsupported("declined every degenerate input (NotImplementedError)")
     asked = ", ".join(dict.fromkeys(label.removeprefix("with ") for label in col.labels))

@@ -294,7 +294,7 @@ class SetsThreads(_DropIn):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        torch.set_num_threads(1)
+        torch.set_num_threads(torch.get_num_threads() + 1)
 
 
 class BatchMajorOutputLSTM(_DropIn):
@@ -350,3 +350,70 @@ class TransposedGradientAdapter(_PlainAdapter):
     def rename(self, grads):
         grads["weight_hh_l0"] = grads["weight_hh_l0"].T.copy()
         return grads
+
+
+# -- another calling convention ---------------------------------------------------------------
+class KeywordOnlyLSTM(_DropIn):
+    """A correct LSTM whose forward takes keyword arguments only."""
+
+    def forward(self, *, sequence, hidden=None):
+        return self._run(sequence, hidden)
+
+
+class KeywordAdapter(TorchAdapter):
+    """`KeywordOnlyLSTM`, called through `call` as it wants to be called (correct)."""
+
+    description = "an LSTM called with keyword arguments, adapted by TorchAdapter.call"
+    supports = Supports(projection=False)
+
+    def make_module(self, config, dtype):
+        if config.proj_size:
+            raise NotImplementedError("no projection")
+        kwargs = {k: v for k, v in config.as_dict().items() if k != "proj_size"}
+        return KeywordOnlyLSTM(**kwargs, dtype=dtype)
+
+    def call(self, module, input, state):
+        return module(sequence=input, hidden=state)
+
+
+class KeywordWithoutCallAdapter(KeywordAdapter):
+    """The same module, `call` not overridden: the default positional call cannot work."""
+
+    call = TorchAdapter.call
+
+
+# -- an LSTM from the wild: torch.ao.nn.quantizable.LSTM (ships inside torch) -------------------
+class QuantizableAdapter(TorchAdapter):
+    """torch.ao.nn.quantizable.LSTM in float, its parameters mapped by name. Its layers >= 1
+    are built with input width H instead of 2H when bidirectional (its own forward then
+    crashes): the mapping is right, the module is not."""
+
+    description = "torch.ao.nn.quantizable.LSTM (float), mapped by name"
+    supports = Supports(projection=False, unbatched=False, float64=False, dropout=False)
+
+    def make_module(self, config, dtype):
+        from torch.ao.nn.quantizable import LSTM
+
+        if config.proj_size or dtype != torch.float32:
+            raise NotImplementedError("float32, no projection")
+        return LSTM(config.input_size, config.hidden_size, config.num_layers, config.bias,
+                    config.batch_first, bidirectional=config.bidirectional)
+
+    def module_parameters(self, config, params):
+        out = {}
+        for layer in range(config.num_layers):
+            for k, side in enumerate(("layer_fw", "layer_bw")[:config.num_directions]):
+                sfx = f"_l{layer}{'_reverse' if k else ''}"
+                at = f"layers.{layer}.{side}.cell."
+                out[at + "igates.weight"] = params["weight_ih" + sfx]
+                out[at + "hgates.weight"] = params["weight_hh" + sfx]
+                if config.bias:
+                    out[at + "igates.bias"] = params["bias_ih" + sfx]
+                    out[at + "hgates.bias"] = params["bias_hh" + sfx]
+        return out
+
+
+class QuantizableUnidirectionalAdapter(QuantizableAdapter):
+    """The same, where it is right: one direction."""
+
+    supports = QuantizableAdapter.supports.replace(bidirectional=False)
