@@ -122,8 +122,12 @@ def _forward(ev: Evaluation, built, x: np.ndarray, state, config: LSTMConfig | N
         wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {want[n]}"
                  for n in FORWARD_NAMES if np.shape(got[n]) != want[n]]
         if wrong:
+            c = config or ev.spec.config
+            flags = [f for f, on in (("batch_first", c.batch_first and x.ndim == 3),
+                                     ("bidirectional", c.bidirectional)) if on]
             raise ImplementationError("forward", WrongShape(
-                f"{'; '.join(wrong)} (input of shape {x.shape})"))
+                f"{'; '.join(wrong)} (input of shape {x.shape}"
+                f"{''.join(', ' + f for f in flags)}, num_layers={c.num_layers})"))
     return got
 
 
