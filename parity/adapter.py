@@ -205,7 +205,9 @@ class Built(Protocol):
     ) -> dict[str, np.ndarray]:
         """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``.
 
-        Keys: ``"input"``, ``"h0"`` and ``"c0"`` (when a state is given) and every parameter name.
+        Keys: ``"input"``, ``"h0"`` and ``"c0"`` (when a state is given) and every parameter name,
+        each in the shape of what it is the gradient of. A name missing or not given is
+        ``wrong-structure``, another shape ``wrong-shape`` (docs/adapter-contract.md).
         Needed only when `Supports.gradients` is not ``"none"``.
         """
 

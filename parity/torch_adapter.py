@@ -214,7 +214,10 @@ def parameter_mismatches(module: torch.nn.Module, mapped: Mapping[str, torch.Ten
     for key, value in mapped.items():
         target = own.get(key, buffers.get(key))
         if target is None:
-            close = difflib.get_close_matches(key, [*own, *buffers], n=1, cutoff=0.8)
+            # A near name already given is no misspelling of this one (a module that does
+            # not build one of two biases is not a typo for the other).
+            free = [n for n in [*own, *buffers] if n not in mapped]
+            close = difflib.get_close_matches(key, free, n=1, cutoff=0.8)
             if close:
                 named_near.add(close[0])  # said once: not again as a parameter not given
                 problems.append(f"it gives `{key}`, which the module does not have: "
@@ -251,7 +254,9 @@ def parameter_mismatches(module: torch.nn.Module, mapped: Mapping[str, torch.Ten
                             f"are {value.dtype} (the module is not made in the dtype "
                             f"make_module was asked for)")
     for name, p in own.items():
-        if name not in mapped and name not in named_near and not any(fnmatch.fnmatchcase(name, g) for g in uncovered):
+        if name in mapped or name in named_near:
+            continue
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in uncovered):
             problems.append(f"the module's parameter `{name}` {tuple(p.shape)} is not given by "
                             f"module_parameters, so it would keep the module's own initial "
                             f"values (map it, or list it in the adapter's `uncovered`)")

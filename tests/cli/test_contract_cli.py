@@ -32,3 +32,11 @@ def test_contract_findings_show_in_the_console_the_json_and_the_report(tmp_path,
     html = page.read_text()
     assert "wrong-parameters" in html and "changes-global-state" in html
     assert "initial state" in html
+
+
+def test_list_shows_whether_each_implementation_takes_an_initial_state(capsys):
+    assert main(["list", "--json"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if "supports" in r]
+    assert rows and all(isinstance(r["supports"]["initial_state"], bool) for r in rows)
+    assert main(["list"]) == 0
+    assert "h0/c0" in capsys.readouterr().out

@@ -44,6 +44,13 @@ def only(record):
       "module_parameters", "keep the module's own initial values", "`uncovered`"], []),
     ("UndeclaredExtraAdapter",
      ["the module's parameter `temperature` () is not given by module_parameters"], []),
+    ("IgnoresDtypeAdapter",
+     ["the module holds `layers.0.fw.igates.weight` as torch.float32; the case's parameters "
+      "are torch.float64", "not made in the dtype make_module was asked for"], []),
+    ("NoRecurrentBiasAdapter",
+     ["it gives `layers.0.fw.hgates.bias`, which the module does not have (a key "
+      "module_parameters names wrong, or a part the module does not build for this config"],
+     ["misspelling"]),  # the near name, igates.bias, is given: no typo for it
     ("TransposedAdapter",
      ["the module builds `layers.0.fw.igates.weight` as (4, 1); module_parameters maps "
       "nn.LSTM's `weight_ih_l0` (4, 1) to (1, 4)", "as many elements"], ["unchanged"]),

@@ -162,6 +162,24 @@ class TransposedAdapter(CellStackAdapter):
                 for k, v in super().module_parameters(config, params).items()}
 
 
+class IgnoresDtypeAdapter(CellStackAdapter):
+    """Makes the module in torch's default dtype (float32), whatever the case asks for."""
+
+    def make_module(self, config, dtype):
+        return super().make_module(config, torch.float32)
+
+
+class NoRecurrentBiasAdapter(CellStackAdapter):
+    """A right mapping onto a module that never builds its recurrent biases."""
+
+    def make_module(self, config, dtype):
+        module = super().make_module(config, dtype)
+        for cells in module.layers:
+            for cell in cells.values():
+                cell["hgates"].bias = None
+        return module
+
+
 class NarrowUpperReverseAdapter(CellStackAdapter):
     """A right mapping onto a module built wrong: layers >= 1 of the reverse direction take H
     inputs instead of 2H (torch.ao.nn.quantizable.LSTM, num_layers >= 2, bidirectional)."""
