@@ -205,12 +205,6 @@ class LookalikeAdapter(TorchAdapter):
         _check_parameter_names(self.cls, module, config)
         return module
 
-    def call(self, module: torch.nn.Module, input: torch.Tensor, state):
-        # A look-alike with no state input is called with the input alone.
-        if state is None or not self.supports.initial_state:
-            return module(input)
-        return module(input, state)
-
     def _probe(self) -> Supports:
         # What the constructor or forward sets process-wide is undone here; the checks, which
         # construct and call it again, report it.

@@ -77,10 +77,14 @@ class TorchAdapter(Adapter):
     def call(self, module: torch.nn.Module, input: torch.Tensor, state):
         """Run the module: the one path every forward and gradients call takes.
 
-        `state` is ``(h0, c0)``, or None for no initial state (then the module is called with
-        the input alone). Override it for another calling convention: another argument order,
-        keyword arguments, a result to rearrange into ``(output, (h_n, c_n))``."""
-        return module(input) if state is None else module(input, state)
+        `state` is ``(h0, c0)``, or None for no initial state: the module is called as
+        nn.LSTM is, ``module(input, state)``, or as ``module(input)`` when it takes no state
+        (``Supports(initial_state=False)``). Override it for another calling convention:
+        another argument order, keyword arguments, a result to rearrange into
+        ``(output, (h_n, c_n))``."""
+        if state is None and not self.supports.initial_state:
+            return module(input)
+        return module(input, state)
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
         with warnings.catch_warnings():
