@@ -231,7 +231,7 @@ class LookalikeAdapter(TorchAdapter):
         if not (found["float32"] or found["float64"]):
             raise LoadError(f"{name}: declines both float32 and float64")
         found["unbatched"] = self._accepts_unbatched(module)
-        found["initial_state"] = self._accepts_state(module)
+        found["initial_state"] = self._accepts_state(module, found["unbatched"])
         return Supports(**found, gradients="autograd")
 
     def _constructs(self, config: LSTMConfig, dtype: torch.dtype) -> bool:
@@ -258,13 +258,17 @@ class LookalikeAdapter(TorchAdapter):
         return True
 
 
-    def _accepts_state(self, module: torch.nn.Module) -> bool:
+    def _accepts_state(self, module: torch.nn.Module, unbatched: bool) -> bool:
         """Whether forward takes (h0, c0): False when its signature has no place for a second
         argument or it raises NotImplementedError given one. Any other exception with a state
-        is a bug the checks report, not a feature declined."""
+        is a bug the checks report, not a feature declined. Called on the unbatched input the
+        unbatched probe used where that is supported (what goes wrong on batched input is for
+        the checks to show, not for loading to crash on)."""
         module.eval()
-        x = torch.zeros(2, 1, _PROBE.input_size)
-        state = (torch.zeros(1, 1, _PROBE.hidden_size), torch.zeros(1, 1, _PROBE.hidden_size))
+        rows = () if unbatched else (1,)
+        x = torch.zeros(2, *rows, _PROBE.input_size)
+        state = (torch.zeros(1, *rows, _PROBE.hidden_size),
+                 torch.zeros(1, *rows, _PROBE.hidden_size))
         try:
             inspect.signature(module.forward).bind(x, state)
         except TypeError:
