@@ -26,7 +26,7 @@ import torch
 from torch.func import functional_call
 
 from .adapter import Adapter, Cotangents, LSTMConfig, State, parameter_shapes
-from .misbehaviour import (MutatesInput, WrongParameters, WrongShape, WrongStructure, changed,
+from .misbehaviour import (ChangesGlobalState, MutatesInput, WrongParameters, WrongShape, WrongStructure, changed,
                            snapshot)
 
 __all__ = ["TorchAdapter", "TORCH_DTYPES"]
@@ -168,6 +168,11 @@ class _BuiltTorchModule:
         before = snapshot(leaves)
         with torch.enable_grad():
             output, h_n, c_n = self._run(params, leaves["input"], hx)
+            if not torch.is_grad_enabled():  # else autograd's own error says nothing of why
+                raise ChangesGlobalState(
+                    "the implementation switched torch's grad mode off "
+                    "(torch.set_grad_enabled(False)) in its forward, so no gradient reaches "
+                    "its parameters (the harness restored it)")
             loss = 0
             for what, g, t in zip(("output", "h_n", "c_n"), cotangents, (output, h_n, c_n)):
                 if tuple(t.shape) != g.shape:

@@ -181,6 +181,15 @@ def test_an_implementation_switching_grad_mode_off_is_reported_and_the_harness_u
     assert record.status == "changes-global-state"
 
 
+def test_grad_mode_switched_off_in_forward_is_reported_where_gradients_are_asked_for():
+    record = check("SwitchesGradOffInForward", ["gradients", "training"])
+    for c in record.checks:
+        assert c.status == "changes-global-state", (c.check, c.message)
+        assert "switched torch's grad mode off (torch.set_grad_enabled(False)) in its " \
+               "forward" in c.message
+    assert torch.is_grad_enabled()
+
+
 def test_an_implementation_changing_the_default_dtype_is_reported():
     c = only(check("SetsDefaultDtype", ["output"]))
     assert c.status == "changes-global-state"

@@ -299,6 +299,14 @@ class SwitchesGradOff(nn.LSTM):
         torch.set_grad_enabled(False)
 
 
+class SwitchesGradOffInForward(nn.LSTM):
+    """nn.LSTM's numbers; its forward switches autograd off process-wide."""
+
+    def forward(self, input, hx=None):
+        torch.set_grad_enabled(False)
+        return super().forward(input, hx)
+
+
 class SetsDefaultDtype(nn.LSTM):
     """nn.LSTM's numbers; its constructor makes float64 the default dtype process-wide."""
 
