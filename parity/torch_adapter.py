@@ -26,8 +26,8 @@ import torch
 from torch.func import functional_call
 
 from .adapter import Adapter, Cotangents, LSTMConfig, State, parameter_shapes
-from .misbehaviour import (ChangesGlobalState, MutatesInput, WrongParameters, WrongShape, WrongStructure, changed,
-                           snapshot)
+from .misbehaviour import (ChangesGlobalState, MutatesInput, WrongParameters, WrongShape,
+                           WrongStructure, changed, snapshot)
 
 __all__ = ["TorchAdapter", "TORCH_DTYPES"]
 
