@@ -125,6 +125,11 @@ class Supports:
     `gradients` says where gradients come from: ``"autograd"`` (torch autograd or another
     framework's), ``"manual"`` (a hand-written backward), or ``"none"`` (forward only: the harness
     then compares finite differences of the forward with the reference's gradients).
+
+    `initial_state` False: the implementation takes no (h0, c0). No call then ever passes a
+    state (``state`` is None in every `Built.forward` and `Built.gradients` call), the cases
+    are drawn without one, and the checks that need a state to carry between calls
+    (``step-by-step``, ``chunking``) are unsupported for that reason.
     """
 
     multi_layer: bool = True
@@ -136,6 +141,7 @@ class Supports:
     dropout: bool = True
     float32: bool = True
     float64: bool = True
+    initial_state: bool = True
     gradients: Literal["autograd", "manual", "none"] = "autograd"
 
     def __post_init__(self) -> None:
@@ -199,7 +205,9 @@ class Built(Protocol):
     ) -> dict[str, np.ndarray]:
         """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``.
 
-        Keys: ``"input"``, ``"h0"`` and ``"c0"`` (when a state is given) and every parameter name.
+        Keys: ``"input"``, ``"h0"`` and ``"c0"`` (when a state is given) and every parameter name,
+        each in the shape of what it is the gradient of. A name missing or not given is
+        ``wrong-structure``, another shape ``wrong-shape`` (docs/adapter-contract.md).
         Needed only when `Supports.gradients` is not ``"none"``.
         """
 

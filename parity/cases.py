@@ -85,6 +85,7 @@ class CaseSpec:
             "batch_first": c.batch_first and self.batch is not None,
             "unbatched": self.batch is None,
             "dropout": c.dropout > 0,
+            "initial_state": self.initial_state != "none",
             self.dtype: True,
         }
         return frozenset(name for name, on in used.items() if on)

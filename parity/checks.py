@@ -26,7 +26,9 @@ from .cases import Case, CaseSpec, materialize
 from .compare import Comparison, compare, describe_index, format_where
 from .finite_diff import directional, per_element
 from .gradient_blocks import block_ratios
-from .misbehaviour import Misbehaviour, MutatesInput, WrongStructure, changed, snapshot
+from .misbehaviour import (ChangesGlobalState, Misbehaviour, MutatesInput, WrongShape,
+                           WrongStructure, changed, snapshot)
+from .process_state import watch
 from .reference import FORWARD_NAMES, ReferenceRun, run_reference
 from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
 
@@ -75,6 +77,11 @@ class ImplementationError(Exception):
         text = (f"{call} raised {self.exc_type}: {self.exc_message}" if self.status == "error"
                 else f"{call}: {self.exc_message}")
         super().__init__(text)
+
+
+# Where a call into the implementation is, for a message: "... in its constructor (build)".
+_DURING = {"build": "in its constructor (build)", "forward": "in forward",
+           "gradients": "in gradients"}
 
 
 def _implementation_frame(exc: BaseException) -> str | None:
@@ -166,14 +173,20 @@ class Evaluation:
     def _call(self, what: str, fn, *args, watched: Mapping[str, np.ndarray] | None = None):
         """Call into the implementation. Arrays it is given (the `args` and the `watched`
         parameters, which an instance holds on to) must come back unchanged."""
+        if (what in ("forward", "gradients") and len(args) > 1 and args[1] is not None
+                and not self.adapter.supports.initial_state):
+            raise Unsupported("the implementation takes no initial state "
+                              "(Supports(initial_state=False)); this call would give it one")
         named = _named_arrays(args)
         named.update({f"parameter {n}": a for n, a in
                       (watched if watched is not None else self.implementation_params).items()})
         before = snapshot(named)
         if call_hook is not None:
             call_hook(what, self.spec)
+        settings: list[str] = []  # process-wide changes it left (restored by `watch`)
         try:
-            result = fn(*args)
+            with watch(settings):
+                result = fn(*args)
         except NotImplementedError as exc:
             raise Unsupported(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - anything it raises is reported, not crashed on
@@ -184,6 +197,17 @@ class Evaluation:
         moved = changed(named, before)
         if moved:
             raise ImplementationError(what, MutatesInput(f"changed what it was given: {moved}"))
+        if settings:
+            raise ImplementationError(what, ChangesGlobalState(
+                f"the implementation {' and '.join(settings)} {_DURING.get(what, 'in ' + what)} "
+                f"and left it so: a caller's own computations after it change (the harness "
+                f"restored it)"))
+        load_changes = getattr(self.adapter, "load_changes", None)
+        if what == "build" and load_changes:
+            raise ImplementationError("load", ChangesGlobalState(
+                f"the implementation {' and '.join(load_changes)} while it was imported and "
+                f"set up, and left it so: a caller's own computations after it change (the "
+                f"harness restored it)"))
         return result
 
     def instance(self):
@@ -201,6 +225,8 @@ class Evaluation:
                      else c.input).astype(c.input.dtype)
             shapes = self.spec.state_shapes()
             state = tuple(rng.standard_normal(s).astype(c.input.dtype) for s in shapes)
+            if not self.adapter.supports.initial_state:
+                state = None  # an implementation with no state input is never given one
             first = built
             if callable(getattr(built, "with_parameters", None)):
                 first = built.with_parameters({
@@ -239,7 +265,13 @@ class Evaluation:
         if not isinstance(grads, Mapping):
             raise ImplementationError("gradients", WrongStructure(
                 f"returned {type(grads).__name__}, not a dict of arrays"))
-        return {n: np.asarray(g) for n, g in grads.items()}
+        grads = {n: np.asarray(g) for n, g in grads.items()}
+        given = {"input": self.case.input}
+        if self.case.state is not None:
+            given["h0"], given["c0"] = self.case.state
+        given.update(self.implementation_params)
+        check_gradient_names(grads, given)
+        return grads
 
     def again(self, what: str) -> dict[str, np.ndarray] | None:
         """The second result of a repeated call ("forward" or "gradients"), if it was made."""
@@ -256,6 +288,49 @@ class Evaluation:
                 spread = float(np.max(ref.spread("forward", name)))
                 worst = max(worst, spread / max(float(np.max(np.abs(want))), 1e-300))
         return worst / UNIT_ROUNDOFF["float32"]
+
+
+def expect_forward_shapes(ev: "Evaluation") -> None:
+    """The case's own forward in nn.LSTM's shapes, or WrongShape: what compares the
+    implementation with itself (the properties) would otherwise pass a shape that is wrong the
+    same way in both runs, or trip over it."""
+    got, want = ev.forward(), ev.spec.shapes()
+    wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {tuple(want[n])}"
+             for n in FORWARD_NAMES if np.shape(got[n]) != tuple(want[n])]
+    if wrong:
+        raise ImplementationError("forward", WrongShape("; ".join(wrong)))
+
+
+def check_gradient_names(grads: Mapping[str, np.ndarray],
+                         given: Mapping[str, np.ndarray]) -> None:
+    """The gradients an implementation returned must be those of what it was given, by name
+    and shape (an adapter's mapping mistake shows here, before any number is compared).
+
+    h0 and c0 are let through when no state was given: a zero gradient for a zero state."""
+    unknown = [n for n in grads if n not in given and n not in ("h0", "c0")]
+    missing = [n for n in given if n not in grads]
+    if unknown or missing:
+        parts = []
+        if missing:
+            parts.append(f"no gradient for {_names(missing)}")
+        if unknown:
+            parts.append(f"gradients under names it was not given: {_names(unknown)}")
+        raise ImplementationError("gradients", WrongStructure(
+            f"{'; '.join(parts)} (it was given: {_names(list(given), 12)})"))
+    wrong = [f"{n} {tuple(np.shape(grads[n]))} (the {'parameter' if n not in _INPUTS else n}"
+             f"'s shape: {given[n].shape})"
+             for n in given if np.shape(grads[n]) != given[n].shape]
+    if wrong:
+        raise ImplementationError("gradients", WrongShape(
+            f"gradients of another shape than what they are gradients of: {_names(wrong, 4)}"))
+
+
+_INPUTS = ("input", "h0", "c0")
+
+
+def _names(names: list[str], at_most: int = 6) -> str:
+    shown = ", ".join(names[:at_most])
+    return shown + (f" and {len(names) - at_most} more" if len(names) > at_most else "")
 
 
 def _unpack(call: str, result) -> dict[str, np.ndarray]:

@@ -236,7 +236,8 @@ def _not_applicable(supports: dict[str, bool]) -> dict[str, str]:
 def _short(feature: str) -> str:
     return {"multi_layer": "layers", "bidirectional": "bidir", "projection": "proj",
             "no_bias": "no-bias", "batch_first": "batch_first", "unbatched": "unbatched",
-            "dropout": "dropout", "float32": "f32", "float64": "f64"}.get(feature, feature)
+            "dropout": "dropout", "float32": "f32", "float64": "f64",
+            "initial_state": "h0/c0"}.get(feature, feature)
 
 
 # -- check -----------------------------------------------------------------------------------

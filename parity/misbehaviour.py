@@ -6,10 +6,16 @@ of its own in the results (checks and implementations), printed and rendered as 
 - ``crashed``: its process died (a segfault, ``os._exit``, killed for memory);
 - ``timeout``: one call into it ran longer than the per-call limit;
 - ``error``: it raised an exception (kept: the type and message);
-- ``wrong-structure``: forward did not return ``(output, (h_n, c_n))``;
+- ``wrong-structure``: forward did not return ``(output, (h_n, c_n))``; gradients not a dict,
+  or under other names than the inputs and parameters it was given;
+- ``wrong-parameters``: the parameters an adapter maps onto its module are not the module's (a
+  key the module does not have, a module parameter not given, another shape or dtype), found at
+  build time, before anything is compared (docs/adapter-contract.md);
 - ``wrong-shape``: a tensor of the wrong shape (expected against got, per tensor);
 - ``wrong-dtype``: a tensor of another dtype than the case's (float64 for float32, or back);
 - ``mutates-input``: it changed its input, initial state or the weights it was given;
+- ``changes-global-state``: it left a process-wide torch setting changed that a caller's own
+  code depends on (grad mode, the default dtype or device; `parity.process_state`);
 - ``nondeterministic``: the same call twice gave results further apart than the tolerance;
 - ``nan``: NaN or inf where the reference is finite.
 
@@ -24,8 +30,10 @@ import numpy as np
 
 __all__ = [
     "MISBEHAVIOURS",
+    "ChangesGlobalState",
     "Misbehaviour",
     "MutatesInput",
+    "WrongParameters",
     "WrongShape",
     "WrongStructure",
     "changed",
@@ -35,8 +43,9 @@ __all__ = [
 ]
 
 # Most telling first: an implementation's status is the first of these among its checks.
-MISBEHAVIOURS = ("crashed", "timeout", "error", "wrong-structure", "wrong-shape", "wrong-dtype",
-                 "mutates-input", "nondeterministic", "nan")
+MISBEHAVIOURS = ("crashed", "timeout", "error", "wrong-structure", "wrong-parameters",
+                 "wrong-shape", "wrong-dtype", "mutates-input", "changes-global-state",
+                 "nondeterministic", "nan")
 
 
 def is_misbehaviour(status: str) -> bool:
@@ -65,6 +74,18 @@ class WrongShape(Misbehaviour, ValueError):
     """A tensor came back in a shape that is not nn.LSTM's."""
 
     status = "wrong-shape"
+
+
+class WrongParameters(Misbehaviour, ValueError):
+    """What an adapter maps onto its module does not fit the module's own parameters."""
+
+    status = "wrong-parameters"
+
+
+class ChangesGlobalState(Misbehaviour):
+    """A call left a process-wide torch setting changed (see `parity.process_state`)."""
+
+    status = "changes-global-state"
 
 
 class MutatesInput(Misbehaviour):

@@ -43,8 +43,10 @@ import numpy as np
 
 from .adapter import LSTMConfig, Supports
 from .cases import CaseSpec
-from .checks import CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack
+from .checks import (CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack,
+                     expect_forward_shapes)
 from .compare import Comparison, compare, format_where
+from .misbehaviour import WrongShape
 from .reference import FORWARD_NAMES, run_reference, run_torch_lstm
 from .tolerances import tolerance, resolvable
 
@@ -105,13 +107,38 @@ def _build(ev: Evaluation, config: LSTMConfig, params: Mapping[str, np.ndarray])
     return ev._call("build", ev.builder.build, config, params, ev.spec.dtype, watched=params)
 
 
-def _forward(ev: Evaluation, built, x: np.ndarray, state) -> dict[str, np.ndarray]:
+def _forward(ev: Evaluation, built, x: np.ndarray, state, config: LSTMConfig | None = None,
+             *, shapes: bool = True) -> dict[str, np.ndarray]:
+    """`built`'s forward on `x`, in the shapes nn.LSTM gives for `config` (the case's unless
+    given), or WrongShape; `shapes` False leaves that out (degenerate compares them itself)."""
     # Fresh C-ordered copies: views (flipped, transposed) are the harness's business, and the
     # implementation must not be able to write into the case's arrays.
     x = np.array(x, order="C")
     if state is not None:
         state = tuple(np.array(s, order="C") for s in state)
-    return _unpack("forward", ev._call("forward", built.forward, x, state))
+    got = _unpack("forward", ev._call("forward", built.forward, x, state))
+    if shapes:
+        want = _forward_shapes(config or ev.spec.config, x.shape)
+        wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {want[n]}"
+                 for n in FORWARD_NAMES if np.shape(got[n]) != want[n]]
+        if wrong:
+            c = config or ev.spec.config
+            flags = [f for f, on in (("batch_first", c.batch_first and x.ndim == 3),
+                                     ("bidirectional", c.bidirectional)) if on]
+            raise ImplementationError("forward", WrongShape(
+                f"{'; '.join(wrong)} (input of shape {x.shape}"
+                f"{''.join(', ' + f for f in flags)}, num_layers={c.num_layers})"))
+    return got
+
+
+def _forward_shapes(config: LSTMConfig, input_shape: tuple[int, ...]) -> dict[str, tuple]:
+    """output, h_n, c_n shapes nn.LSTM gives for `config` on input of `input_shape`."""
+    L = config.num_layers * config.num_directions
+    rows: tuple[int, ...] = ()
+    if len(input_shape) == 3:
+        rows = (input_shape[0 if config.batch_first else 1],)
+    return {"output": input_shape[:-1] + (config.output_hidden_size * config.num_directions,),
+            "h_n": (L, *rows, config.output_hidden_size), "c_n": (L, *rows, config.hidden_size)}
 
 
 def _gradients(ev: Evaluation, built, x, state, cotangents) -> dict[str, np.ndarray]:
@@ -179,10 +206,12 @@ class _Collector:
         self.comparisons.append(cmp)
         self.labels.append(label)
 
-    def add_problem(self, label: str, tensor: str, problem: str, passed: bool = False) -> None:
+    def add_problem(self, label: str, tensor: str, problem: str, passed: bool = False,
+                    status: str | None = None) -> None:
         self.comparisons.append(Comparison(
             tensor, passed, 0.0 if passed else float("inf"), 0.0 if passed else float("inf"),
-            0.0, 0.0 if passed else float("inf"), problem=None if passed else problem))
+            0.0, 0.0 if passed else float("inf"), problem=None if passed else problem,
+            status=None if passed else status))
         self.labels.append(label)
 
     def outcome(self, cause: str | None, **extra) -> PropertyOutcome:
@@ -337,7 +366,8 @@ def batch_first(ev: Evaluation) -> PropertyOutcome:
     spec = ev.spec
     other = _build(ev, _replace(spec.config, batch_first=not spec.config.batch_first),
                    ev.implementation_params)
-    got = _forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state)
+    got = _forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state,
+                   _replace(spec.config, batch_first=not spec.config.batch_first))
     layouts = ("time-major", "batch_first")
     mine, theirs = layouts[not spec.config.batch_first], layouts[spec.config.batch_first]
     label = f"{mine} on the transposed input vs {theirs}"
@@ -410,7 +440,7 @@ def bidirectional(ev: Evaluation) -> PropertyOutcome:
         built = _build(ev, config, _layer_params(ev.implementation_params, 0, (d,)))
         xs = np.flip(x, ax) if d else x
         sub = None if state is None else tuple(s[d:d + 1] for s in state)
-        r = _forward(ev, built, xs, sub)
+        r = _forward(ev, built, xs, sub, config)
         halves.append({"output": np.flip(r["output"], ax) if d else r["output"],
                        "h_n": r["h_n"], "c_n": r["c_n"]})
     label = "forward half / reverse half vs one-direction runs (the reverse one on the flipped " \
@@ -439,7 +469,8 @@ def stacking(ev: Evaluation) -> PropertyOutcome:
         built = _build(ev, config, _layer_params(ev.implementation_params, layer,
                                                  tuple(range(D))))
         rows = slice(layer * D, (layer + 1) * D)
-        r = _forward(ev, built, x, None if state is None else tuple(s[rows] for s in state))
+        r = _forward(ev, built, x, None if state is None else tuple(s[rows] for s in state),
+                     config)
         x = r["output"]
         hs.append(np.asarray(r["h_n"]))
         cs.append(np.asarray(r["c_n"]))
@@ -506,7 +537,8 @@ def _degenerate_inputs(ev: Evaluation):
     yield "seq_len=0", np.zeros(layout(0, B), dtype), state
     empty = (np.zeros((L, 0, c.output_hidden_size), dtype), np.zeros((L, 0, c.hidden_size), dtype))
     yield "batch=0", np.zeros(layout(T, 0), dtype), None
-    yield "batch=0 with an empty (h0, c0)", np.zeros(layout(T, 0), dtype), empty
+    if ev.adapter.supports.initial_state:
+        yield "batch=0 with an empty (h0, c0)", np.zeros(layout(T, 0), dtype), empty
     yield "seq_len=0 and batch=0", np.zeros(layout(0, 0), dtype), None
 
 
@@ -525,7 +557,7 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
         except Exception as exc:  # noqa: BLE001 - what nn.LSTM raises is the expectation
             want, expected = None, f"{type(exc).__name__}: {exc}"
         try:
-            got = _forward(ev, built, x, state)
+            got = _forward(ev, built, x, state, shapes=False)
             raised = None
         except Unsupported:
             declined += 1
@@ -547,7 +579,8 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
             g, w = np.asarray(got[name]), want.forward[name]
             same = g.shape == w.shape and (g.size == 0 or np.allclose(g, w))
             col.add_problem(label, name, f"with {what} the implementation returns {name} of "
-                            f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same)
+                            f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same,
+                            status="wrong-shape" if g.shape != w.shape else None)
     if declined and not col.comparisons:
         raise Unsupported("declined every degenerate input (NotImplementedError)")
     asked = ", ".join(dict.fromkeys(label.removeprefix("with ") for label in col.labels))
@@ -586,12 +619,12 @@ def _batched(spec: CaseSpec, rows: int = 1) -> CaseSpec:
 
 
 PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
-    Property("step-by-step", step_by_step,
+    Property("step-by-step", step_by_step, needs=("initial_state",),
              prepare=lambda s: s.replace(bidirectional=False),
              applies=lambda s: _needs(not s.config.bidirectional,
                                       "needs a unidirectional run (the reverse direction "
                                       "starts from the end)")),
-    Property("chunking", chunking,
+    Property("chunking", chunking, needs=("initial_state",),
              prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
              applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
                                       "needs a unidirectional run of at least 2 steps "
@@ -634,6 +667,9 @@ def unsupported_reason(check: str, supports: Supports) -> str | None:
             return "training parity runs in float64, which the implementation declines"
         return None
     missing = [f for f in PROPERTY_TABLE[check].needs if not getattr(supports, f)]
+    if missing == ["initial_state"]:
+        return ("needs an initial state to carry (h, c) from one call into the next, which the "
+                "implementation does not take (Supports(initial_state=False))")
     if missing:
         return f"needs {', '.join(missing)}, which the implementation does not support"
     return None
@@ -659,6 +695,7 @@ def run_property(ev: Evaluation, check: str) -> PropertyOutcome:
     if why:
         raise Unsupported(f"{check}: {why}")
     try:
+        expect_forward_shapes(ev)
         return prop.run(ev)
     except ImplementationError as exc:
         return PropertyOutcome(check, False, error=exc)

@@ -17,6 +17,7 @@ import torch
 from .adapter import LSTMConfig
 from .cases import Case
 from .gate_noise import run_gate_noise_lstm
+from .process_state import harness_settings
 from .tolerances import SAFETY, UNIT_ROUNDOFF, Spread
 
 __all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm"]
@@ -47,6 +48,7 @@ def make_torch_lstm(config: LSTMConfig, dtype: torch.dtype) -> torch.nn.LSTM:
     return module.eval()
 
 
+@harness_settings()  # grad mode, default dtype: whatever the implementation left set
 def run_torch_lstm(
     config: LSTMConfig,
     params: Mapping[str, np.ndarray],
@@ -156,6 +158,7 @@ def _perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64,
     return (a * (1.0 + size * rng.uniform(-1.0, 1.0, size=a.shape))).astype(dtype)
 
 
+@harness_settings()
 def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
                   gradients: bool = True) -> ReferenceRun:
     """The float64 reference for `case`, and samples of where a correct implementation lands.

@@ -25,6 +25,7 @@ from typing import Mapping
 import torch
 
 from .adapter import Adapter, LSTMConfig, Supports, parameter_shapes
+from .process_state import watch
 from .torch_adapter import TorchAdapter
 
 __all__ = [
@@ -82,7 +83,17 @@ def load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
     """An adapter for `target`: a registered name or ``module:attr``.
 
     `names` (registered name -> ``module:attr``) stands in for the installed entry points: a
-    child process loads what its parent found registered."""
+    child process loads what its parent found registered. A process-wide torch setting the
+    import or the adapter's set-up leaves changed (grad mode, the default dtype) is restored
+    and kept in the adapter's ``load_changes``: the checks report it (parity.process_state)."""
+    changes: list[str] = []
+    with watch(changes):
+        adapter = _load(target, names)
+    adapter.load_changes = changes
+    return adapter
+
+
+def _load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
     if ":" in target:
         module_name, _, attr = target.partition(":")
         if not module_name or not attr:
@@ -198,6 +209,12 @@ class LookalikeAdapter(TorchAdapter):
         return module
 
     def _probe(self) -> Supports:
+        # What the constructor or forward sets process-wide is undone here; the checks, which
+        # construct and call it again, report it.
+        with watch([]):
+            return self._probe_features()
+
+    def _probe_features(self) -> Supports:
         name = f"{self.cls.__module__}.{self.cls.__qualname__}"
         try:
             module = self.make_module(_PROBE, torch.float32)
@@ -217,6 +234,7 @@ class LookalikeAdapter(TorchAdapter):
         if not (found["float32"] or found["float64"]):
             raise LoadError(f"{name}: declines both float32 and float64")
         found["unbatched"] = self._accepts_unbatched(module)
+        found["initial_state"] = self._accepts_state(module, found["unbatched"])
         return Supports(**found, gradients="autograd")
 
     def _constructs(self, config: LSTMConfig, dtype: torch.dtype) -> bool:
@@ -236,6 +254,33 @@ class LookalikeAdapter(TorchAdapter):
         try:
             with torch.no_grad():
                 module(x)
+        except NotImplementedError:
+            return False
+        except Exception:  # noqa: BLE001 - supported in name; the checks will report the error
+            return True
+        return True
+
+
+    def _accepts_state(self, module: torch.nn.Module, unbatched: bool) -> bool:
+        """Whether forward takes (h0, c0): False when its signature has no place for a second
+        argument or it raises NotImplementedError given one. Any other exception with a state
+        is a bug the checks report, not a feature declined. Called on the unbatched input the
+        unbatched probe used where that is supported (what goes wrong on batched input is for
+        the checks to show, not for loading to crash on)."""
+        module.eval()
+        rows = () if unbatched else (1,)
+        x = torch.zeros(2, *rows, _PROBE.input_size)
+        state = (torch.zeros(1, *rows, _PROBE.hidden_size),
+                 torch.zeros(1, *rows, _PROBE.hidden_size))
+        try:
+            inspect.signature(module.forward).bind(x, state)
+        except TypeError:
+            return False
+        except ValueError:  # no signature to read: find out by calling
+            pass
+        try:
+            with torch.no_grad():
+                module(x, state)
         except NotImplementedError:
             return False
         except Exception:  # noqa: BLE001 - supported in name; the checks will report the error

@@ -30,6 +30,7 @@ FEATURE_LABELS = {
     "multi_layer": "layers", "bidirectional": "bidirectional", "projection": "projection",
     "no_bias": "no bias", "batch_first": "batch_first", "unbatched": "unbatched",
     "dropout": "dropout", "float32": "float32", "float64": "float64",
+    "initial_state": "initial state",
 }
 # status -> (cell style, symbol). Unknown statuses are problems: ("error", "!") and their name.
 STATUS_CELLS = {

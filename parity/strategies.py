@@ -127,7 +127,8 @@ def case_specs(draw, supports: Supports = ALL, *, dtypes: tuple[str, ...] | None
     dtype = draw(st.sampled_from(list(dtypes or supports.dtypes)))
     weight, bias, scale, offset = draw(scales())
     return CaseSpec(
-        config, seq_len, batch, dtype, draw(initial_states()), weight, bias, scale, offset,
+        config, seq_len, batch, dtype,
+        draw(initial_states()) if supports.initial_state else "none", weight, bias, scale, offset,
         seed=draw(st.integers(0, 2**32 - 1)),
     )
 
@@ -172,6 +173,8 @@ def edge_cases(supports: Supports = ALL, dtypes: tuple[str, ...] | None = None) 
         }
         if spec.batch is None and not supports.unbatched:
             changes["batch"] = 1
+        if not supports.initial_state:
+            changes["initial_state"] = "none"
         spec = spec.replace(**changes)
         for dtype in dtypes or supports.dtypes:
             out.append(spec.replace(dtype=dtype))

@@ -5,10 +5,19 @@ Subclasses say how to make the module and how canonical parameters become the mo
 canonical tensors are the autograd leaves and the module runs through
 `torch.func.functional_call`, so the gradients come back under canonical names with no
 hand-written inverse mapping to get wrong.
+
+The contract is checked, not trusted (docs/adapter-contract.md): on every build, what
+``module_parameters`` returns is held against the module's own parameters and buffers. A key
+the module does not have, a module parameter not given (unless listed in ``uncovered``), or a
+tensor of another shape or dtype than the module's is ``wrong-parameters``, reported before
+anything is compared, naming the key, both shapes and which side can be wrong. Every forward and
+gradients call goes through ``call``, the one place a calling convention is adapted.
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import warnings
 from typing import Mapping
 
@@ -16,8 +25,9 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from .adapter import Adapter, Cotangents, LSTMConfig, State
-from .misbehaviour import MutatesInput, WrongShape, WrongStructure, changed, snapshot
+from .adapter import Adapter, Cotangents, LSTMConfig, State, parameter_shapes
+from .misbehaviour import (ChangesGlobalState, MutatesInput, WrongParameters, WrongShape,
+                           WrongStructure, changed, snapshot)
 
 __all__ = ["TorchAdapter", "TORCH_DTYPES"]
 
@@ -49,6 +59,11 @@ def unpack_result(result):
 class TorchAdapter(Adapter):
     """Adapter for a torch module whose forward is `nn.LSTM`'s: ``module(input, (h0, c0))``."""
 
+    #: Module parameters (glob patterns of their names, ``"attention.*"``) deliberately not
+    #: given by ``module_parameters``: they keep the values the module holds. Any other module
+    #: parameter not given is ``wrong-parameters`` (it would silently keep its random init).
+    uncovered: tuple[str, ...] = ()
+
     def make_module(self, config: LSTMConfig, dtype: torch.dtype) -> torch.nn.Module:
         """A new module for `config`; raise NotImplementedError for what it does not support."""
         raise NotImplementedError
@@ -60,7 +75,15 @@ class TorchAdapter(Adapter):
         return dict(params)
 
     def call(self, module: torch.nn.Module, input: torch.Tensor, state):
-        """Run the module; override for another calling convention."""
+        """Run the module: the one path every forward and gradients call takes.
+
+        `state` is ``(h0, c0)``, or None for no initial state: the module is called as
+        nn.LSTM is, ``module(input, state)``, or as ``module(input)`` when it takes no state
+        (``Supports(initial_state=False)``). Override it for another calling convention:
+        another argument order, keyword arguments, a result to rearrange into
+        ``(output, (h_n, c_n))``."""
+        if state is None and not self.supports.initial_state:
+            return module(input)
         return module(input, state)
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
@@ -69,24 +92,55 @@ class TorchAdapter(Adapter):
             warnings.simplefilter("ignore", UserWarning)
             module = self.make_module(config, TORCH_DTYPES[dtype])
         module.eval()  # dropout between layers must change nothing at evaluation time
-        return _BuiltTorchModule(self, config, module, params)
+        built = _BuiltTorchModule(self, config, module, params)
+        built.check_parameters(TORCH_DTYPES[dtype])
+        return built
+
+
+class _Calls(torch.nn.Module):
+    """The module as a submodule, called through the adapter's `call`: `functional_call`
+    swaps the mapped tensors into it for the duration of that call."""
+
+    def __init__(self, adapter: TorchAdapter, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.module = module
+
+    def forward(self, input, state):
+        return self.adapter.call(self.module, input, state)
 
 
 class _BuiltTorchModule:
     def __init__(self, adapter: TorchAdapter, config, module, params) -> None:
         self.adapter, self.config, self.module = adapter, config, module
         self.params = {name: np.asarray(value) for name, value in params.items()}
+        self._calls = _Calls(adapter, module)
 
     def with_parameters(self, params) -> "_BuiltTorchModule":
         """The same module object called with other weights (see `parity.Built`)."""
         return _BuiltTorchModule(self.adapter, self.config, self.module, params)
 
+    def check_parameters(self, dtype: torch.dtype) -> None:
+        """Hold what ``module_parameters`` gives against the module's own parameters and
+        buffers; raise WrongParameters naming every mismatch (see the module docstring)."""
+        leaves = {n: _leaf(a, True) for n, a in self.params.items()}
+        with torch.enable_grad():
+            mapped = self.adapter.module_parameters(self.config, leaves)
+        problems = parameter_mismatches(self.module, mapped, leaves, self.config,
+                                        self.adapter.uncovered)
+        if problems:
+            more = f" ({len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise WrongParameters(
+                f"module_parameters does not fit the module made for this config: "
+                f"{'; '.join(problems[:3])}{more}")
+
     def _run(self, params, input, state):
         mapped = self.adapter.module_parameters(self.config, params)
+        mapped = {f"module.{name}": value for name, value in mapped.items()}
         with warnings.catch_warnings():
             # nn.LSTM warns about dropout with one layer; that is a config we draw on purpose.
             warnings.simplefilter("ignore", UserWarning)
-            result = functional_call(self.module, mapped, (input, state), strict=False)
+            result = functional_call(self._calls, mapped, (input, state), strict=False)
         return unpack_result(result)
 
     def forward(self, input: np.ndarray, state: State | None):
@@ -114,6 +168,11 @@ class _BuiltTorchModule:
         before = snapshot(leaves)
         with torch.enable_grad():
             output, h_n, c_n = self._run(params, leaves["input"], hx)
+            if not torch.is_grad_enabled():  # else autograd's own error says nothing of why
+                raise ChangesGlobalState(
+                    "the implementation switched torch's grad mode off "
+                    "(torch.set_grad_enabled(False)) in its forward, so no gradient reaches "
+                    "its parameters (the harness restored it)")
             loss = 0
             for what, g, t in zip(("output", "h_n", "c_n"), cotangents, (output, h_n, c_n)):
                 if tuple(t.shape) != g.shape:
@@ -135,3 +194,79 @@ def _unchanged(leaves: dict, before: dict) -> None:
     moved = changed(leaves, before)
     if moved:
         raise MutatesInput(f"changed the tensors it was given in place: {moved}")
+
+
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if hasattr(t, "shape") else type(t).__name__
+
+
+def _sources(tensor: torch.Tensor, leaves: Mapping[str, torch.Tensor]) -> list[str]:
+    """The canonical parameters `tensor` is computed from (by autograd), in order."""
+    if not isinstance(tensor, torch.Tensor) or not tensor.requires_grad:
+        return []
+    names = list(leaves)
+    with torch.enable_grad():
+        grads = torch.autograd.grad(tensor.sum(), [leaves[n] for n in names],
+                                    allow_unused=True)
+    return [n for n, g in zip(names, grads) if g is not None]
+
+
+def parameter_mismatches(module: torch.nn.Module, mapped: Mapping[str, torch.Tensor],
+                         leaves: Mapping[str, torch.Tensor], config: LSTMConfig,
+                         uncovered: tuple[str, ...] = ()) -> list[str]:
+    """What does not fit between `mapped` (``module_parameters``' result) and `module`'s own
+    parameters and buffers, one sentence each, saying which side can be wrong."""
+    own = dict(module.named_parameters())
+    buffers = dict(module.named_buffers())
+    canonical = parameter_shapes(config)
+    problems, named_near = [], set()
+    for key, value in mapped.items():
+        target = own.get(key, buffers.get(key))
+        if target is None:
+            # A near name already given is no misspelling of this one (a module that does
+            # not build one of two biases is not a typo for the other).
+            free = [n for n in [*own, *buffers] if n not in mapped]
+            close = difflib.get_close_matches(key, free, n=1, cutoff=0.8)
+            if close:
+                named_near.add(close[0])  # said once: not again as a parameter not given
+                problems.append(f"it gives `{key}`, which the module does not have: "
+                                f"`{close[0]}` is the nearest name the module has (most likely "
+                                f"a misspelling in module_parameters)")
+            else:
+                names = ", ".join(list(own)[:6]) + (" ..." if len(own) > 6 else "")
+                problems.append(f"it gives `{key}`, which the module does not have (a key "
+                                f"module_parameters names wrong, or a part the module does "
+                                f"not build for this config; its parameters: {names})")
+            continue
+        if not isinstance(value, torch.Tensor):
+            problems.append(f"it gives `{key}` as a {type(value).__name__}, not a tensor")
+            continue
+        if tuple(value.shape) != tuple(target.shape):
+            sources = _sources(value, leaves)
+            src = ", ".join(f"`{n}` {canonical.get(n, tuple(leaves[n].shape))}"
+                            for n in sources) or "no canonical parameter"
+            text = (f"the module builds `{key}` as {tuple(target.shape)}; module_parameters "
+                    f"maps nn.LSTM's {src} to {tuple(value.shape)}")
+            if len(sources) == 1 and tuple(value.shape) == tuple(leaves[sources[0]].shape):
+                text += (" unchanged, so the module is built with another shape than "
+                         "nn.LSTM's for the same config (a finding about the implementation, "
+                         f"if `{sources[0]}` is the right parameter for `{key}`)")
+            elif value.numel() == target.numel():
+                text += (" (as many elements: a transpose or reshape module_parameters "
+                         "leaves out or adds, or a module built transposed)")
+            else:
+                text += " (the module, or module_parameters' mapping, is wrong)"
+            problems.append(text)
+            continue
+        if value.dtype != target.dtype:
+            problems.append(f"the module holds `{key}` as {target.dtype}; the case's parameters "
+                            f"are {value.dtype} (the module is not made in the dtype "
+                            f"make_module was asked for)")
+    for name, p in own.items():
+        if name in mapped or name in named_near:
+            continue
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in uncovered):
+            problems.append(f"the module's parameter `{name}` {tuple(p.shape)} is not given by "
+                            f"module_parameters, so it would keep the module's own initial "
+                            f"values (map it, or list it in the adapter's `uncovered`)")
+    return problems

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from .cases import CaseSpec
-from .checks import Evaluation, ImplementationError, Unsupported, _unpack
+from .checks import Evaluation, ImplementationError, Unsupported, _unpack, check_gradient_names
+from .misbehaviour import WrongShape, WrongStructure
+from .process_state import harness_settings
 from .reference import make_torch_lstm
 from .results import CheckRecord
 from .tolerances import ATOL, RTOL_FLOOR, SAFETY
@@ -150,10 +152,18 @@ def _implementation_step(ev: Evaluation, spec: CaseSpec, fixed: dict):
         # the evaluation's door: timed, watched for mutation, NotImplementedError unsupported.
         built = ev._call("build", ev.builder.build, spec.config, given, "float64", watched=given)
         output = _unpack("forward", ev._call("forward", built.forward, x, None))["output"]
+        if np.shape(output) != spec.output_shape:  # the head below needs nn.LSTM's shape
+            raise ImplementationError("forward", WrongShape(
+                f"output has shape {np.shape(output)}; nn.LSTM gives {spec.output_shape}"))
         g = cotangent(np.asarray(output, np.float64))
         grads = ev._call("gradients", built.gradients, x, None,
                          (g, np.zeros(h_shape), np.zeros(c_shape)))
-        return output, {n: np.asarray(v, np.float64) for n, v in grads.items()}
+        if not isinstance(grads, Mapping):
+            raise ImplementationError("gradients", WrongStructure(
+                f"returned {type(grads).__name__}, not a dict of arrays"))
+        grads = {n: np.asarray(v, np.float64) for n, v in grads.items()}
+        check_gradient_names(grads, {"input": x, **given})
+        return output, grads
     return step
 
 
@@ -191,6 +201,7 @@ def _max_difference(a: Mapping, b: Mapping, names) -> float:
 _REFERENCE_RUNS: dict = {}
 
 
+@harness_settings()  # grad mode, default dtype: whatever the implementation left set
 def _reference_training(spec, params, trained, head, x, y, kind, lr):
     """nn.LSTM's loss curve and final weights, and how far runs perturbed at float64's rounding
     land from them: per step (loss) and at the end (weights)."""
@@ -258,7 +269,7 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
         record.message = f"the implementation declined the training case: {exc}"
         return record
     except ImplementationError as exc:
-        record.status = "error"
+        record.status = exc.status  # "error", or the misbehaviour it is (wrong-shape, ...)
         record.message = f"{checker.adapter.name}: training: {exc}"
         record.failure = _failure(checker, spec, record.message, None, reproduce_command)
         record.failure["exception"] = {"call": exc.call, "type": exc.exc_type,

@@ -76,6 +76,7 @@ class BatchFirstHnTransposed(TextbookLSTM):
     """With batch_first, returns h_n and c_n as (B, L*D, H), as if they followed batch_first."""
 
     expected_property = "batch-first"
+    expected_statuses = ("wrong-shape",)  # (B, L*D, H) is not a shape nn.LSTM gives
 
     def assemble(self, output, h_n, c_n):
         if self.batch_first and output.dim() == 3:
