@@ -360,7 +360,7 @@ class Checker:
             failure["exception"] = {"call": outcome.error.call, "type": outcome.error.exc_type,
                                     "message": outcome.error.exc_message,
                                     "location": outcome.error.location}
-        elif record.status == "fail":
+        elif record.status in ("fail", "nondeterministic"):
             try:
                 failure["likely_cause"] = diagnose(self, spec, record.check, outcome) or \
                     getattr(outcome, "likely_cause", None)
