@@ -241,8 +241,9 @@ def known_mistakes(ev: Evaluation):
         yield ("projection: a tanh after the projection (h = tanh(W_hr h)); nn.LSTM's "
                "projection is linear", mistaken(CellMistake(tanh_after_projection=True)))
     for k in CLAMPS:
-        yield (f"gate pre-activations clamped to [-{k:g}, {k:g}] (all four blocks); nn.LSTM "
-               f"clamps nothing", mistaken(CellMistake(clamp_preactivations=k)))
+        yield (f"gate pre-activations clamped to [-{k:g}, {k:g}] (clamping all four blocks "
+               f"reproduces it on this case); nn.LSTM clamps nothing",
+               mistaken(CellMistake(clamp_preactivations=k)))
         yield (f"sigmoid's argument clamped to [-{k:g}, {k:g}] (gates i, f, o); nn.LSTM "
                f"clamps nothing", mistaken(CellMistake(clamp_sigmoid=k)))
     for k in CELL_CLAMPS:
@@ -662,8 +663,11 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     # Does the backward agree with the implementation's own forward on this very case? Then
     # the backward is right for the function the forward computes, and that function differs
     # from nn.LSTM's though not at this case's values (a zero initial state routed elsewhere).
+    rounding = _rounding(ev, checker, "gradients", [c.tensor for c in bad if c.tensor in got])
+    if rounding:
+        return rounding
     own = _own_differences(ev, checker)
-    if own == "pass":
+    if own == "pass" and _relative_gradient_error(got, want, bad) >= FD_RESOLVES:
         names = ", ".join(c.tensor for c in bad[:4])
         return (f"forward: the gradients of {names} differ from nn.LSTM's, but they agree with "
                 f"finite differences of the implementation's own forward on this case: the "
@@ -679,9 +683,6 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     dropped = _dropped_cotangent(ev, got, bad)
     if dropped:
         return dropped
-    rounding = _rounding(ev, checker, "gradients", [c.tensor for c in bad if c.tensor in got])
-    if rounding:
-        return rounding
     scaled = _gradients_scaled(ev, checker, got, want, bad)
     if scaled:
         return scaled
@@ -700,6 +701,23 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     return (f"backward: the forward pass matches but the gradients of {tensors} differ, and "
             f"they disagree with finite differences of the implementation's own forward: the "
             f"backward pass is wrong")
+
+
+# Finite differences tell gradients apart only where they differ by more than this (relative to
+# the tensor's largest gradient; tolerances.FD_FLOOR and FD_SAFETY): below it, their agreeing
+# with the implementation's gradients says nothing about nn.LSTM's.
+FD_RESOLVES = 1e-4
+
+
+def _relative_gradient_error(got: dict, want: dict, bad) -> float:
+    worst = 0.0
+    for c in bad:
+        if c.tensor in got and np.shape(got[c.tensor]) == want[c.tensor].shape and \
+                want[c.tensor].size:
+            scale = max(float(np.max(np.abs(want[c.tensor]))), 1e-300)
+            worst = max(worst, float(np.max(np.abs(np.asarray(got[c.tensor], np.float64)
+                                                   - want[c.tensor]))) / scale)
+    return worst
 
 
 def _own_differences(ev: Evaluation, checker) -> str:
