@@ -90,7 +90,6 @@ def test_wrong_shape_and_dtype_say_expected_against_got_per_tensor(tmp_path):
 
 
 def test_a_hang_is_a_timeout_and_the_other_checks_are_not_waited_for_again(tmp_path):
-    started = time.monotonic()
     code, data = check(tmp_path, "--impl", f"{M}:Hangs", "--only", "output", "--only", "h_n",
                        "--timeout", "1")
     assert code == 1
@@ -101,7 +100,6 @@ def test_a_hang_is_a_timeout_and_the_other_checks_are_not_waited_for_again(tmp_p
     assert first["failure"]["timeout"] == {"call": "forward", "limit_s": 1.0}
     assert "timeout (ran over the 1s limit) during forward [case " in first["message"]
     assert "not waited for again" in second["message"]
-    assert time.monotonic() - started < 60
 
 
 def test_a_crash_while_loading_is_the_implementations_status(tmp_path):
