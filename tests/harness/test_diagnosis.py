@@ -29,6 +29,27 @@ class RaisesWhenBidirectional(TextbookLSTM):
         return super().forward(input, hx)
 
 
+class DeclinesBidirectionalWithState(TextbookLSTM):
+    """Declines (NotImplementedError) a bidirectional call with an initial state; correct on
+    everything else."""
+
+    def forward(self, input, hx=None):
+        if self.bidirectional and hx is not None:
+            raise NotImplementedError("bidirectional with an initial state")
+        return super().forward(input, hx)
+
+
+def test_declining_one_combination_declines_those_cases_only(check_lstm):
+    record = check_lstm(DeclinesBidirectionalWithState, MODULE, checks=("output",),
+                        max_examples=30)
+    (c,) = record.checks
+    assert c.status == "pass", c.describe()
+    assert c.unsupported_cases > 0
+    # Bidirectional cases without a state still ran, and passed.
+    bi = record.features["bidirectional"]
+    assert bi["cases"] > 0 and bi["failed"] == 0
+
+
 def test_an_exception_on_empty_inputs_that_every_input_raises_is_an_error_not_empty_handling(
         check_lstm):
     record = check_lstm(ZerosInFloat32, MODULE, checks=("degenerate",), max_examples=5)
