@@ -112,12 +112,15 @@ def test_a_crash_while_loading_is_the_implementations_status(tmp_path):
     assert correct["status"] == "pass"
 
 
-def test_not_implemented_at_call_time_stays_unsupported(tmp_path):
+def test_not_implemented_at_call_time_stays_unsupported(tmp_path, capsys):
     code, data = check(tmp_path, "--impl", f"{M}:DeclinesLongSequences", "--only", "h_n",
                        "--time-budget", "5")
     assert code == 0
     (record,) = data["implementations"][0]["checks"]
     assert record["status"] == "pass" and record["unsupported_cases"] > 0
+    # The summary says how many cases were declined, not only the JSON.
+    assert f"{record['unsupported_cases']} declined (NotImplementedError)" in \
+        capsys.readouterr().out
 
 
 def test_side_by_side_the_order_and_the_verdicts_are_kept(tmp_path):
