@@ -48,7 +48,7 @@ def diagnose(checker: "Checker", spec: "CaseSpec", check: str, outcome: CheckOut
     if check == "finite-differences":
         return _diagnose_fd(ev, outcome)
     if check in FORWARD_CHECKS:
-        return _dropout_in_eval(checker, spec, check) or _diagnose_forward(ev, checker)
+        return _dropout_in_eval(checker, spec, check) or _diagnose_forward(ev, checker, check)
     if check == "gradients":
         return _diagnose_gradients(ev, outcome, checker)
     return None
@@ -269,7 +269,8 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     return err > tol
 
 
-def _diagnose_forward(ev: Evaluation, checker: "Checker | None" = None) -> str | None:
+def _diagnose_forward(ev: Evaluation, checker: "Checker | None" = None,
+                      check: str = "output") -> str | None:
     spec, c = ev.spec, ev.spec.config
     got = ev.forward()
     want = ev.reference().want.forward
@@ -317,7 +318,9 @@ def _diagnose_forward(ev: Evaluation, checker: "Checker | None" = None) -> str |
         for d in range(dirs):
             if out_mask[..., d * out_h:(d + 1) * out_h].any():
                 out_dirs.add(d)
-    final = _final_state_elsewhere(ev, got, masks)
+    # Only with the output right: a final state that is another step's state then says where
+    # it was taken from; with the output wrong too, the fault is upstream of that choice.
+    final = _final_state_elsewhere(ev, got, masks) if passed["output"] else None
     if final:
         return final
     row_dirs = {r % dirs for r in rows}
@@ -346,7 +349,7 @@ def _diagnose_forward(ev: Evaluation, checker: "Checker | None" = None) -> str |
     rounding = _rounding(ev, checker, "forward", [n for n in FORWARD_NAMES if not passed[n]])
     if rounding:
         return rounding
-    return NO_KNOWN_CAUSE + _forward_evidence(ev, checker, passed, out_mask, rows)
+    return NO_KNOWN_CAUSE + _forward_evidence(ev, checker, passed, out_mask, rows, check)
 
 
 def _rel_errors(got, want) -> tuple[np.ndarray, np.ndarray]:
@@ -540,7 +543,7 @@ def _probe(ev: Evaluation, checker) -> Evaluation | None:
         return None
 
 
-def _forward_evidence(ev: Evaluation, checker, passed: dict, out_mask, rows) -> str:
+def _forward_evidence(ev: Evaluation, checker, passed: dict, out_mask, rows, check: str) -> str:
     spec, c = ev.spec, ev.spec.config
     parts = []
     for n in FORWARD_NAMES:
@@ -562,19 +565,16 @@ def _forward_evidence(ev: Evaluation, checker, passed: dict, out_mask, rows) -> 
         parts.append("final-state rows that differ: " + ", ".join(
             f"layer {r // dirs}" + (f" {'reverse' if r % dirs else 'forward'}" if dirs == 2
                                     else "") for r in sorted(rows)))
-    parts += _needs(checker, spec, ev)
+    parts += _needs(checker, spec, check)
     return "; ".join(parts)
 
 
-def _needs(checker, spec, ev) -> list[str]:
-    """What the minimal case needs to fail: the simplifications already seen to pass."""
+def _needs(checker, spec, check: str) -> list[str]:
+    """What the minimal case needs to fail: its simplifications already seen to pass (the
+    runner's shrinking evaluated them; nothing is run for this)."""
     if checker is None:
         return []
     from .runner import _simpler  # the runner imports this module
-    check = next((chk for (s, chk), o in list(checker._outcomes.items())
-                  if s == spec and o is not None and o.status != "pass"), None)
-    if check is None:
-        return []
     out = []
     for candidate in _simpler(spec, checker.dtypes_for(check)):
         o = checker._outcomes.get((candidate, check))

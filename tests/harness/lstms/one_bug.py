@@ -215,6 +215,24 @@ class OutputRoundedThroughFloat32(TextbookLSTM):
         return super().assemble(_RoundTo32StraightThrough.apply(output), h_n, c_n)
 
 
+class UnitsPast8NeverForget(TextbookLSTM):
+    """A vectorized kernel's tail: hidden units from 8 on keep their forget gate at 1 (the tail
+    loop never computes it). No known mistake reproduces this; the cause must say so, and not
+    blame time ("differs from step 1 on") because step 0 starts from a zero cell."""
+
+    expected_checks = ("c_n",)
+    expected_status = "fail"
+    expected_cause = "no known cause; the evidence: "
+    must_pass = ()
+    features = ("hidden_size>8", "seq_len>1")
+
+    def gate_activations(self, i, f, g, o, where):
+        i, f, g, o = super().gate_activations(i, f, g, o, where)
+        if f.shape[-1] > 8:
+            f = torch.cat([f[..., :8], torch.ones_like(f[..., 8:])], -1)
+        return i, f, g, o
+
+
 ONE_BUG = (
     CellOutputWithoutTanh,
     NoOutputGate,
@@ -227,6 +245,7 @@ ONE_BUG = (
     CnDetached,
     GradientsThroughFloat32,
     OutputRoundedThroughFloat32,
+    UnitsPast8NeverForget,
 )
 
 __all__ += [cls.__name__ for cls in ONE_BUG]
