@@ -99,8 +99,11 @@ class CaseSpec:
         return out
 
     def to_string(self) -> str:
-        """A compact one-line form: every field that differs from its default, and the sizes."""
-        always = {"input_size", "hidden_size", "seq_len", "batch", "seed"}
+        """A compact one-line form: every field that differs from its default, the sizes, and
+        always the dtype and the initial state (a reader sees "float64, no initial state"
+        without the JSON); `from_string` reads it back, and reads older forms without them."""
+        always = {"input_size", "hidden_size", "seq_len", "batch", "seed", "dtype",
+                  "initial_state"}
         defaults = {**_config_defaults(), **_spec_defaults()}
         parts = []
         for key, value in self.as_dict().items():

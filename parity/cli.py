@@ -471,6 +471,8 @@ def _print_record(record, out, verbose: bool = False) -> None:
         cases = f"{c.examples} case{'s' if c.examples != 1 else ''}" if c.examples else ""
         if c.unresolved_cases:
             cases += f" ({c.unresolved_cases} too ill-conditioned to compare)"
+        if c.unsupported_cases and c.status != "unsupported":
+            cases += f", {c.unsupported_cases} declined (NotImplementedError)"
         detail = ", ".join(x for x in (cases + worst, f"{c.duration_s:.1f}s") if x)
         print(f"  {_MARK.get(c.status, c.status.upper()):<11} {c.check:<19} {detail}", file=out)
         if c.status not in ("pass", "unsupported") and c.failure:

@@ -5,13 +5,19 @@ Two kinds of evidence, tried in order on the minimal failing example:
 1. Known mistakes, reproduced: `nn.LSTM` is run again with the mistake built in (gate blocks in
    another order, one bias dropped, a forget bias added, the initial state ignored, h0 and c0
    swapped). When the implementation matches one of those, that is the cause, stated plainly.
-2. The shape of the error: only the reverse direction, only from some layer on, only from some
-   time step on, only the final state, only the gradients, a gradient that is zero or a constant
-   multiple, errors confined to one gate block, input gradients right only for the last steps.
+2. The shape of the error, where it is unambiguous: only the reverse direction, only from some
+   layer on, a final state that is another step's state, a gradient that is zero or the same
+   constant multiple on every element (confirmed on a second case), errors confined to one gate
+   block, input gradients right only for the last steps, errors with the statistics of rounding.
+
+Where neither fits, the cause says so: "no known cause; the evidence: ..." (a wrong cause sends
+the user to the wrong line of code). The full list, and the evidence each needs, is in
+docs/likely-causes.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import TYPE_CHECKING
 
@@ -20,6 +26,7 @@ import numpy as np
 from .adapter import GATES, split_parameter_name
 from .checks import (FORWARD_CHECKS, CheckOutcome, Evaluation, _unpack, check_forward,
                      difference_problem)
+from .mistakes import CellMistake, run_mistaken_lstm, trace
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
 
@@ -27,20 +34,40 @@ if TYPE_CHECKING:
     from .cases import CaseSpec
     from .runner import Checker
 
-__all__ = ["diagnose", "known_mistakes"]
+__all__ = ["NO_KNOWN_CAUSE", "diagnose", "known_mistakes"]
+
+NO_KNOWN_CAUSE = "no known cause; the evidence: "
 
 
 def diagnose(checker: "Checker", spec: "CaseSpec", check: str, outcome: CheckOutcome) -> str | None:
-    """A one-sentence likely cause for `outcome`, or None when the evidence points nowhere."""
-    if check == "finite-differences":
-        ev = checker.evaluation(spec, check)
-        return _diagnose_fd(ev, outcome)
+    """A one-sentence likely cause for `outcome`, "no known cause; the evidence: ..." where no
+    known cause fits, or None where the check has no diagnosis."""
     ev = checker.evaluation(spec, check)
+    if outcome.status == "nondeterministic":
+        return _dropout_in_eval(checker, spec, check)
+    if check == "finite-differences":
+        return _diagnose_fd(ev, outcome)
     if check in FORWARD_CHECKS:
-        return _diagnose_forward(ev)
+        return _dropout_in_eval(checker, spec, check) or _diagnose_forward(ev, checker, check)
     if check == "gradients":
-        return _diagnose_gradients(ev, outcome)
+        return _diagnose_gradients(ev, outcome, checker)
     return None
+
+
+def _dropout_in_eval(checker: "Checker", spec: "CaseSpec", check: str) -> str | None:
+    """Dropout between layers in eval mode: the same case with dropout=0 matches."""
+    c = spec.config
+    if not (c.dropout > 0 and c.num_layers > 1):
+        return None
+    try:
+        without = checker.outcome(spec.replace(dropout=0.0), check)
+    except Exception:  # noqa: BLE001 - declined or raised: no evidence either way
+        return None
+    if without.status != "pass":
+        return None
+    return (f"dropout: the same case with dropout=0 matches; dropout={c.dropout} is applied "
+            f"in eval mode (nn.LSTM drops between layers only in training mode: "
+            f"F.dropout(x, p, training=self.training), not training=True)")
 
 
 # -- forward ---------------------------------------------------------------------------------
@@ -141,6 +168,92 @@ def known_mistakes(ev: Evaluation):
                    lambda: run(s=(state[1], state[0])))
             yield ("initial state: c0 is ignored (h0 is used as both h0 and c0)",
                    lambda: run(s=(state[0], state[0])))
+    if state is not None:
+        h0, c0 = state
+        yield ("initial state: h0 is ignored (zeros are used instead; c0 is read)",
+               lambda: run(s=(np.zeros_like(h0), c0)))
+        yield ("initial state: c0 is ignored (zeros are used instead; h0 is read)",
+               lambda: run(s=(h0, np.zeros_like(c0))))
+        layers, dirs = c.num_layers, c.num_directions
+
+        def rows(index_of):
+            order = [index_of(l, d) for l in range(layers) for d in range(dirs)]
+            return lambda: run(s=(h0[order], c0[order]))
+        if dirs == 2 and layers > 1:
+            yield ("initial state: the rows of h0 and c0 are read direction-major (every layer "
+                   "of the forward direction, then the reverse); nn.LSTM's row is "
+                   "layer * num_directions + direction",
+                   rows(lambda l, d: d * layers + l))
+        if dirs == 2:
+            yield ("initial state: the rows of h0 and c0 are indexed by layer only, so both "
+                   "directions read the same row; nn.LSTM's row is "
+                   "layer * num_directions + direction",
+                   rows(lambda l, d: l))
+        if layers * dirs > 1:
+            yield ("initial state: the rows of h0 and c0 are read in reverse order; nn.LSTM's "
+                   "row is layer * num_directions + direction",
+                   rows(lambda l, d: layers * dirs - 1 - (l * dirs + d)))
+        if dirs == 2 and c.proj_size == 0:
+            def pairs():
+                h, cc = h0.copy(), c0.copy()
+                for l in range(layers):
+                    fwd, rev = 2 * l, 2 * l + 1
+                    h[fwd], cc[fwd] = h0[fwd], h0[rev]  # forward direction: h0's two rows
+                    h[rev], cc[rev] = c0[fwd], c0[rev]  # reverse direction: c0's two rows
+                return run(s=(h, cc))
+            yield ("initial state: (h0, c0) is read per direction as (h, c) pairs: the forward "
+                   "direction starts from h0's rows, the reverse from c0's; nn.LSTM gives every "
+                   "direction its own row of h0 and of c0", pairs)
+    spec = ev.spec
+    if spec.batch is None and not c.batch_first and spec.seq_len > 1:
+        def as_batch():
+            s = None if state is None else tuple(
+                np.broadcast_to(a[:, None], (a.shape[0], spec.seq_len, a.shape[1])).copy()
+                for a in state)
+            out = run_torch_lstm(c, params, x[None], s).forward
+            return {"output": out["output"][0], "h_n": out["h_n"][:, -1],
+                    "c_n": out["c_n"][:, -1]}
+        yield ("unbatched input: the (seq_len, input_size) input is read as a batch, one step "
+               "over a batch of seq_len (the batch axis added at dim 0 of a time-major "
+               "input); nn.LSTM adds it at dim 1 (dim 0 with batch_first)", as_batch)
+    if spec.batch is not None and c.batch_first and spec.batch > 1 and spec.seq_len > 1:
+        time_major = dataclasses.replace(c, batch_first=False)
+        b, t = spec.batch, spec.seq_len
+
+        def by_reshape():
+            out = run_torch_lstm(time_major, params, x.reshape(t, b, -1), state).forward
+            return {**out, "output": out["output"].reshape(b, t, -1)}
+        yield ("batch_first: the input is turned time-major with reshape(seq_len, batch, ...) "
+               "and the output back with reshape(batch, seq_len, ...), which scrambles batch "
+               "rows and time steps; it needs transpose(0, 1)", by_reshape)
+        if state is None or b == t:
+            yield ("batch_first: ignored; the (batch, seq_len, input) input is read as "
+                   "(seq_len, batch, input)",
+                   lambda: run_torch_lstm(time_major, params, x, state).forward)
+
+    def mistaken(mistake):
+        return lambda: run_mistaken_lstm(c, params, x, state, mistake)
+    yield ("cell output: h = o * c, without the tanh of the cell state (nn.LSTM's "
+           "h = o * tanh(c))", mistaken(CellMistake(no_cell_tanh=True)))
+    yield ("cell output: h = tanh(c), without the output gate (nn.LSTM's "
+           "h = o * tanh(c))", mistaken(CellMistake(no_output_gate=True)))
+    if c.proj_size:
+        yield ("projection: a tanh after the projection (h = tanh(W_hr h)); nn.LSTM's "
+               "projection is linear", mistaken(CellMistake(tanh_after_projection=True)))
+    for k in CLAMPS:
+        yield (f"gate pre-activations clamped to [-{k:g}, {k:g}] (clamping all four blocks "
+               f"reproduces it on this case); nn.LSTM clamps nothing",
+               mistaken(CellMistake(clamp_preactivations=k)))
+        yield (f"sigmoid's argument clamped to [-{k:g}, {k:g}] (gates i, f, o); nn.LSTM "
+               f"clamps nothing", mistaken(CellMistake(clamp_sigmoid=k)))
+    for k in CELL_CLAMPS:
+        yield (f"cell state clamped to [-{k:g}, {k:g}] after every update; nn.LSTM clamps "
+               f"nothing", mistaken(CellMistake(clamp_cell=k)))
+
+
+# The bounds people clamp at, to keep exp or tanh "safe".
+CLAMPS = (5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)
+CELL_CLAMPS = (1.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 
 def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
@@ -156,7 +269,8 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     return err > tol
 
 
-def _diagnose_forward(ev: Evaluation) -> str | None:
+def _diagnose_forward(ev: Evaluation, checker: "Checker | None" = None,
+                      check: str = "output") -> str | None:
     spec, c = ev.spec, ev.spec.config
     got = ev.forward()
     want = ev.reference().want.forward
@@ -204,36 +318,271 @@ def _diagnose_forward(ev: Evaluation) -> str | None:
         for d in range(dirs):
             if out_mask[..., d * out_h:(d + 1) * out_h].any():
                 out_dirs.add(d)
+    # Only with the output right: a final state that is another step's state then says where
+    # it was taken from; with the output wrong too, the fault is upstream of that choice.
+    final = _final_state_elsewhere(ev, got, masks) if passed["output"] else None
+    if final:
+        return final
     row_dirs = {r % dirs for r in rows}
     if dirs == 2 and (out_dirs | row_dirs) == {1}:
-        return ("reverse direction: only the reverse direction differs; it must read the "
-                "sequence from the last step to the first and write each output back at its "
-                "own time step, and its final state is the one after step 0")
+        return ("reverse direction: only the reverse direction differs (the forward direction "
+                "matches everywhere); check what only the reverse direction does: reading the "
+                "sequence from the last step to the first, writing each output back at its own "
+                "time step, its own weights (the _reverse names), its final state (the one after "
+                "step 0)")
     layers = sorted({r // dirs for r in rows})
     if layers and layers[0] > 0:
         return (f"layers: layer 0 matches and layer {layers[0]} on does not; check what feeds "
                 f"layer {layers[0]} (the previous layer's output, both directions, after "
                 f"projection) and that every layer uses its own weights")
-    if passed["output"] and not (passed["h_n"] and passed["c_n"]):
-        wrong = [n for n in ("h_n", "c_n") if not passed[n]]
-        return (f"final state: the output matches but {' and '.join(wrong)} do"
-                f"{'es' if len(wrong) == 1 else ''} not; the final state is taken from the "
-                f"wrong step, layer or direction, or laid out differently from nn.LSTM's "
-                f"(num_layers * num_directions, batch, hidden), never batch-first")
+    scaled = _forward_scaled(ev, got, want, passed, checker)
+    if scaled:
+        return scaled
     if out_mask is not None and out_mask.any() and 0 in out_dirs:
         steps = np.nonzero(out_mask[..., :out_h].reshape(out_mask.shape[0], -1).any(axis=1))[0]
         first = int(steps[0])
-        if first > 0:
+        if first >= 2 and _jumps_at(ev, first):
             return (f"time: the output matches for steps 0..{first - 1} and differs from step "
-                    f"{first} on (seq_len {spec.seq_len}); something changes at that step "
-                    f"(a buffer or chunk boundary, a long-sequence special case, drift)")
-    worst_rel = max((check_forward(ev, n).worst.max_rel_error for n in FORWARD_NAMES
-                     if not passed[n]), default=0.0)
-    if worst_rel < 1e-2:
-        return (f"precision: the error is small (relative {worst_rel:.1g}) and no structural "
-                f"mistake reproduces it: reduced precision somewhere inside (float16/bfloat16 "
-                f"rounding, a lossy approximation of sigmoid/tanh) or a small extra term")
-    return None
+                    f"{first} on by a jump, not a drift (seq_len {spec.seq_len}); something "
+                    f"changes at that step (a buffer or chunk boundary, a long-sequence special "
+                    f"case)")
+    rounding = _rounding(ev, checker, "forward", [n for n in FORWARD_NAMES if not passed[n]])
+    if rounding:
+        return rounding
+    return NO_KNOWN_CAUSE + _forward_evidence(ev, checker, passed, out_mask, rows, check)
+
+
+def _rel_errors(got, want) -> tuple[np.ndarray, np.ndarray]:
+    g = np.asarray(got, np.float64).ravel()
+    w = np.asarray(want, np.float64).ravel()
+    return g - w, w
+
+
+def _forward_scaled(ev: Evaluation, got: dict, want: dict, passed: dict,
+                    checker=None) -> str | None:
+    """Every failing tensor exactly k times nn.LSTM's, one k, on at least MIN_ELEMENTS
+    nonzero elements (on a larger probe case where the minimal one has fewer)."""
+    bad = [n for n in FORWARD_NAMES if not passed[n]]
+    if not bad:
+        return None
+    if any(np.count_nonzero(want[n]) < MIN_ELEMENTS for n in bad):
+        probe = _probe(ev, checker)
+        if probe is None or not _fails(probe, "forward", bad):
+            return None
+        got, want = probe.forward(), probe.reference().want.forward
+    ks = []
+    for n in bad:
+        k = _constant_ratio(got[n], want[n])
+        if k is None:
+            return None
+        ks.append(k)
+    if max(ks) - min(ks) > 1e-6 * max(abs(k) for k in ks):
+        return None
+    return (f"scaled: {' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} {ks[0]:.6g} times "
+            f"nn.LSTM's on every element, the rest matching: a constant factor applied to "
+            f"{'it' if len(bad) == 1 else 'them'} alone")
+
+
+def _constant_ratio(got, want) -> float | None:
+    g, w = np.asarray(got, np.float64).ravel(), np.asarray(want, np.float64).ravel()
+    if g.shape != w.shape or np.count_nonzero(w) < MIN_ELEMENTS or not np.any(g):
+        return None
+    k = float(g @ w / (w @ w))
+    if abs(k - 1) <= 1e-9 or np.max(np.abs(g - k * w)) > 1e-3 * abs(k - 1) * np.max(np.abs(w)):
+        return None
+    return k
+
+
+# Structural claims (a constant ratio, rounding statistics) need this many elements: on fewer
+# any two numbers have "a constant ratio".
+MIN_ELEMENTS = 4
+ROUNDING_ELEMENTS = 16
+
+
+def _jumps_at(ev: Evaluation, first: int) -> bool:
+    """Does the output's error jump at step `first` (not a drift growing into the tolerance)?"""
+    got = np.asarray(ev.forward()["output"], np.float64)
+    want = ev.reference().want.forward["output"]
+    if ev.spec.batch is not None and ev.spec.config.batch_first:
+        got, want = np.swapaxes(got, 0, 1), np.swapaxes(want, 0, 1)
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    err = np.abs(got - want).reshape(got.shape[0], -1).max(axis=1) / scale
+    return bool(err[first] >= 1e-2)
+
+
+def _final_state_elsewhere(ev: Evaluation, got: dict, masks: dict) -> str | None:
+    """Each wrong row of h_n/c_n is nn.LSTM's state at another step, layer or direction."""
+    spec, c = ev.spec, ev.spec.config
+    if not any(masks[n] is not None and masks[n].any() for n in ("h_n", "c_n")):
+        return None
+    case = ev.case
+    params = {n: np.asarray(a, np.float64) for n, a in ev.reduced.items()}
+    state = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
+    states = trace(c, params, np.asarray(case.input, np.float64), state)
+    dirs, steps = c.num_directions, spec.seq_len
+    found = []
+    for k, name in enumerate(("h_n", "c_n")):
+        m = masks[name]
+        if m is None or not m.any():
+            continue
+        tol = check_forward(ev, name).worst.tolerance
+        g = np.asarray(got[name], np.float64)
+        for row in np.nonzero(m.reshape(m.shape[0], -1).any(axis=1))[0]:
+            value = g[row] if spec.batch is not None else g[row][None]
+            match = None
+            own = (int(row) // dirs, int(row) % dirs, steps - 1)
+            for (layer, d), hc in states.items():
+                for n in range(hc[k].shape[0]):
+                    if (layer, d, n) != own and value.shape == hc[k][n].shape and \
+                            np.max(np.abs(value - hc[k][n])) <= tol:
+                        match = (layer, d, n if d == 0 else steps - 1 - n)
+                        break
+                if match:
+                    break
+            if match is None:
+                return None
+            found.append((name, int(row), match))
+    if not found:
+        return None
+    direction = ("forward", "reverse")
+
+    def where(row):
+        return f"layer {row // dirs}" + (f" {direction[row % dirs]}" if dirs == 2 else "")
+    parts = [f"{name}[{where(row)}] is the {'h' if name == 'h_n' else 'c'} of layer {l}"
+             f"{' ' + direction[d] if dirs == 2 else ''} at time step {t}"
+             for name, row, (l, d, t) in found[:3]]
+    return (f"final state: {'; '.join(parts)}{'; ...' if len(found) > 3 else ''}; nn.LSTM's "
+            f"final state of each layer and direction is its state after its last step (time "
+            f"step {steps - 1} forward, 0 reverse), at row layer * num_directions + direction")
+
+
+def _rounding(ev: Evaluation, checker, group: str, names: list[str]) -> str | None:
+    """Errors small and with the statistics of rounding (signs uncorrelated with the values,
+    no common offset), at the level of a lower precision: a precision cause."""
+    if not names:
+        return None
+    stats = _error_stats(ev, group, names)
+    if stats is None or stats[0] < ROUNDING_ELEMENTS:
+        probe = _probe(ev, checker)
+        if probe is not None:
+            pgot = probe.forward() if group == "forward" else probe.gradients()
+            pw = probe.reference().want
+            pwant = pw.forward if group == "forward" else pw.gradients
+            if all(np.asarray(pgot.get(n)).shape == np.shape(pwant.get(n)) for n in names) \
+                    and _fails(probe, group, names):
+                stats = _error_stats(probe, group, names)
+    if stats is None or stats[0] < ROUNDING_ELEMENTS:
+        return None
+    n, rel, corr, bias = stats
+    if not (0 < rel <= 1e-2) or abs(corr) > 0.5 or abs(bias) > 0.5:
+        return None
+    level = "float32" if rel < 1e-5 else "float16 or bfloat16"
+    if group == "forward":
+        return (f"precision: the error is small (relative {rel:.1g}) and looks like rounding "
+                f"(signs uncorrelated with the values, no common offset), at {level}'s level: "
+                f"something inside is computed or stored in {level} (a cast, a buffer, a "
+                f"lossy sigmoid/tanh)")
+    return (f"precision: the forward matches and the gradients of {', '.join(names[:4])} differ "
+            f"by relative {rel:.1g}, with the statistics of rounding at {level}'s level: a "
+            f"gradient computed, accumulated or stored in {level}")
+
+
+def _fails(ev: Evaluation, group: str, names: list[str]) -> bool:
+    """Do all of `names` fail on `ev` too (a probe shows the same fault, not another)?"""
+    try:
+        if group == "forward":
+            return not any(check_forward(ev, n).passed for n in names)
+        from .checks import check_gradients
+        by = {c.tensor: c for c in check_gradients(ev).comparisons}
+        return all(n in by and not by[n].passed for n in names)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _error_stats(ev: Evaluation, group: str, names: list[str]):
+    """(elements, relative error, correlation of error with value, mean error / rms error)."""
+    got = ev.forward() if group == "forward" else ev.gradients()
+    ref = ev.reference().want
+    want = ref.forward if group == "forward" else ref.gradients
+    errs, values, rel = [], [], 0.0
+    for name in names:
+        if name not in got or np.shape(got[name]) != np.shape(want[name]) or not want[name].size:
+            return None
+        e, w = _rel_errors(got[name], want[name])
+        scale = max(float(np.max(np.abs(w))), 1e-300)
+        if not np.all(np.isfinite(e)):
+            return None
+        rel = max(rel, float(np.max(np.abs(e))) / scale)
+        errs.append(e / scale)
+        values.append(w / scale)
+    e, w = np.concatenate(errs), np.concatenate(values)
+    rms = float(np.sqrt(np.mean(e * e)))
+    if rms == 0:
+        return None
+    bias = float(np.mean(e)) / rms
+    corr = 0.0
+    if np.std(w) > 0 and np.std(e) > 0:
+        corr = float(np.corrcoef(e, w)[0, 1])
+    return int(np.count_nonzero(e)), rel, corr, bias
+
+
+def _probe(ev: Evaluation, checker) -> Evaluation | None:
+    """A larger case with the minimal case's features: more elements to read statistics from."""
+    if checker is None:
+        return None
+    spec = ev.spec
+    try:
+        bigger = spec.replace(hidden_size=max(spec.config.hidden_size, 8),
+                              seq_len=max(spec.seq_len, 4),
+                              batch=None if spec.batch is None else max(spec.batch, 3),
+                              seed=spec.seed + 1)
+        probe = checker.evaluation(bigger, "gradients")
+        probe.forward()
+        return probe
+    except Exception:  # noqa: BLE001 - no probe, no statistics
+        return None
+
+
+def _forward_evidence(ev: Evaluation, checker, passed: dict, out_mask, rows, check: str) -> str:
+    spec, c = ev.spec, ev.spec.config
+    parts = []
+    for n in FORWARD_NAMES:
+        if passed[n]:
+            parts.append(f"{n} matches")
+            continue
+        o = check_forward(ev, n)
+        w = o.worst
+        parts.append(f"{n} differs (max relative {w.max_rel_error:.2g})" if w else
+                     f"{n} differs")
+    if out_mask is not None and out_mask.any():
+        steps = np.nonzero(out_mask.reshape(out_mask.shape[0], -1).any(axis=1))[0]
+        parts.append(f"the output differs from time step {int(steps[0])} of {spec.seq_len}"
+                     + (" (step 0 starts from a zero state: weight_hh, the forget gate and "
+                        "c_{t-1} play no part in it)" if steps[0] == 1 and
+                        spec.initial_state != "random" else ""))
+    if rows:
+        dirs = c.num_directions
+        parts.append("final-state rows that differ: " + ", ".join(
+            f"layer {r // dirs}" + (f" {'reverse' if r % dirs else 'forward'}" if dirs == 2
+                                    else "") for r in sorted(rows)))
+    parts += _needs(checker, spec, check)
+    return "; ".join(parts)
+
+
+def _needs(checker, spec, check: str) -> list[str]:
+    """What the minimal case needs to fail: its simplifications already seen to pass (the
+    runner's shrinking evaluated them; nothing is run for this)."""
+    if checker is None:
+        return []
+    from .runner import _simpler  # the runner imports this module
+    out = []
+    for candidate in _simpler(spec, checker.dtypes_for(check)):
+        o = checker._outcomes.get((candidate, check))
+        if o is not None and o.status == "pass":
+            changed = {k: v for k, v in candidate.as_dict().items()
+                       if spec.as_dict().get(k) != v}
+            out.append(", ".join(f"{k}={v}" for k, v in changed.items()))
+    return [f"it passes with {' / '.join(out[:6])}"] if out else []
 
 
 def _first_call_remembered(ev: Evaluation) -> bool:
@@ -302,7 +651,8 @@ def _close(a, b) -> bool:
 
 
 # -- gradients ------------------------------------------------------------------------------
-def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome) -> str | None:
+def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
+                        checker: "Checker | None" = None) -> str | None:
     if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
         return ("forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
                 "the gradients follow from it")
@@ -310,23 +660,37 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome) -> str | None:
     if not bad:
         return None
     got, want = ev.gradients(), ev.reference().want.gradients
+    # Does the backward agree with the implementation's own forward on this very case? Then
+    # the backward is right for the function the forward computes, and that function differs
+    # from nn.LSTM's though not at this case's values (a zero initial state routed elsewhere).
+    rounding = _rounding(ev, checker, "gradients", [c.tensor for c in bad if c.tensor in got])
+    if rounding:
+        return rounding
+    own = _own_differences(ev, checker)
+    if own == "pass" and _relative_gradient_error(got, want, bad) >= FD_RESOLVES:
+        names = ", ".join(c.tensor for c in bad[:4])
+        return (f"forward: the gradients of {names} differ from nn.LSTM's, but they agree with "
+                f"finite differences of the implementation's own forward on this case: the "
+                f"backward is right for the function the forward computes, and that function "
+                f"differs from nn.LSTM's although the values agree here; check how the forward "
+                f"uses {names}")
     zero = [c.tensor for c in bad if c.tensor in got and not np.any(got[c.tensor])
             and np.any(want[c.tensor])]
     if zero:
         return (f"detached: the gradient of {', '.join(zero)} is zero where nn.LSTM's is not; "
                 f"{'it is' if len(zero) == 1 else 'they are'} detached from the graph "
                 f"(.detach(), .data, a NumPy round trip) or not used")
-    for c in bad:
-        if c.tensor not in got or c.problem:
-            continue
-        g, w = np.asarray(got[c.tensor], np.float64).ravel(), want[c.tensor].ravel()
-        if np.any(w) and np.any(g):
-            k = float(g @ w / (w @ w))
-            if abs(k - 1) > 1e-3 and np.max(np.abs(g - k * w)) <= 1e-6 * np.max(np.abs(g)):
-                return f"scaled: the gradient of {c.tensor} is {k:.4g} times nn.LSTM's"
+    dropped = _dropped_cotangent(ev, got, bad)
+    if dropped:
+        return dropped
+    scaled = _gradients_scaled(ev, checker, got, want, bad)
+    if scaled:
+        return scaled
     truncated = _truncation(ev, got, want)
     if truncated:
         return truncated
+    if own != "fail":
+        return NO_KNOWN_CAUSE + _gradient_evidence(ev, bad, own)
     blocks = _gate_blocks(ev, bad)
     if blocks and len(blocks) < 4:
         names = ", ".join(sorted(blocks, key=GATES.index))
@@ -334,8 +698,119 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome) -> str | None:
                 f"{names} differ: check the derivative of that gate's activation (sigmoid for "
                 f"i, f, o; tanh for g) and of tanh(c)")
     tensors = ", ".join(c.tensor for c in bad[:4])
-    return (f"backward: the forward pass matches but the gradients of {tensors} differ: the "
+    return (f"backward: the forward pass matches but the gradients of {tensors} differ, and "
+            f"they disagree with finite differences of the implementation's own forward: the "
             f"backward pass is wrong")
+
+
+# Finite differences tell gradients apart only where they differ by more than this (relative to
+# the tensor's largest gradient; tolerances.FD_FLOOR and FD_SAFETY): below it, their agreeing
+# with the implementation's gradients says nothing about nn.LSTM's.
+FD_RESOLVES = 1e-4
+
+
+def _relative_gradient_error(got: dict, want: dict, bad) -> float:
+    worst = 0.0
+    for c in bad:
+        if c.tensor in got and np.shape(got[c.tensor]) == want[c.tensor].shape and \
+                want[c.tensor].size:
+            scale = max(float(np.max(np.abs(want[c.tensor]))), 1e-300)
+            worst = max(worst, float(np.max(np.abs(np.asarray(got[c.tensor], np.float64)
+                                                   - want[c.tensor]))) / scale)
+    return worst
+
+
+def _own_differences(ev: Evaluation, checker) -> str:
+    """Finite differences of the implementation's own forward on this case (in float64):
+    "pass", "fail", or "unresolved"/"not run" where they cannot say."""
+    if checker is None or ev.adapter.supports.gradients == "none":
+        return "not run"
+    spec = ev.spec
+    if spec.dtype != "float64":
+        if "float64" not in ev.adapter.supports.dtypes:
+            return "not run"
+        spec = spec.replace(dtype="float64")
+        # The same values, in float64: the implementation may still disagree with nn.LSTM there.
+    try:
+        o = checker.outcome(spec, "finite-differences")
+    except Exception:  # noqa: BLE001 - declined or raised: no evidence
+        return "not run"
+    if o.error is not None:
+        return "not run"
+    if any(c.unresolved for c in o.comparisons) and o.passed:
+        return "unresolved"
+    return "pass" if o.passed else "fail"
+
+
+def _gradients_match(got: dict, candidate: dict, bad) -> bool:
+    for c in bad:
+        if c.tensor not in got or c.tensor not in candidate:
+            return False
+        g, w = np.asarray(got[c.tensor], np.float64), candidate[c.tensor]
+        if g.shape != w.shape or (w.size and not np.max(np.abs(g - w)) <= c.tolerance):
+            return False
+    return True
+
+
+def _dropped_cotangent(ev: Evaluation, got: dict, bad) -> str | None:
+    """nn.LSTM's gradients with the gradient arriving through h_n, c_n or both dropped."""
+    case = ev.case
+    params = {n: np.asarray(a, np.float64) for n, a in ev.reduced.items()}
+    x = np.asarray(case.input, np.float64)
+    state = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
+    g_out, g_h, g_c = (np.asarray(g, np.float64) for g in case.cotangents)
+    for cause, cot in (
+            ("detached: c_n is returned detached (or the gradient arriving through c_n is "
+             "dropped); nn.LSTM back-propagates it into the cell states", (g_out, g_h, 0 * g_c)),
+            ("detached: h_n is returned detached (or the gradient arriving through h_n is "
+             "dropped); nn.LSTM back-propagates it", (g_out, 0 * g_h, g_c)),
+            ("detached: h_n and c_n are returned detached (the gradients arriving through the "
+             "final state are dropped)", (g_out, 0 * g_h, 0 * g_c))):
+        if not (np.any(cot[1] != g_h) or np.any(cot[2] != g_c)):
+            continue
+        grads = run_torch_lstm(ev.spec.config, params, x, state, cot).gradients
+        if _gradients_match(got, grads, bad):
+            return cause
+    return None
+
+
+def _gradients_scaled(ev: Evaluation, checker, got: dict, want: dict, bad) -> str | None:
+    """Every failing gradient k times nn.LSTM's on every element, one k, on this case (where it
+    has MIN_ELEMENTS nonzero elements) and on a second, larger one."""
+    if any(c.tensor not in got or c.problem for c in bad):
+        return None
+    names = [c.tensor for c in bad]
+    probe = _probe(ev, checker)
+    if probe is None or not _fails(probe, "gradients", names):
+        return None
+    try:
+        pg, pw = probe.gradients(), probe.reference().want.gradients
+    except Exception:  # noqa: BLE001
+        return None
+    ks = []
+    for name in names:
+        for g, w in ((got[name], want[name]), (pg[name], pw[name])):
+            if np.count_nonzero(w) < MIN_ELEMENTS and w is want[name]:
+                continue  # too few elements on the minimal case: the probe decides
+            k = _constant_ratio(g, w)
+            if k is None:
+                return None
+            ks.append(k)
+    if not ks or max(ks) - min(ks) > 1e-6 * max(map(abs, ks)):
+        return None
+    return (f"scaled: the gradient of {', '.join(names)} is {ks[0]:.4g} times nn.LSTM's on "
+            f"every element (on a second, larger case too): a constant factor in "
+            f"{'its' if len(names) == 1 else 'their'} backward (a mean for a sum, a factor of "
+            f"2, a scale applied twice)")
+
+
+def _gradient_evidence(ev: Evaluation, bad, own: str) -> str:
+    parts = ["the forward matches", "the gradients of " + ", ".join(
+        f"{c.tensor} (max relative {c.max_rel_error:.2g})" for c in bad[:4]) + " differ"]
+    parts.append({"unresolved": "finite differences of the implementation's own forward could "
+                                "not resolve its derivatives on this case",
+                  "not run": "finite differences of its own forward were not run"}[own])
+    return "; ".join(parts)
 
 
 def _truncation(ev: Evaluation, got: dict, want: dict) -> str | None:

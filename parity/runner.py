@@ -58,6 +58,10 @@ CACHE_SIZE = 256
 # Cases per implementation whose forward and gradients are called twice (nondeterminism): the
 # first ones evaluated, so a nondeterministic implementation shows on the small edge cases.
 REPEATED_CASES = 2
+# Findings after which the search does not go on drawing cases (see Checker._map_rest): a
+# discrepancy is shrunk and reported as before; a nondeterministic answer, a hang or a crash
+# says nothing per feature, and each further case would cost as much again.
+NOT_MAPPED = ("nondeterministic", "timeout", "crashed")
 
 Progress = Callable[[str, str, int, int], None]  # implementation, check, done, total
 
@@ -256,6 +260,10 @@ class Checker:
             record.message = "the implementation declined every case drawn for this check"
         if search.misbehaved is not None and not is_misbehaviour(record.status):
             self._fill_failure(record, _Errored(*search.misbehaved))
+        if record.status not in ("pass", "fail", "unsupported") + NOT_MAPPED:
+            # An exception on one case is one finding: the search goes on drawing the rest, so
+            # the feature cells show which features raise and which pass.
+            self._map_rest(search, strategy, examples, check)
         duration = time.monotonic() - search.started
         record.examples, record.unsupported_cases = search.evaluated, search.unsupported
         record.unresolved_cases = search.unresolved
@@ -276,6 +284,39 @@ class Checker:
             agg[0] += cases
             agg[1] += failed
         return record
+
+    def _map_rest(self, search: _Search, strategy, examples: int, check: str) -> None:
+        """Draw the cases the search had left after its finding (within its time budget),
+        recording each one's outcome and features; the finding already reported stands."""
+        remaining = examples - search.evaluated
+        if remaining <= 0:
+            return
+        first_misbehaved = search.misbehaved
+        started = time.monotonic()
+
+        def observe(spec: CaseSpec) -> None:
+            if time.monotonic() - started > search.budget:
+                return
+            key = (spec, check)
+            try:
+                outcome = self.outcome(spec, check)
+            except Unsupported:
+                search.unsupported += 1
+                return
+            if key not in search.seen:
+                search.seen.add(key)
+                self._record(search, spec, outcome)
+
+        observer = settings(
+            max_examples=remaining, deadline=None, database=None, derandomize=False,
+            phases=[Phase.generate], verbosity=Verbosity.quiet,
+            suppress_health_check=list(HealthCheck), print_blob=False,
+        )(seed(self.seed + 1)(given(strategy)(observe)))
+        try:
+            observer()
+        except Unsatisfiable:
+            pass
+        search.misbehaved = first_misbehaved
 
     def _record(self, search: _Search, spec: CaseSpec, outcome: CheckOutcome) -> None:
         search.evaluated += 1
@@ -360,7 +401,7 @@ class Checker:
             failure["exception"] = {"call": outcome.error.call, "type": outcome.error.exc_type,
                                     "message": outcome.error.exc_message,
                                     "location": outcome.error.location}
-        elif record.status == "fail":
+        elif record.status in ("fail", "nondeterministic"):
             try:
                 failure["likely_cause"] = diagnose(self, spec, record.check, outcome) or \
                     getattr(outcome, "likely_cause", None)

@@ -324,6 +324,15 @@ def _failure(checker, spec, message, finding, reproduce_command) -> dict:
             "finding": finding, "comparisons": [finding] if finding else [],
             "reproduce": reproduce_command(checker.adapter.target or checker.adapter.name,
                                            "training", spec),
-            "likely_cause": "a gradient the backward pass gets wrong (a term dropped or "
-                            "detached), which a single gradient check at one point can miss"
-            if finding else None}
+            "likely_cause": _training_cause(finding)}
+
+
+def _training_cause(finding: dict | None) -> str | None:
+    """Step 0's loss is computed before any update: a difference there is the forward's."""
+    if finding is None:
+        return None
+    if finding["tensor"] == "loss" and finding["where"].get("step") == 0:
+        return ("forward: the loss differs before the first update, so the forward differs "
+                "(see output, h_n, c_n); the gradients have not been used yet")
+    return ("a gradient the backward pass gets wrong (a term dropped or detached), which a "
+            "single gradient check at one point can miss")

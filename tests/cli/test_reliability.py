@@ -90,7 +90,6 @@ def test_wrong_shape_and_dtype_say_expected_against_got_per_tensor(tmp_path):
 
 
 def test_a_hang_is_a_timeout_and_the_other_checks_are_not_waited_for_again(tmp_path):
-    started = time.monotonic()
     code, data = check(tmp_path, "--impl", f"{M}:Hangs", "--only", "output", "--only", "h_n",
                        "--timeout", "1")
     assert code == 1
@@ -101,7 +100,6 @@ def test_a_hang_is_a_timeout_and_the_other_checks_are_not_waited_for_again(tmp_p
     assert first["failure"]["timeout"] == {"call": "forward", "limit_s": 1.0}
     assert "timeout (ran over the 1s limit) during forward [case " in first["message"]
     assert "not waited for again" in second["message"]
-    assert time.monotonic() - started < 60
 
 
 def test_a_crash_while_loading_is_the_implementations_status(tmp_path):
@@ -114,12 +112,15 @@ def test_a_crash_while_loading_is_the_implementations_status(tmp_path):
     assert correct["status"] == "pass"
 
 
-def test_not_implemented_at_call_time_stays_unsupported(tmp_path):
+def test_not_implemented_at_call_time_stays_unsupported(tmp_path, capsys):
     code, data = check(tmp_path, "--impl", f"{M}:DeclinesLongSequences", "--only", "h_n",
                        "--time-budget", "5")
     assert code == 0
     (record,) = data["implementations"][0]["checks"]
     assert record["status"] == "pass" and record["unsupported_cases"] > 0
+    # The summary says how many cases were declined, not only the JSON.
+    assert f"{record['unsupported_cases']} declined (NotImplementedError)" in \
+        capsys.readouterr().out
 
 
 def test_side_by_side_the_order_and_the_verdicts_are_kept(tmp_path):

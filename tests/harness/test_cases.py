@@ -62,3 +62,11 @@ def test_parameter_shapes_match_torch():
 def test_bad_specs_name_the_argument(text, message):
     with pytest.raises(InvalidArgument, match=message.replace("(", r"\(")):
         CaseSpec.from_string(text)
+
+
+def test_the_one_line_case_always_shows_dtype_and_initial_state():
+    spec = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=4,batch=2,seed=1")
+    line = spec.to_string()
+    assert "dtype=float64" in line and "initial_state=none" in line
+    # The older form, without them, still reads back as the same case.
+    assert CaseSpec.from_string(line) == spec

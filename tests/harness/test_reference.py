@@ -51,6 +51,10 @@ def test_gate_noise_moves_the_result_by_about_the_noise(spec):
     assert 0 < moved or x.size == 0
 
 
+# float32's unit roundoff (6e-8) times a conditioning of up to ~1000.
+WELL_CONDITIONED_SPREAD = 1e-4
+
+
 @given(case_specs(max_work=20_000))
 @settings(max_examples=10, deadline=None)
 def test_reference_samples_land_near_the_reference(spec):
@@ -64,3 +68,9 @@ def test_reference_samples_land_near_the_reference(spec):
             assert got.shape == ref.want.gradients[name].shape
     spread = max(ref.spread_of("forward", n).linear for n in ref.want.forward)
     assert np.isfinite(spread)
+    # The size claimed: on a well-conditioned case (default scales, a short sequence) the
+    # samples land within float32's rounding times a modest conditioning of the reference,
+    # relative to the values' scale, not O(1) away.
+    if spec.weight_scale <= 1.0 and spec.input_scale <= 1.0 and spec.seq_len <= 16:
+        scale = max(float(np.max(np.abs(w), initial=0.0)) for w in ref.want.forward.values())
+        assert spread <= WELL_CONDITIONED_SPREAD * max(scale, 1.0), (spread, scale)

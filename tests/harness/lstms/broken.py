@@ -18,7 +18,13 @@ correct.py for the hooks), and carries:
   "large pre-activations" (|gate pre-activation| > 6, e.g. weights scaled x4),
   "hidden_size>=64", "|c|>50" (a long saturated run), "weights changed after a call" (one
   instance called with other weights first, see `parity.Built.with_parameters`),
-  "states differ in shape" (batch * ... != num_layers * num_directions, see the class).
+  "states differ in shape" (batch * ... != num_layers * num_directions, see the class);
+- ``expected_status``: the status each of ``expected_checks`` must have on the default search
+  ("fail", or the misbehaviour the bug shows first: "error", "wrong-shape", "nondeterministic");
+- ``expected_cause``: a phrase the likely cause must contain (one for every check, or a dict per
+  check); None where the status is a misbehaviour whose message is the cause (an error's
+  exception, a wrong shape's shapes). "no known cause; the evidence: " where no known cause
+  fits: a cause that pointed elsewhere would be worse than none.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class GateOrderIGFO(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'reads the gate blocks as i, g, f, o'
 
     def split_gates(self, pre):
         i, g, f, o = pre.chunk(4, -1)
@@ -51,6 +59,8 @@ class GateOrderFIGO(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'reads the gate blocks as f, i, g, o'
 
     def split_gates(self, pre):
         f, i, g, o = pre.chunk(4, -1)
@@ -62,6 +72,8 @@ class GateOrderIFOG(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'reads the gate blocks as i, f, o, g'
 
     def split_gates(self, pre):
         i, f, o, g = pre.chunk(4, -1)
@@ -74,6 +86,8 @@ class BiasIhOnly(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("bias",)
+    expected_status = 'fail'
+    expected_cause = 'bias_hh is ignored'
 
     def layer_weights(self, layer, direction):
         return super().layer_weights(layer, direction)._replace(b_hh=None)
@@ -84,6 +98,8 @@ class BiasIhTwice(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("bias",)
+    expected_status = 'fail'
+    expected_cause = 'bias_ih is used twice'
 
     def layer_weights(self, layer, direction):
         w = super().layer_weights(layer, direction)
@@ -96,6 +112,8 @@ class ForgetBiasPlusOne(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("seq_len>1",)
+    expected_status = 'fail'
+    expected_cause = 'forget-gate bias of +1'
 
     def gate_activations(self, i, f, g, o, where):
         return super().gate_activations(i, f + 1.0, g, o, where)
@@ -108,6 +126,8 @@ class InitialStateIgnored(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("initial state",)
+    expected_status = 'fail'
+    expected_cause = 'h0 and c0 are ignored'
 
     def initial_state(self, hx, batch, x):
         return super().initial_state(None, batch, x)
@@ -119,6 +139,8 @@ class InitialStateSwapped(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("initial state",)
+    expected_status = 'error'
+    expected_cause = None
 
     def initial_state(self, hx, batch, x):
         h0, c0 = super().initial_state(hx, batch, x)
@@ -130,6 +152,8 @@ class FinalStateSwapped(TextbookLSTM):
 
     expected_checks = ("h_n", "c_n")
     features = ()
+    expected_status = 'fail'
+    expected_cause = "h_n and c_n are returned in each other's place"
 
     def assemble(self, output, h_n, c_n):
         return output, (c_n, h_n)
@@ -141,6 +165,8 @@ class ReverseFinalStateFromFirstStep(TextbookLSTM):
 
     expected_checks = ("h_n", "c_n")
     features = ("bidirectional", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'reverse] is the h of layer 0 reverse at time step'
 
     def final_state(self, direction, states, out, w):
         s = states[0] if direction == 1 else states[-1]
@@ -153,6 +179,8 @@ class HnFromLastOutput(TextbookLSTM):
 
     expected_checks = ("h_n",)
     features = ("bidirectional", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'reverse] is the h of layer 0 reverse at time step'
 
     def final_state(self, direction, states, out, w):
         return out.select(self.time_dim, -1), states[-1].c
@@ -165,6 +193,8 @@ class BatchFirstStateTransposed(TextbookLSTM):
 
     expected_checks = ("h_n", "c_n")
     features = ("batch_first", "batch>1")
+    expected_status = 'wrong-shape'
+    expected_cause = None
 
     def initial_state(self, hx, batch, x):
         if hx is not None and self.batch_first:
@@ -182,6 +212,8 @@ class BatchFirstOutputNotRestored(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("batch_first", "seq_len>1")
+    expected_status = 'wrong-shape'
+    expected_cause = None
 
     def from_internal(self, output):
         return output
@@ -194,6 +226,8 @@ class ReverseInputNotFlipped(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("bidirectional", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'only the reverse direction differs'
 
     def direction_input(self, x, direction):
         return x
@@ -205,6 +239,8 @@ class ReverseOutputNotFlipped(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("bidirectional", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'its outputs are in reverse time order'
 
     def direction_output(self, out, direction):
         return out
@@ -217,6 +253,8 @@ class DeepLayersShareWeights(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("num_layers>=3",)
+    expected_status = 'fail'
+    expected_cause = 'layer 0 matches and layer 2 on does not'
 
     def layer_weights(self, layer, direction):
         return super().layer_weights(min(layer, 1), direction)
@@ -227,6 +265,8 @@ class NextLayerForwardOnly(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("bidirectional", "multi_layer")
+    expected_status = 'fail'
+    expected_cause = 'layer 0 matches and layer 1 on does not'
 
     def next_layer_input(self, outs, layer):
         return super().next_layer_input([outs[0]] * len(outs), layer)
@@ -238,6 +278,8 @@ class LayerInputViewNotTranspose(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("multi_layer", "batch>1", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'layer 0 matches and layer 1 on does not'
 
     def next_layer_input(self, outs, layer):
         x = super().next_layer_input(outs, layer)  # (T, B, .)
@@ -250,6 +292,8 @@ class DropoutInEval(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("dropout", "multi_layer")
+    expected_status = ('nondeterministic', 'fail')
+    expected_cause = 'dropout: the same case with dropout=0 matches'
 
     def next_layer_input(self, outs, layer):
         return F.dropout(torch.cat(outs, -1), self.dropout, training=True)
@@ -262,6 +306,8 @@ class ProjectedCellState(TextbookLSTM):
 
     expected_checks = ("c_n",)
     features = ("projection",)
+    expected_status = 'wrong-shape'
+    expected_cause = None
 
     def final_state(self, direction, states, out, w):
         h, c = super().final_state(direction, states, out, w)
@@ -274,6 +320,8 @@ class ProjectionWithTanh(TextbookLSTM):
 
     expected_checks = ("output", "h_n")
     features = ("projection",)
+    expected_status = 'fail'
+    expected_cause = 'a tanh after the projection'
 
     def project(self, h, w):
         return h if w.hr is None else torch.tanh(super().project(h, w))
@@ -285,6 +333,8 @@ class ProjectionSharedAcrossDirections(TextbookLSTM):
 
     expected_checks = ("output", "h_n")
     features = ("projection", "bidirectional")
+    expected_status = 'fail'
+    expected_cause = 'only the reverse direction differs'
 
     def layer_weights(self, layer, direction):
         w = super().layer_weights(layer, direction)
@@ -296,6 +346,8 @@ class UnprojectedFinalHidden(TextbookLSTM):
 
     expected_checks = ("h_n",)
     features = ("projection",)
+    expected_status = 'wrong-shape'
+    expected_cause = None
 
     def final_state(self, direction, states, out, w):
         return states[-1].h_full, states[-1].c
@@ -308,6 +360,8 @@ class WeightHhDetached(TextbookLSTM):
 
     expected_checks = BACKWARD
     features = ("seq_len>1",)
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'detached: the gradient of weight_hh_l0 is zero', 'finite-differences': '(weight_hh_l0): the backward pass is wrong'}
 
     def layer_weights(self, layer, direction):
         w = super().layer_weights(layer, direction)
@@ -320,6 +374,8 @@ class InitialStateDetached(TextbookLSTM):
 
     expected_checks = BACKWARD
     features = ("initial state",)
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'detached: the gradient of h0, c0 is zero', 'finite-differences': '(h0, c0): the backward pass is wrong'}
 
     def initial_state(self, hx, batch, x):
         h0, c0 = super().initial_state(hx, batch, x)
@@ -331,6 +387,8 @@ class TruncatedBPTT(TextbookLSTM):
 
     expected_checks = BACKWARD
     features = ("seq_len>5",)
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'truncated: the input gradient matches for the last', 'finite-differences': 'the backward pass is wrong'}
 
     def carry(self, h, c, where):
         if where.step > 0 and where.step % 5 == 0:
@@ -385,6 +443,8 @@ class CandidateTanhWrongDerivative(TextbookLSTM):
 
     expected_checks = BACKWARD
     features = ()
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'only the gradients of gate block(s) g differ', 'finite-differences': 'the backward pass is wrong'}
 
     def gate_activations(self, i, f, g, o, where):
         i, f, _, o = super().gate_activations(i, f, g, o, where)
@@ -396,6 +456,8 @@ class OutputGateSigmoidWrongDerivative(TextbookLSTM):
 
     expected_checks = BACKWARD
     features = ()
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'only the gradients of gate block(s) o differ', 'finite-differences': 'the backward pass is wrong'}
 
     def gate_activations(self, i, f, g, o, where):
         i, f, g, _ = super().gate_activations(i, f, g, o, where)
@@ -408,6 +470,8 @@ class BiasHhGradHalved(TextbookLSTM):
 
     expected_checks = BACKWARD
     features = ("bias",)
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'scaled: the gradient of bias_hh_l0 is 0.5 times', 'finite-differences': '(bias_hh_l0): the backward pass is wrong'}
 
     def layer_weights(self, layer, direction):
         w = super().layer_weights(layer, direction)
@@ -420,6 +484,8 @@ class OutputScaledSlightly(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'scaled: output is 1.0001 times'
 
     def assemble(self, output, h_n, c_n):
         return super().assemble(output * (1 + 1e-4), h_n, c_n)
@@ -431,6 +497,8 @@ class CellStateDrift(TextbookLSTM):
 
     expected_checks = ("c_n",)
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
 
     def cell_update(self, i, f, g, c, where):
         return super().cell_update(i, f, g, c, where) * (1 + 3e-5)
@@ -443,6 +511,8 @@ class Float16GatePreactivations(TextbookLSTM):
 
     expected_checks = ("c_n",)
     features = ("float32",)
+    expected_status = 'fail'
+    expected_cause = 'precision: '
 
     def gate_preactivations(self, x, h, w, where):
         pre = super().gate_preactivations(x, h, w, where)
@@ -455,6 +525,8 @@ class BFloat16CellState(TextbookLSTM):
 
     expected_checks = ("c_n",)
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'precision: '
 
     def cell_update(self, i, f, g, c, where):
         c = super().cell_update(i, f, g, c, where)
@@ -468,6 +540,8 @@ class OutputRingBuffer(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("seq_len>48",)
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
     slots = 48
 
     def stack_steps(self, hs):
@@ -483,6 +557,8 @@ class BlockedWideHidden(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("hidden_size>16",)
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
     block = 16
 
     def gate_preactivations(self, x, h, w, where):
@@ -508,6 +584,8 @@ class ThirdLayerTanhForget(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("num_layers>=3", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'layer 0 matches and layer 2 on does not'
 
     def gate_activations(self, i, f, g, o, where):
         i, f_sig, g, o = super().gate_activations(i, f, g, o, where)
@@ -520,6 +598,8 @@ class SingleStepSkipsOutputGate(TextbookLSTM):
 
     expected_checks = ("output", "h_n")
     features = ("seq_len==1",)
+    expected_status = 'fail'
+    expected_cause = 'without the output gate'
 
     def hidden_update(self, o, c, where):
         return self.tanh(c) if where.seq_len == 1 else super().hidden_update(o, c, where)
@@ -531,6 +611,8 @@ class BatchOfOneStacking(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("batch==1", "seq_len>1", "hidden_size>1")
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
 
     def stack_steps(self, hs):
         if hs[0].shape[0] != 1:
@@ -552,6 +634,8 @@ class ClampedFastSigmoid(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("large pre-activations",)
+    expected_status = 'fail'
+    expected_cause = 'clamped to [-6, 6]'
     sigmoid = staticmethod(_fast_sigmoid)
 
 
@@ -562,6 +646,8 @@ class BatchMeanLeak(TextbookLSTM):
 
     expected_checks = ("output", "h_n")
     features = ()
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
 
     def hidden_update(self, o, c, where):
         h = super().hidden_update(o, c, where)
@@ -574,6 +660,8 @@ class UnbatchedAsSeqLenOne(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("unbatched", "time-major", "seq_len>1")
+    expected_status = 'fail'
+    expected_cause = 'input is read as a batch'
 
     def add_batch_dim(self, input, hx):
         return input.unsqueeze(0), None if hx is None else tuple(s.unsqueeze(1) for s in hx)
@@ -589,6 +677,8 @@ class CarriesStateBetweenCalls(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("hx None", "repeated calls")
+    expected_status = 'nondeterministic'
+    expected_cause = None
 
     def initial_state(self, hx, batch, x):
         fresh = super().initial_state(hx, batch, x)
@@ -612,6 +702,8 @@ class WideHiddenInterleavedGates(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("hidden_size>=64",)
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
 
     def split_gates(self, pre):
         if self.hidden_size < 64:
@@ -626,6 +718,8 @@ class CellStateClampedAt50(TextbookLSTM):
 
     expected_checks = ("c_n",)
     features = ("|c|>50",)
+    expected_status = 'fail'
+    expected_cause = 'cell state clamped to [-50, 50]'
 
     def cell_update(self, i, f, g, c, where):
         return super().cell_update(i, f, g, c, where).clamp(-50.0, 50.0)
@@ -637,6 +731,8 @@ class PrepackedWeightsCache(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("weights changed after a call",)
+    expected_status = 'fail'
+    expected_cause = "state between calls: a fresh instance gives nn.LSTM's answer"
 
     def gate_preactivations(self, x, h, w, where):
         if torch.is_grad_enabled():
@@ -655,6 +751,8 @@ class UnbatchedStateUnsqueezedAtZero(TextbookLSTM):
 
     expected_checks = FORWARD
     features = ("unbatched", "initial state", "bidirectional")
+    expected_status = 'error'
+    expected_cause = None
 
     def add_batch_dim(self, input, hx):
         input, _ = super().add_batch_dim(input, None)
@@ -667,6 +765,8 @@ class BatchFirstOutputWidthHidden(TextbookLSTM):
 
     expected_checks = ("output",)
     features = ("batch_first", "projection")
+    expected_status = 'error'
+    expected_cause = None
 
     def from_internal(self, output):
         if not self.batch_first:

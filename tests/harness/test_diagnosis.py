@@ -1,0 +1,90 @@
+"""Blame on the right part: errors are the exception's, a step-0 training difference is the
+forward's, and an error on one feature does not hide how the others fare."""
+
+import torch
+
+from .lstms.broken import GateOrderIGFO
+from .lstms.correct import TextbookLSTM
+
+MODULE = "tests.harness.test_diagnosis"
+
+
+class ZerosInFloat32(TextbookLSTM):
+    """Builds the zero initial state in float32 whatever the input's dtype (a habit from
+    torch.zeros' default): a float64 call without hx raises on the dtype mismatch."""
+
+    def initial_state(self, hx, batch, x):
+        h0, c0 = super().initial_state(hx, batch, x)
+        if hx is None:
+            return h0.float(), c0.float()
+        return h0, c0
+
+
+class RaisesWhenBidirectional(TextbookLSTM):
+    """Raises on every bidirectional case; correct on the rest."""
+
+    def forward(self, input, hx=None):
+        if self.bidirectional:
+            raise RuntimeError("bidirectional is broken here")
+        return super().forward(input, hx)
+
+
+class DeclinesBidirectionalWithState(TextbookLSTM):
+    """Declines (NotImplementedError) a bidirectional call with an initial state; correct on
+    everything else."""
+
+    def forward(self, input, hx=None):
+        if self.bidirectional and hx is not None:
+            raise NotImplementedError("bidirectional with an initial state")
+        return super().forward(input, hx)
+
+
+def test_declining_one_combination_declines_those_cases_only(check_lstm):
+    record = check_lstm(DeclinesBidirectionalWithState, MODULE, checks=("output",),
+                        max_examples=30)
+    (c,) = record.checks
+    assert c.status == "pass", c.describe()
+    assert c.unsupported_cases > 0
+    # Bidirectional cases without a state still ran, and passed.
+    bi = record.features["bidirectional"]
+    assert bi["cases"] > 0 and bi["failed"] == 0
+
+
+def test_an_exception_on_empty_inputs_that_every_input_raises_is_an_error_not_empty_handling(
+        check_lstm):
+    record = check_lstm(ZerosInFloat32, MODULE, checks=("degenerate",), max_examples=5)
+    (c,) = record.checks
+    assert c.status == "error", c.describe()
+    assert c.failure["exception"]["type"] == "RuntimeError"
+    assert c.failure["likely_cause"] is None
+    assert "empty" not in c.message
+
+
+def test_a_loss_that_differs_before_the_first_update_blames_the_forward(check_lstm):
+    record = check_lstm(GateOrderIGFO, "tests.harness.lstms.broken", checks=("training",))
+    (c,) = record.checks
+    assert c.status == "fail"
+    assert c.failure["finding"]["where"]["step"] == 0
+    assert c.failure["likely_cause"].startswith("forward: the loss differs before the first")
+
+
+def test_an_error_on_one_feature_leaves_the_others_mapped(check_lstm):
+    record = check_lstm(RaisesWhenBidirectional, MODULE, checks=("output",), max_examples=30)
+    (c,) = record.checks
+    assert c.status == "error"
+    assert c.failure["exception"]["message"] == "bidirectional is broken here"
+    assert "bidirectional=true" in c.failure["case_id"]
+    features = record.features
+    # Cases past the error were drawn: bidirectional ones all raised, others passed.
+    bi = features["bidirectional"]
+    assert bi["cases"] >= 2 and bi["failed"] == bi["cases"]
+    layers = features["multi_layer"]
+    assert layers["cases"] > layers["failed"]
+    assert c.examples > bi["cases"]
+
+
+def test_zeros_in_float32_is_correct_in_float32():
+    # The fixture above is wrong only through the dtype: a float32 call works.
+    m = ZerosInFloat32(2, 3)
+    out, _ = m(torch.zeros(4, 1, 2))
+    assert out.shape == (4, 1, 3)
