@@ -136,6 +136,9 @@ class Supports:
     dropout: bool = True
     float32: bool = True
     float64: bool = True
+    # Takes a `PackedSequence` as nn.LSTM does (parity.packed): torch modules only, so off
+    # unless declared or found by probing a drop-in look-alike.
+    packed: bool = False
     gradients: Literal["autograd", "manual", "none"] = "autograd"
 
     def __post_init__(self) -> None:

@@ -573,6 +573,8 @@ class Property:
     prepare: Callable[[CaseSpec], CaseSpec] = lambda spec: spec
     # None when the property applies to `spec`, else why not (a `--case` given by hand).
     applies: Callable[[CaseSpec], str | None] = lambda spec: None
+    # A prepared case -> a strategy drawing more of it (the lengths of a packed batch).
+    draw: Callable[[CaseSpec], object] | None = None
 
 
 def _at_least_two_steps(spec: CaseSpec) -> CaseSpec:
@@ -620,6 +622,13 @@ PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
     Property("determinism", determinism),
     Property("degenerate", degenerate),
 )}
+
+# A PackedSequence against nn.LSTM (parity.packed): drawn and shrunk like a property.
+from .packed import packed_lengths, prepare_packed, run_packed  # noqa: E402
+
+PROPERTY_TABLE["packed"] = Property(
+    "packed", run_packed, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
+    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
 
 # `training` is run by `parity.training` (one training run, not a search over cases).
 PROPERTIES = (*PROPERTY_TABLE, "training")

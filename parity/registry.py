@@ -25,6 +25,7 @@ from typing import Mapping
 import torch
 
 from .adapter import Adapter, LSTMConfig, Supports, parameter_shapes
+from .packed import accepts_packed
 from .torch_adapter import TorchAdapter
 
 __all__ = [
@@ -214,6 +215,7 @@ class LookalikeAdapter(TorchAdapter):
         if not (found["float32"] or found["float64"]):
             raise LoadError(f"{name}: declines both float32 and float64")
         found["unbatched"] = self._accepts_unbatched(module)
+        found["packed"] = accepts_packed(module, _PROBE.input_size)
         return Supports(**found, gradients="autograd")
 
     def _constructs(self, config: LSTMConfig, dtype: torch.dtype) -> bool:

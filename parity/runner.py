@@ -199,6 +199,8 @@ class Checker:
             edges = property_edge_cases(check, edge_cases(supports, dtypes[:1]), dtypes)
             strategy = case_specs(supports, dtypes=dtypes, max_work=MAX_WORK // 4).map(
                 PROPERTY_TABLE[check].prepare)
+            if PROPERTY_TABLE[check].draw is not None:
+                strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)
         search = _Search(check, budget)
         total = examples + len(edges)
 
@@ -445,6 +447,7 @@ def _simpler(spec: CaseSpec, dtypes: tuple[str, ...]):
         *({"num_layers": n} for n in smaller(c.num_layers, 1)),
         {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
         {"dropout": 0.0}, {"initial_state": "none"},
+        {"enforce_sorted": True},
         *([{"initial_state": "zeros"}] if spec.initial_state == "random" else []),
         {"weight_scale": 1.0}, {"bias_scale": 1.0}, {"input_scale": 1.0}, {"input_offset": 0.0},
         *({"dtype": d} for d in dtypes if d == "float64"),
