@@ -34,8 +34,8 @@ from .reference import (DIRECT_RUNS, FLOAT64_PROBE, FORWARD_NAMES, PERTURBATION,
                         ReferenceRun, _perturb, make_torch_lstm)
 from .tolerances import SAFETY, UNIT_ROUNDOFF, resolvable, tolerance
 
-__all__ = ["MISTAKES", "accepts_packed", "packed_lengths", "run_packed", "run_packed_reference",
-           "simulate"]
+__all__ = ["MISTAKES", "accepts_packed", "packed_lengths", "prepare_packed", "run_lengths_property",
+           "run_packed", "run_packed_reference", "simulate"]
 
 # A mistake is named when the implementation lands within this many tolerances of the LSTM
 # rerun with it, on every tensor (the rerun is float64; the implementation may be float32).
@@ -474,6 +474,75 @@ def run_packed(ev: Evaluation):
         cause = likely_cause(ev, got, ref.want, tols)
     return PropertyOutcome("packed", passed, comparisons, labels=[_label(spec)] * len(comparisons),
                            likely_cause=cause)
+
+
+# -- the property: a packed batch against the implementation itself -----------------------------
+MAX_ROWS_ALONE = 3
+
+
+def run_lengths_property(ev: Evaluation):
+    """The `lengths` property: each sequence run alone (a plain batch of one, its own length)
+    equals its row of the packed batch; the batch permuted (unsorted) gives the results
+    permuted; lengths all seq_len give the plain tensor run. No reference involved."""
+    from .properties import _Collector, _forward
+
+    spec = ev.spec
+    if spec.lengths is None:
+        raise Unsupported("lengths: needs a case with lengths")
+    col = _Collector(ev, "lengths")
+    try:
+        call = _implementation_call(ev)
+        dtype = _dtype(spec.dtype)
+
+        def packed(s, x, state):
+            return ev._call("packed forward", _packed_run, call, ev.implementation_params, s,
+                            x, state, None, dtype).forward
+        whole = packed(spec, ev.case.input, ev.case.state)
+        bax = 0 if spec.config.batch_first else 1
+        x, state, n = ev.case.input, ev.case.state, spec.lengths
+        built, rng = ev.instance(), np.random.default_rng([spec.seed, 15])
+        for b in sorted({0, spec.batch - 1, int(rng.integers(spec.batch))})[:MAX_ROWS_ALONE]:
+            row = np.take(x, [b], axis=bax)
+            row = row[:, :n[b]] if bax == 0 else row[:n[b]]
+            alone = _forward(ev, built, row, None if state is None else
+                             tuple(s[:, b:b + 1] for s in state))
+            mine = np.take(whole["output"], [b], axis=bax)
+            mine = mine[:, :n[b]] if bax == 0 else mine[:n[b]]
+            label = f"sequence {b} (length {n[b]}) run alone vs its row of the packed batch"
+            col.add(label, "output", alone["output"], mine)
+            for name in ("h_n", "c_n"):
+                col.add(label, name, alone[name], whole[name][:, b:b + 1])
+        rows_ok = all(c.passed for c in col.comparisons)
+        start = len(col.comparisons)
+        perm = rng.permutation(spec.batch)
+        if np.array_equal(perm, np.arange(spec.batch)):
+            perm = np.roll(perm, 1)
+        moved = packed(spec.replace(lengths=tuple(n[i] for i in perm), enforce_sorted=False),
+                       np.take(x, perm, axis=bax),
+                       None if state is None else tuple(s[:, perm] for s in state))
+        for name in FORWARD_NAMES:
+            col.add(f"the packed batch permuted by {perm.tolist()} vs the results permuted",
+                    name, moved[name], np.take(whole[name], perm,
+                                               axis=bax if name == "output" else 1))
+        perm_ok = all(c.passed for c in col.comparisons[start:])
+        full = packed(spec.replace(lengths=(spec.seq_len,) * spec.batch, enforce_sorted=True),
+                      x, state)
+        plain = ev.forward()
+        for name in FORWARD_NAMES:
+            col.add("lengths all seq_len, packed, vs the plain tensor run", name, full[name],
+                    plain[name])
+    except ImplementationError as exc:
+        from .properties import PropertyOutcome
+        return PropertyOutcome("lengths", False, error=exc)
+    if not rows_ok:
+        cause = ("a sequence's result depends on the rest of the batch: it runs on into the "
+                 "padding, or its final state or reverse direction is read at another length")
+    elif not perm_ok:
+        cause = ("the result depends on the batch's order: h_n or hx kept in the packed "
+                 "(length-sorted) order, or sorted_indices / unsorted_indices mishandled")
+    else:
+        cause = "a packed batch of full-length sequences differs from the plain tensor run"
+    return col.outcome(cause)
 
 
 # -- drawing -----------------------------------------------------------------------------------

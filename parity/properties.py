@@ -624,11 +624,12 @@ PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
 )}
 
 # A PackedSequence against nn.LSTM (parity.packed): drawn and shrunk like a property.
-from .packed import packed_lengths, prepare_packed, run_packed  # noqa: E402
+from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed  # noqa: E402
 
-PROPERTY_TABLE["packed"] = Property(
-    "packed", run_packed, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
-    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
+    PROPERTY_TABLE[_name] = Property(
+        _name, _run, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
+        applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
 
 # `training` is run by `parity.training` (one training run, not a search over cases).
 PROPERTIES = (*PROPERTY_TABLE, "training")

@@ -16,6 +16,7 @@ from .lstms.packed_correct import PACKED_CORRECT, MaskedPackedLSTM
 from .verdicts import assert_no_false_alarm
 
 CAUSES = {m.name: m.cause for m in MISTAKES}
+PACKED_BROKEN_BY_NAME = {cls.__name__: cls for cls in PACKED_BROKEN}
 BROKEN = "tests.harness.lstms.packed_broken"
 CORRECT = "tests.harness.lstms.packed_correct"
 
@@ -102,3 +103,21 @@ def test_rerun_without_mistake_is_nn_lstm_on_the_packed_batch():
     np.testing.assert_allclose(got, want.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(gh, h_n.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(gc, c_n.detach().numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("cls, cause", [
+    (PACKED_BROKEN_BY_NAME["FinalStateAfterPadding"], "depends on the rest of the batch"),
+    (PACKED_BROKEN_BY_NAME["FinalStateSortedOrder"], "depends on the batch's order"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_lengths_property_catches_without_a_reference(check_lstm, cls, cause):
+    check = check_lstm(cls, BROKEN, checks=["lengths"], seed=1).checks[0]
+    assert check.status == "fail", check.message
+    assert cause in check.failure["likely_cause"]
+
+
+@pytest.mark.parametrize("cls", (*PACKED_CORRECT, torch.nn.LSTM), ids=lambda c: c.__name__)
+def test_lengths_property_passes_correct(check_lstm, cls):
+    module = "torch.nn" if cls is torch.nn.LSTM else CORRECT
+    record = check_lstm(cls, module, checks=["lengths"], seed=4, max_examples=12)
+    assert record.checks[0].examples > 0
+    assert_no_false_alarm(record)
