@@ -20,6 +20,7 @@ import numpy as np
 from .adapter import GATES, split_parameter_name
 from .checks import (FORWARD_CHECKS, CheckOutcome, Evaluation, _unpack, check_forward,
                      difference_problem)
+from .precision import reduced_precision_mistakes
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
 
@@ -141,6 +142,8 @@ def known_mistakes(ev: Evaluation):
                    lambda: run(s=(state[1], state[0])))
             yield ("initial state: c0 is ignored (h0 is used as both h0 and c0)",
                    lambda: run(s=(state[0], state[0])))
+    # Products in TF32, bfloat16, float16 (parity.precision): after the structural mistakes.
+    yield from reduced_precision_mistakes(ev)
 
 
 def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
