@@ -32,6 +32,7 @@ from .compare import Comparison, compare
 from .misbehaviour import WrongStructure
 from .reference import (DIRECT_RUNS, FLOAT64_PROBE, FORWARD_NAMES, PERTURBATION, Outcome,
                         ReferenceRun, _perturb, make_torch_lstm)
+from .torch_adapter import TorchAdapter
 from .tolerances import SAFETY, UNIT_ROUNDOFF, resolvable, tolerance
 
 __all__ = ["MISTAKES", "accepts_packed", "packed_lengths", "prepare_packed", "run_lengths_property",
@@ -394,9 +395,9 @@ def _sorted_indices(spec: CaseSpec) -> np.ndarray:
 
 # -- the check ---------------------------------------------------------------------------------
 def _implementation_call(ev: Evaluation) -> Callable:
-    built = ev.instance()
-    if not callable(getattr(built, "_run", None)):
+    if not isinstance(ev.builder, TorchAdapter):
         raise Unsupported("packed: the implementation is not a torch module")
+    built = ev.instance()
 
     def call(params, packed, hx):
         return built._run(params, packed, hx)

@@ -575,6 +575,8 @@ class Property:
     applies: Callable[[CaseSpec], str | None] = lambda spec: None
     # A prepared case -> a strategy drawing more of it (the lengths of a packed batch).
     draw: Callable[[CaseSpec], object] | None = None
+    # The adapter -> None when the property can run on it at all, else why not.
+    adapter: Callable[[object], str | None] = lambda adapter: None
 
 
 def _at_least_two_steps(spec: CaseSpec) -> CaseSpec:
@@ -631,12 +633,18 @@ for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
         _name, _run, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
         applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
 
+# Views with strides, and tensors kept across calls (parity.strides): torch modules only.
+from .strides import run_strides, torch_module_only  # noqa: E402
+
+PROPERTY_TABLE["strides"] = Property("strides", run_strides, adapter=torch_module_only)
+
 # `training` is run by `parity.training` (one training run, not a search over cases).
 PROPERTIES = (*PROPERTY_TABLE, "training")
 
 
-def unsupported_reason(check: str, supports: Supports) -> str | None:
-    """Why `check` cannot run on an implementation with `supports` at all, or None."""
+def unsupported_reason(check: str, supports: Supports, adapter=None) -> str | None:
+    """Why `check` cannot run on an implementation with `supports` (and, where given, that
+    adapter) at all, or None."""
     if check == "training":
         if supports.gradients == "none":
             return "forward only: training needs gradients"
@@ -646,7 +654,7 @@ def unsupported_reason(check: str, supports: Supports) -> str | None:
     missing = [f for f in PROPERTY_TABLE[check].needs if not getattr(supports, f)]
     if missing:
         return f"needs {', '.join(missing)}, which the implementation does not support"
-    return None
+    return None if adapter is None else PROPERTY_TABLE[check].adapter(adapter)
 
 
 def property_edge_cases(check: str, bases: list[CaseSpec],

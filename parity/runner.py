@@ -181,7 +181,7 @@ class Checker:
             return CheckRecord(check, "unsupported",
                                message="forward only: checked through finite differences")
         is_property = check in PROPERTY_TABLE or check == "training"
-        if is_property and (why := unsupported_reason(check, supports)):
+        if is_property and (why := unsupported_reason(check, supports, self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
             return run_training(self)
@@ -404,7 +404,8 @@ class Checker:
                              kind="property" if is_property else "reference")
         if check == "gradients" and self.adapter.supports.gradients == "none":
             return CheckRecord(check, "unsupported", message="forward only")
-        if is_property and (why := unsupported_reason(check, self.adapter.supports)):
+        if is_property and (why := unsupported_reason(check, self.adapter.supports,
+                                                      self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
             return run_training(self, spec)
