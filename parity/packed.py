@@ -424,7 +424,6 @@ def _measure(ev: Evaluation):
 def _compare(ev: Evaluation, got: Outcome):
     spec = ev.spec
     ref = run_packed_reference(ev.case, ev.reduced)
-    padded = ev.reference()
     label = _label(spec)
     comparisons, tols = [], {}
 
@@ -432,12 +431,21 @@ def _compare(ev: Evaluation, got: Outcome):
         want = ref.want.pick(group, name)
         spread = ref.spread_of(group, name)
         tol = tolerance(spec.dtype, want, spread, unit)
-        other = padded.want.pick(group, name)
-        if other.shape == want.shape:
-            tol = max(tol, tolerance(spec.dtype, other, padded.spread_of(group, name), unit))
         have = (got.forward if group == "forward" else got.gradients)[name]
-        cmp = compare(name, have, want, tol, spec, resolvable(spec.dtype, want, spread),
-                      ref.overflow(group, name, spec.dtype))
+
+        def compared():
+            return compare(name, have, want, tol, spec, resolvable(spec.dtype, want, spread),
+                           ref.overflow(group, name, spec.dtype))
+        cmp = compared()
+        if not cmp.passed and cmp.status is None:
+            # The padded case's reference (computed only now: it costs as much as the rest)
+            # has the gate-noise run: a correct implementation computed another way can land
+            # that far.
+            other = ev.reference().want.pick(group, name)
+            if other.shape == want.shape:
+                tol = max(tol, tolerance(spec.dtype, other,
+                                         ev.reference().spread_of(group, name), unit))
+                cmp = compared()
         if cmp.status is None:
             cmp = _wrong_dtype(name, have, spec) or cmp
         cmp.where["compared"] = label
