@@ -28,8 +28,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .cases import Case, CaseSpec
 from .checks import Evaluation, ImplementationError, Unsupported, _wrong_dtype
-from .compare import Comparison, compare
-from .misbehaviour import WrongStructure
+from .compare import compare
+from .misbehaviour import WrongShape, WrongStructure
 from .reference import (DIRECT_RUNS, FLOAT64_PROBE, FORWARD_NAMES, PERTURBATION, Outcome,
                         ReferenceRun, _perturb, make_torch_lstm)
 from .torch_adapter import TorchAdapter
@@ -69,7 +69,8 @@ def _dtype(name: str) -> torch.dtype:
 def _packed_run(call: Callable, params: Mapping[str, np.ndarray], spec: CaseSpec,
                 input: np.ndarray, state, cotangents, dtype: torch.dtype) -> Outcome:
     """Pack `input` (padded) with the spec's lengths, run ``call(params, packed, hx)``, and
-    return the padded output, h_n, c_n and (with cotangents) the gradients, in float64."""
+    return the padded output, h_n, c_n and (with cotangents) the gradients, as NumPy arrays
+    in the dtypes the call returned."""
     want_grad = cotangents is not None
     leaves = {"input": torch.tensor(np.asarray(input), dtype=dtype, requires_grad=want_grad)}
     hx = None
@@ -97,6 +98,10 @@ def _packed_run(call: Callable, params: Mapping[str, np.ndarray], spec: CaseSpec
                    for n, t in zip(FORWARD_NAMES, (padded, h_n, c_n))}
         if not want_grad:
             return Outcome(forward)
+        for name, g, t in zip(FORWARD_NAMES, cotangents, (padded, h_n, c_n)):
+            if tuple(t.shape) != np.shape(g):
+                raise WrongShape(f"{name} has shape {tuple(t.shape)}; nn.LSTM gives "
+                                 f"{np.shape(g)}")
         loss = sum((torch.as_tensor(np.asarray(g), dtype=t.dtype) * t).sum()
                    for g, t in zip(cotangents, (padded, h_n, c_n)))
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
