@@ -142,6 +142,9 @@ class Supports:
     float32: bool = True
     float64: bool = True
     initial_state: bool = True
+    # Takes a `PackedSequence` as nn.LSTM does (parity.packed): torch modules only, so off
+    # unless declared or found by probing a drop-in look-alike.
+    packed: bool = False
     gradients: Literal["autograd", "manual", "none"] = "autograd"
 
     def __post_init__(self) -> None:

@@ -35,6 +35,10 @@ class CaseSpec:
     input_scale: float = 1.0
     input_offset: float = 0.0
     seed: int = 0
+    # A variable-length batch (parity.packed): each row's length, in the batch's order; the
+    # input is padded to seq_len. enforce_sorted as `pack_padded_sequence` takes it.
+    lengths: tuple[int, ...] | None = None
+    enforce_sorted: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.seq_len, int) or self.seq_len < 0:
@@ -47,6 +51,7 @@ class CaseSpec:
             raise InvalidArgument(
                 f"initial_state={self.initial_state!r}: must be one of {', '.join(INITIAL_STATES)}"
             )
+        _validate_lengths(self)
 
     # -- shapes -----------------------------------------------------------------------------
     @property
@@ -86,6 +91,7 @@ class CaseSpec:
             "unbatched": self.batch is None,
             "dropout": c.dropout > 0,
             "initial_state": self.initial_state != "none",
+            "packed": self.lengths is not None,
             self.dtype: True,
         }
         return frozenset(name for name, on in used.items() if on)
@@ -139,7 +145,33 @@ class CaseSpec:
         config_keys = {f.name for f in dataclasses.fields(LSTMConfig)}
         config_changes = {k: changes.pop(k) for k in list(changes) if k in config_keys}
         config = dataclasses.replace(self.config, **config_changes)
+        if self.lengths is not None and "lengths" not in changes:
+            # A smaller batch or a shorter sequence keeps the lengths that still fit.
+            batch = changes.get("batch", self.batch) or 1
+            seq_len = changes.get("seq_len", self.seq_len)
+            lengths = tuple(min(n, seq_len) for n in self.lengths[:batch])
+            lengths += (seq_len,) * (batch - len(lengths))
+            if changes.get("enforce_sorted", self.enforce_sorted):
+                lengths = tuple(sorted(lengths, reverse=True))
+            changes["lengths"] = lengths
         return dataclasses.replace(self, config=config, **changes)
+
+
+def _validate_lengths(spec: "CaseSpec") -> None:
+    if spec.lengths is None:
+        if not spec.enforce_sorted:
+            raise InvalidArgument("enforce_sorted=False: only with lengths (a packed batch)")
+        return
+    lengths = spec.lengths
+    if spec.batch is None or len(lengths) != spec.batch:
+        raise InvalidArgument(f"lengths={_format(lengths)}: needs one length per row of the "
+                              f"batch (batch={_format(spec.batch)})")
+    if not all(isinstance(n, int) and 1 <= n <= spec.seq_len for n in lengths):
+        raise InvalidArgument(f"lengths={_format(lengths)}: each must be in 1..seq_len="
+                              f"{spec.seq_len}")
+    if spec.enforce_sorted and list(lengths) != sorted(lengths, reverse=True):
+        raise InvalidArgument(f"lengths={_format(lengths)}: must be in decreasing order when "
+                              f"enforce_sorted=true")
 
 
 def _config_defaults() -> dict:
@@ -153,6 +185,8 @@ def _spec_defaults() -> dict:
 
 
 def _format(value) -> str:
+    if isinstance(value, tuple):  # lengths: 5;3;3;1 (a comma separates fields)
+        return ";".join(str(v) for v in value)
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -166,6 +200,8 @@ def _parse(key: str, raw: str, like):
     try:
         if key == "batch" and raw.lower() == "none":
             return None
+        if key == "lengths":
+            return None if raw.lower() == "none" else tuple(int(v) for v in raw.split(";"))
         if isinstance(like, bool):
             if raw.lower() in ("true", "1", "yes"):
                 return True

@@ -27,6 +27,7 @@ from .adapter import GATES, split_parameter_name
 from .checks import (FORWARD_CHECKS, CheckOutcome, Evaluation, _unpack, check_forward,
                      difference_problem)
 from .mistakes import CellMistake, run_mistaken_lstm, trace
+from .precision import reduced_precision_mistakes
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
 
@@ -249,6 +250,9 @@ def known_mistakes(ev: Evaluation):
     for k in CELL_CLAMPS:
         yield (f"cell state clamped to [-{k:g}, {k:g}] after every update; nn.LSTM clamps "
                f"nothing", mistaken(CellMistake(clamp_cell=k)))
+
+    # Products in TF32, bfloat16, float16 (parity.precision): after the structural mistakes.
+    yield from reduced_precision_mistakes(ev)
 
 
 # The bounds people clamp at, to keep exp or tanh "safe".

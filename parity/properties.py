@@ -621,6 +621,10 @@ class Property:
     prepare: Callable[[CaseSpec], CaseSpec] = lambda spec: spec
     # None when the property applies to `spec`, else why not (a `--case` given by hand).
     applies: Callable[[CaseSpec], str | None] = lambda spec: None
+    # A prepared case -> a strategy drawing more of it (the lengths of a packed batch).
+    draw: Callable[[CaseSpec], object] | None = None
+    # The adapter -> None when the property can run on it at all, else why not.
+    adapter: Callable[[object], str | None] = lambda adapter: None
 
 
 def _at_least_two_steps(spec: CaseSpec) -> CaseSpec:
@@ -669,12 +673,26 @@ PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
     Property("degenerate", degenerate),
 )}
 
+# A PackedSequence against nn.LSTM (parity.packed): drawn and shrunk like a property.
+from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed  # noqa: E402
+
+for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
+    PROPERTY_TABLE[_name] = Property(
+        _name, _run, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
+        applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+
+# Views with strides, and tensors kept across calls (parity.strides): torch modules only.
+from .strides import run_strides, torch_module_only  # noqa: E402
+
+PROPERTY_TABLE["strides"] = Property("strides", run_strides, adapter=torch_module_only)
+
 # `training` is run by `parity.training` (one training run, not a search over cases).
 PROPERTIES = (*PROPERTY_TABLE, "training")
 
 
-def unsupported_reason(check: str, supports: Supports) -> str | None:
-    """Why `check` cannot run on an implementation with `supports` at all, or None."""
+def unsupported_reason(check: str, supports: Supports, adapter=None) -> str | None:
+    """Why `check` cannot run on an implementation with `supports` (and, where given, that
+    adapter) at all, or None."""
     if check == "training":
         if supports.gradients == "none":
             return "forward only: training needs gradients"
@@ -687,7 +705,7 @@ def unsupported_reason(check: str, supports: Supports) -> str | None:
                 "implementation does not take (Supports(initial_state=False))")
     if missing:
         return f"needs {', '.join(missing)}, which the implementation does not support"
-    return None
+    return None if adapter is None else PROPERTY_TABLE[check].adapter(adapter)
 
 
 def property_edge_cases(check: str, bases: list[CaseSpec],

@@ -26,6 +26,7 @@ import torch
 
 from .adapter import Adapter, LSTMConfig, Supports, parameter_shapes
 from .process_state import watch
+from .packed import accepts_packed
 from .torch_adapter import TorchAdapter
 
 __all__ = [
@@ -235,6 +236,7 @@ class LookalikeAdapter(TorchAdapter):
             raise LoadError(f"{name}: declines both float32 and float64")
         found["unbatched"] = self._accepts_unbatched(module)
         found["initial_state"] = self._accepts_state(module, found["unbatched"])
+        found["packed"] = accepts_packed(module, _PROBE.input_size)
         return Supports(**found, gradients="autograd")
 
     def _constructs(self, config: LSTMConfig, dtype: torch.dtype) -> bool:

@@ -185,7 +185,7 @@ class Checker:
             return CheckRecord(check, "unsupported",
                                message="forward only: checked through finite differences")
         is_property = check in PROPERTY_TABLE or check == "training"
-        if is_property and (why := unsupported_reason(check, supports)):
+        if is_property and (why := unsupported_reason(check, supports, self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
             return run_training(self)
@@ -203,6 +203,8 @@ class Checker:
             edges = property_edge_cases(check, edge_cases(supports, dtypes[:1]), dtypes)
             strategy = case_specs(supports, dtypes=dtypes, max_work=MAX_WORK // 4).map(
                 PROPERTY_TABLE[check].prepare)
+            if PROPERTY_TABLE[check].draw is not None:
+                strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)
         search = _Search(check, budget)
         total = examples + len(edges)
 
@@ -443,7 +445,8 @@ class Checker:
                              kind="property" if is_property else "reference")
         if check == "gradients" and self.adapter.supports.gradients == "none":
             return CheckRecord(check, "unsupported", message="forward only")
-        if is_property and (why := unsupported_reason(check, self.adapter.supports)):
+        if is_property and (why := unsupported_reason(check, self.adapter.supports,
+                                                      self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
             return run_training(self, spec)
@@ -486,6 +489,7 @@ def _simpler(spec: CaseSpec, dtypes: tuple[str, ...]):
         *({"num_layers": n} for n in smaller(c.num_layers, 1)),
         {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
         {"dropout": 0.0}, {"initial_state": "none"},
+        {"enforce_sorted": True},
         *([{"initial_state": "zeros"}] if spec.initial_state == "random" else []),
         {"weight_scale": 1.0}, {"bias_scale": 1.0}, {"input_scale": 1.0}, {"input_offset": 0.0},
         *({"dtype": d} for d in dtypes if d == "float64"),

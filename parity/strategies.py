@@ -154,6 +154,10 @@ EDGE_CASES = (
     # any clipping a port may have left in), which only c_n shows (tanh(50) is 1).
     "input_size=4,hidden_size=8,seq_len=100,batch=2,weight_scale=8.0,bias_scale=4.0,"
     "input_offset=3.0,seed=26",
+    # Real batch and sequence sizes at small widths (cost of a 40 x 40 case of 3 x 25 steps):
+    # past the 64-row batch tiles of kernels, and past 256- and 512-step sequence chunks.
+    "input_size=3,hidden_size=4,seq_len=3,batch=256,initial_state=random,seed=27",
+    "input_size=2,hidden_size=3,seq_len=1000,batch=2,initial_state=random,seed=28",
 )
 
 
