@@ -430,7 +430,8 @@ def _bench(args) -> int:
 
 
 # -- printing ------------------------------------------------------------------------------
-_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported"}
+_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported",
+         "known": "KNOWN", "fixed": "FIXED"}
 
 
 def _print_record(record, out) -> None:
@@ -450,12 +451,29 @@ def _print_record(record, out) -> None:
                 print(f"      {line}", file=out)
         elif c.status == "unsupported" and c.message:
             print(f"      {c.message}", file=out)
+        _print_known(c, out)
         if c.note and c.kind != "property":  # a property's short budget runs out by design
             print(f"      note: {c.note}", file=out)
     unsupported = [k for k, v in record.features.items() if not v["supported"]]
     if unsupported:
         print(f"  unsupported features (not drawn): {', '.join(unsupported)}", file=out)
     out.flush()
+
+
+def _print_known(check, out) -> None:
+    """A check's declared divergences, apart: ~ happened as declared, x no longer happens."""
+    for k in check.known:
+        if k["status"] == "known":
+            e = k.get("evidence") or {}
+            n = k["cases"]
+            print(f"      ~ known divergence ({n} case{'s' if n != 1 else ''}): {k['cause']}",
+                  file=out)
+            for line in (e.get("message"), e.get("case_id") and f"minimal case: {e['case_id']}"):
+                if line:
+                    print(f"          {line}", file=out)
+        else:
+            print(f"      x declared divergence no longer happens (fixed: remove the "
+                  f"declaration): {k['cause']} [where {k['where']}]", file=out)
 
 
 def _summary(records) -> str:
