@@ -50,8 +50,6 @@ WHERE_FIELDS = tuple(f.name for f in dataclasses.fields(LSTMConfig)) + tuple(
     f.name for f in dataclasses.fields(CaseSpec) if f.name != "config")
 # Seconds spent simplifying a declaration's evidence (within its combination).
 EVIDENCE_SHRINK_BUDGET = 5.0
-# Drawn cases, at most, when confirming a declaration the search did not meet.
-CONFIRM_EXAMPLES = 60
 
 
 @dataclass(frozen=True)
@@ -279,8 +277,10 @@ class Tracker:
 
     def _confirm(self, checker, check: str, i: int, declaration: KnownDivergence,
                  drawn) -> None:
-        """Draw cases inside the combination until the finding shows (or they run out)."""
-        strategy, edges = drawn
+        """Draw cases inside the combination until the finding shows, or as many as the search
+        drew, or its time budget is spent."""
+        strategy, edges, examples, budget = drawn
+        deadline = time.monotonic() + budget
         name = checker.adapter.name
         explicit = list(dict.fromkeys(
             m for m in (declaration.moved(e) for e in edges) if m is not None))
@@ -292,11 +292,13 @@ class Tracker:
             pass
 
         def test(spec: CaseSpec) -> None:
+            if time.monotonic() > deadline:
+                raise _Found  # not found: out of time
             if self._try(checker, check, spec, name) == i:
                 raise _Found
 
         wrapped = seed(checker.seed)(given(declaration.into(strategy))(test))
-        wrapped = settings(max_examples=CONFIRM_EXAMPLES, deadline=None, database=None,
+        wrapped = settings(max_examples=examples, deadline=None, database=None,
                            phases=[Phase.generate], verbosity=Verbosity.quiet,
                            suppress_health_check=list(HealthCheck), print_blob=False)(wrapped)
         try:

@@ -280,7 +280,7 @@ class Checker:
             agg = self.features.setdefault(feature, [0, 0])
             agg[0] += cases
             agg[1] += failed
-        return self.known.settle(self, record, (strategy, edges))
+        return self.known.settle(self, record, (strategy, edges, examples, budget))
 
     def _record(self, search: _Search, spec: CaseSpec, outcome: CheckOutcome) -> None:
         search.evaluated += 1
