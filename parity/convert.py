@@ -199,7 +199,7 @@ def from_equinox(cells, config: LSTMConfig) -> dict[str, np.ndarray]:
 
 
 # -- Keras -------------------------------------------------------------------------------------
-def to_keras(canonical: Mapping, config: LSTMConfig) -> list[list]:
+def to_keras(canonical: Mapping, config: LSTMConfig, transpose=lambda a: a.T) -> list[list]:
     """Canonical parameters -> ``set_weights`` lists for a stack of ``keras.layers.LSTM``.
 
     ``to_keras(p, config)[layer]`` is ``[kernel, recurrent_kernel, bias]`` for an ``LSTM``
@@ -208,12 +208,14 @@ def to_keras(canonical: Mapping, config: LSTMConfig) -> list[list]:
     ``weight_ih`` transposed (I, 4H) and ``recurrent_kernel`` ``weight_hh`` transposed (H, 4H):
     Keras computes ``x @ kernel``, with the gate column blocks in the same order i, f, c, o
     (its c is nn.LSTM's g). ``bias`` (4H,) is ``bias_ih + bias_hh``; with config.bias False the
-    layer is ``LSTM(use_bias=False)`` and the list has no bias.
+    layer is ``LSTM(use_bias=False)`` and the list has no bias. `transpose` transposes a matrix
+    (``tf.transpose`` for TensorFlow tensors, which have no ``.T``).
     """
     _check(canonical, config, "Keras")
     out: list[list] = [[] for _ in range(config.num_layers)]
     for layer, _direction, names in _per_direction(config):
-        out[layer] += [canonical[names["weight_ih"]].T, canonical[names["weight_hh"]].T]
+        out[layer] += [transpose(canonical[names["weight_ih"]]),
+                       transpose(canonical[names["weight_hh"]])]
         if config.bias:
             out[layer].append(_folded(canonical, names, config))
     return out
