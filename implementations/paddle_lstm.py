@@ -12,8 +12,8 @@ Not drawn, each with the reason (docs/frameworks.md, shown in tests/frameworks):
   of order), so no weights can be set by name;
 - seq_len=0: it crashes the process (SIGFPE); the adapter raises as nn.LSTM does instead of
   calling it;
-- gradients with dropout > 0: its backward raises in evaluation mode (its kernel keeps what
-  backward needs only when training), so gradients are taken in training mode, where its
+- gradients with dropout > 0: its backward raises in evaluation mode (a null tensor: its
+  kernel keeps what backward needs only when training), so gradients are taken in training mode, where its
   dropout between layers is on: such cases are declined for gradients.
 Declared as known divergences (parity.expected): it raises on unbatched (seq_len,
 input_size) input, and on an empty batch.
@@ -22,6 +22,7 @@ input_size) input, and on an empty batch.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
@@ -50,12 +51,23 @@ KNOWN_DIVERGENCES = (
 )
 
 
+def import_paddle():
+    """paddle, or a clear error where importing it would crash the process."""
+    if "paddle" not in sys.modules and "tensorflow" in sys.modules:
+        # Measured with paddlepaddle 3 and tensorflow-cpu 2.21: a segfault in paddle's core.
+        raise RuntimeError("paddle cannot be imported into a process that has imported "
+                           "TensorFlow (it crashes); run it in a process of its own (parity "
+                           "check does)")
+    import paddle
+
+    return paddle
+
+
 @contextlib.contextmanager
 def _default_dtype(dtype: str):
     """Paddle makes a layer's parameters in its process-wide default dtype: set it, then put
     it back."""
-    import paddle
-
+    paddle = import_paddle()
     saved = paddle.get_default_dtype()
     paddle.set_default_dtype(dtype)
     try:

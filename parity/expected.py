@@ -61,8 +61,9 @@ class KnownDivergence:
     "bidirectional": True}``; fields of `LSTMConfig` and of `CaseSpec`, ``batch=None`` for
     unbatched input), or a predicate on a `CaseSpec`; None for every case. `status`: the
     finding's status (``"fail"`` or a misbehaviour such as ``"error"``), or several. `match`: a
-    regular expression the finding's message must contain (the exception's text, the tensor
-    that differs); None for any. `cause`: one sentence, shown with the evidence.
+    regular expression the finding's message must contain (searched with re.DOTALL: an
+    exception's text spans lines), such as the exception's text or the tensor that differs;
+    None for any. `cause`: one sentence, shown with the evidence.
     """
 
     cause: str
@@ -117,7 +118,8 @@ class KnownDivergence:
     def explains(self, check: str, spec: CaseSpec, status: str, message: str) -> bool:
         """Whether a finding (`status`, `message`) of `check` on `spec` is this one."""
         return (check in self.checks and status in self.status and self.applies(spec)
-                and (self.match is None or re.search(self.match, message) is not None))
+                and (self.match is None
+                     or re.search(self.match, message, re.DOTALL) is not None))
 
     def into(self, strategy: st.SearchStrategy[CaseSpec]) -> st.SearchStrategy[CaseSpec]:
         """`strategy`'s cases moved into the combination (a predicate: filtered into it)."""
