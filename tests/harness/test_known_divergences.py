@@ -16,6 +16,7 @@ import pytest
 from parity import CaseSpec, InvalidArgument, KnownDivergence
 from parity.cli import _print_record
 from parity.report import render_report
+from parity.table import merge_results, render_table
 from parity.results import verdict_of
 
 from .lstms import known
@@ -152,3 +153,21 @@ def test_cli_shows_known_apart_and_exits_by_the_declarations(tmp_path):
     assert check["status"] == "known" and check["known"][0]["evidence"]["case_id"]
     page = render_report(data)
     assert "Known divergences" in page and known.REVERSE.cause in page
+    table = render_table(data)  # the cross-framework table, from the same JSON
+    assert f"| {MODULE}:DeclaredReverse |" in table and "1 known" in table
+    assert known.REVERSE.cause in table and "bidirectional=True" in table
+
+
+def test_results_merge_for_one_page():
+    """CI's main job and its frameworks job, on one page: a framework checked in the second
+    replaces its not-installed record in the first; the verdict is the worst."""
+    main = {"verdict": "pass", "seed": 0, "studies": {"bench": []}, "implementations": [
+        {"name": "fused", "status": "pass"}, {"name": "haiku", "status": "not-installed"}]}
+    frameworks = {"verdict": "fail", "implementations": [
+        {"name": "haiku", "status": "pass"}, {"name": "paddle", "status": "fail"},
+        {"name": "fused", "status": "fail"}]}
+    merged = merge_results(main, frameworks)
+    assert [(i["name"], i["status"]) for i in merged["implementations"]] == [
+        ("fused", "pass"), ("haiku", "pass"), ("paddle", "fail")]
+    assert merged["verdict"] == "fail" and merged["studies"] == {"bench": []}
+    assert main["implementations"][1]["status"] == "not-installed"  # inputs untouched
