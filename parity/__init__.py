@@ -19,6 +19,7 @@ from .adapter import (  # noqa: E402 - __version__ first: results.environment() 
 )
 from .cases import Case, CaseSpec, materialize  # noqa: E402
 from .checks import CHECKS, PROPERTIES, REFERENCE_CHECKS  # noqa: E402
+from .expected import KnownDivergence  # noqa: E402
 from .registry import (  # noqa: E402
     ENTRY_POINT_GROUP,
     LoadError,
@@ -42,6 +43,7 @@ __all__ = [
     "Case",
     "CaseSpec",
     "InvalidArgument",
+    "KnownDivergence",
     "LSTMConfig",
     "LoadError",
     "NotInstalled",

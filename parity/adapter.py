@@ -236,6 +236,9 @@ class Adapter(abc.ABC):
     requires: tuple[str, ...] = ()
     #: What installs them, for the message: ``"parity[jax]"``, ``"mypkg[gpu]"``.
     install: str = ""
+    #: Findings declared in advance (`parity.expected.KnownDivergence`), each required to still
+    #: happen: shown apart as known, and failing as "fixed" once it no longer does.
+    known_divergences: tuple = ()
 
     @abc.abstractmethod
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str) -> Built:

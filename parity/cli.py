@@ -148,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="from_json", metavar="RESULTS.json",
                         help="render from a results JSON written by check --json, without "
                              "running anything")
+    report.add_argument("--merge", action="append", metavar="RESULTS.json",
+                        help="with --from: add the implementations of another results JSON "
+                             "(one checked there replaces the same name not installed here); "
+                             "repeatable; with --json, the merged results are written too")
+
+    table = sub.add_parser("table", help="the cross-framework table, as Markdown, from results",
+                           description="Write each implementation's supports, outcome and "
+                                       "known divergences as a Markdown table, from results "
+                                       "JSON files (merged in order).")
+    table.add_argument("results", nargs="+", metavar="RESULTS.json")
+    table.add_argument("--out", metavar="PATH", help="write here (default: standard output)")
 
     lst = sub.add_parser("list", help="the registered implementations and what each supports")
     lst.add_argument("--json", action="store_true", help="as JSON")
@@ -171,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "table":
+            return _table(args)
     except (UsageError, LoadError) as exc:
         print(f"parity {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -367,11 +380,12 @@ def _report(args) -> int:
 
     out_path = _writable(args.out, "--out")
     json_path = _writable(args.json, "--json") if args.json else None
+    if args.merge and not args.from_json:
+        raise UsageError("--merge needs --from")
     if args.from_json:
-        try:
-            data = load_results(args.from_json)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--from {args.from_json}: {exc}") from None
+        data = _load_merged([args.from_json] + (args.merge or []), "--from")
+        if json_path and args.merge:
+            write_atomic(json_path, json.dumps(sanitize(data), indent=1, allow_nan=False))
     else:
         try:
             run = _run(args)
@@ -386,6 +400,31 @@ def _report(args) -> int:
     print(f"report: {out_path} ({out_path.stat().st_size / 1024:.0f} KiB)")
     verdict = data.get("verdict", "error")
     return EXIT_PASS if verdict == "pass" else EXIT_FAIL
+
+
+def _load_merged(paths: list[str], option: str) -> dict:
+    from .table import merge_results
+
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(load_results(path))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{option} {path}: {exc}") from None
+    return merge_results(*loaded)
+
+
+def _table(args) -> int:
+    from .table import render_table
+
+    data = _load_merged(args.results, "table")
+    text = render_table(data, source=", ".join(f"`{p}`" for p in args.results))
+    if args.out:
+        write_atomic(_writable(args.out, "--out"), text)
+        print(f"table: {args.out}")
+    else:
+        print(text, end="")
+    return EXIT_PASS
 
 
 # -- bench -----------------------------------------------------------------------------------
@@ -458,7 +497,8 @@ def _bench(args) -> int:
 
 
 # -- printing ------------------------------------------------------------------------------
-_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported"}
+_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported",
+         "known": "KNOWN", "fixed": "FIXED"}
 
 
 def _print_record(record, out, verbose: bool = False) -> None:
@@ -480,6 +520,7 @@ def _print_record(record, out, verbose: bool = False) -> None:
                 print(f"      {line}", file=out)
         elif c.status == "unsupported" and c.message:
             print(f"      {c.message}", file=out)
+        _print_known(c, out)
         if c.note and c.kind != "property":  # a property's short budget runs out by design
             print(f"      note: {c.note}", file=out)
         for line in _warning_lines(c.warnings, verbose):
@@ -520,6 +561,22 @@ def _short_path(where: str) -> str:
     except ValueError:  # another drive
         relative = path
     return f"{path if relative.startswith('..') else relative}:{line}"
+
+
+def _print_known(check, out) -> None:
+    """A check's declared divergences, apart: ~ happened as declared, x no longer happens."""
+    for k in check.known:
+        if k["status"] == "known":
+            e = k.get("evidence") or {}
+            n = k["cases"]
+            print(f"      ~ known divergence ({n} case{'s' if n != 1 else ''}): {k['cause']}",
+                  file=out)
+            for line in (e.get("message"), e.get("case_id") and f"minimal case: {e['case_id']}"):
+                if line:
+                    print(f"          {line}", file=out)
+        else:
+            print(f"      x declared divergence no longer happens (fixed: remove the "
+                  f"declaration): {k['cause']} [where {k['where']}]", file=out)
 
 
 def _summary(records) -> str:

@@ -1,4 +1,5 @@
-"""Weight converters between `torch.nn.LSTM`'s layout and Flax's, Equinox's, Keras's and ONNX's.
+"""Weight converters between `torch.nn.LSTM`'s layout and Flax's, Equinox's, Keras's, ONNX's and
+Haiku's.
 
 Usable without the harness (``from parity.convert import to_keras``) to port trained weights,
 and imported by no framework: the functions take and return plain arrays. ``to_*`` uses only
@@ -35,14 +36,18 @@ import numpy as np
 from .adapter import LSTMConfig, parameter_shapes
 
 __all__ = [
+    "HAIKU_FORGET_BIAS",
+    "HAIKU_GATES",
     "ONNX_GATES",
     "fold_biases",
     "from_equinox",
     "from_flax",
+    "from_haiku",
     "from_keras",
     "from_onnx",
     "to_equinox",
     "to_flax",
+    "to_haiku",
     "to_keras",
     "to_onnx",
 ]
@@ -194,7 +199,7 @@ def from_equinox(cells, config: LSTMConfig) -> dict[str, np.ndarray]:
 
 
 # -- Keras -------------------------------------------------------------------------------------
-def to_keras(canonical: Mapping, config: LSTMConfig) -> list[list]:
+def to_keras(canonical: Mapping, config: LSTMConfig, transpose=lambda a: a.T) -> list[list]:
     """Canonical parameters -> ``set_weights`` lists for a stack of ``keras.layers.LSTM``.
 
     ``to_keras(p, config)[layer]`` is ``[kernel, recurrent_kernel, bias]`` for an ``LSTM``
@@ -203,12 +208,14 @@ def to_keras(canonical: Mapping, config: LSTMConfig) -> list[list]:
     ``weight_ih`` transposed (I, 4H) and ``recurrent_kernel`` ``weight_hh`` transposed (H, 4H):
     Keras computes ``x @ kernel``, with the gate column blocks in the same order i, f, c, o
     (its c is nn.LSTM's g). ``bias`` (4H,) is ``bias_ih + bias_hh``; with config.bias False the
-    layer is ``LSTM(use_bias=False)`` and the list has no bias.
+    layer is ``LSTM(use_bias=False)`` and the list has no bias. `transpose` transposes a matrix
+    (``tf.transpose`` for TensorFlow tensors, which have no ``.T``).
     """
     _check(canonical, config, "Keras")
     out: list[list] = [[] for _ in range(config.num_layers)]
     for layer, _direction, names in _per_direction(config):
-        out[layer] += [canonical[names["weight_ih"]].T, canonical[names["weight_hh"]].T]
+        out[layer] += [transpose(canonical[names["weight_ih"]]),
+                       transpose(canonical[names["weight_hh"]])]
         if config.bias:
             out[layer].append(_folded(canonical, names, config))
     return out
@@ -289,6 +296,74 @@ def _onnx_order(a, hidden: int) -> np.ndarray:
 def _torch_order(a: np.ndarray, hidden: int) -> np.ndarray:
     blocks = _blocks(a, hidden)
     return np.concatenate([blocks[_TORCH_TO_ONNX.index(k)] for k in range(4)])
+
+
+# -- Haiku -------------------------------------------------------------------------------------
+HAIKU_GATES = ("i", "g", "f", "o")  # hk.LSTM splits its Linear's output as i, g, f, o
+_TORCH_TO_HAIKU = (0, 2, 1, 3)  # Haiku block k is canonical block _TORCH_TO_HAIKU[k]
+# hk.LSTM computes sigmoid(f + 1) in every call (its docstring calls it an initialization);
+# nn.LSTM adds nothing. The converters move it into the bias.
+HAIKU_FORGET_BIAS = 1.0
+
+
+def _haiku_module(layer: int, direction: int) -> str:
+    return f"lstm_l{layer}{'_reverse' if direction else ''}/linear"
+
+
+def to_haiku(canonical: Mapping, config: LSTMConfig, concatenate=np.concatenate) -> dict:
+    """Canonical parameters -> the ``params`` of one ``hk.LSTM`` per layer and direction.
+
+    ``hk.LSTM`` runs one ``hk.Linear`` on ``[x, h]``: ``w`` (I + H, 4H) is ``weight_ih`` and
+    ``weight_hh`` transposed and stacked, ``x @ w``, with the gate column blocks in Haiku's order
+    i, g, f, o; ``b`` (4H,) is ``bias_ih + bias_hh`` in that order, less HAIKU_FORGET_BIAS on
+    the f block (hk.LSTM adds it back in every call; zeros but that when config.bias is False:
+    hk.LSTM always has a bias). The modules are named ``lstm_l{k}`` and ``lstm_l{k}_reverse``
+    (``hk.LSTM(H, name=...)``), so the keys are ``"lstm_l0/linear"``, ...::
+
+        {"lstm_l0/linear": {"w": [[W_ii^T W_ig^T W_if^T W_io^T], [W_hi^T ... W_ho^T]],
+                            "b": [b_i, b_g, b_f - 1, b_o]}}
+
+    `concatenate` joins arrays (``jnp.concatenate`` to trace the conversion in JAX).
+    """
+    _check(canonical, config, "Haiku")
+    h = config.hidden_size
+    out: dict = {}
+    for layer, direction, names in _per_direction(config):
+        w_ih = _blocks(canonical[names["weight_ih"]], h)
+        w_hh = _blocks(canonical[names["weight_hh"]], h)
+        bias = _folded(canonical, names, config)
+        b = _blocks(bias, h) if bias is not None else [0 * w_hh[k][:, 0] for k in range(4)]
+        order = _TORCH_TO_HAIKU
+        w = concatenate([concatenate([w_ih[k] for k in order]).T,
+                         concatenate([w_hh[k] for k in order]).T])
+        b = concatenate([b[k] - HAIKU_FORGET_BIAS if k == 1 else b[k] for k in order])
+        out[_haiku_module(layer, direction)] = {"w": w, "b": b}
+    return out
+
+
+def from_haiku(params: Mapping, config: LSTMConfig) -> dict[str, np.ndarray]:
+    """The inverse of `to_haiku` (biases folded into ``bias_ih``, HAIKU_FORGET_BIAS added back
+    to the forget gate's)."""
+    _no_projection(config, "Haiku")
+    h = config.hidden_size
+    out: dict[str, np.ndarray] = {}
+    for layer, direction, names in _per_direction(config):
+        node = params[_haiku_module(layer, direction)]
+        w, b = np.asarray(node["w"]), np.asarray(node["b"])
+        width = config.layer_input_size(layer)
+        if w.shape != (width + h, 4 * h) or b.shape != (4 * h,):
+            raise ValueError(f"{_haiku_module(layer, direction)}: w {w.shape}, b {b.shape}; "
+                             f"{config} needs w {(width + h, 4 * h)}, b {(4 * h,)}")
+        cols = _blocks(w.T, h)  # Haiku's blocks, as rows
+        torch_rows = [cols[_TORCH_TO_HAIKU.index(k)] for k in range(4)]
+        out[names["weight_ih"]] = np.concatenate([r[:, :width] for r in torch_rows])
+        out[names["weight_hh"]] = np.concatenate([r[:, width:] for r in torch_rows])
+        hb = _blocks(b, h)
+        bias = np.concatenate([hb[_TORCH_TO_HAIKU.index(k)] for k in range(4)])
+        bias[h:2 * h] += HAIKU_FORGET_BIAS
+        _set_bias(out, names, bias, config, "Haiku")
+        _shape_check(out, names, config, "Haiku")
+    return out
 
 
 # -- shared --------------------------------------------------------------------------------------

@@ -198,6 +198,8 @@ class LookalikeAdapter(TorchAdapter):
             f"drop-in nn.LSTM look-alike {where}"
         self._accepts = _accepted_kwargs(cls)
         self.supports = self._probe()
+        # A look-alike declares its known divergences on the class (parity.expected).
+        self.known_divergences = tuple(getattr(cls, "parity_known_divergences", ()) or ())
 
     def make_module(self, config: LSTMConfig, dtype: torch.dtype) -> torch.nn.Module:
         kwargs = {k: v for k, v in config.as_dict().items() if k in self._accepts}

@@ -36,6 +36,9 @@ FEATURE_LABELS = {
 STATUS_CELLS = {
     "pass": ("pass", "\u2713"),
     "fail": ("fail", "\u2717"),
+    # Only declared divergences found (parity.expected); a declared one that no longer happens.
+    "known": ("known", "\u2248"),
+    "fixed": ("fail", "\u2717"),
     "error": ("error", "!"),
     "unsupported": ("neutral", "\u2013"),
     "not-installed": ("neutral", "\u2013"),
@@ -86,7 +89,7 @@ IMPLEMENTATION_DEFAULTS = {"name": "?", "target": "", "description": "", "status
                            "duration_s": None, "error": None}
 CHECK_DEFAULTS = {"status": "error", "examples": 0, "unsupported_cases": 0, "unresolved_cases": 0,
                   "duration_s": None, "message": "", "worst": None, "failure": None,
-                  "samples": [], "note": "", "data": None}
+                  "samples": [], "note": "", "data": None, "known": []}
 FINDING_DEFAULTS = {"tensor": "?", "where": {}, "index": None, "got": None, "want": None,
                     "max_abs_error": None, "max_rel_error": None, "tolerance": None,
                     "ratio": None, "problem": None}
@@ -205,6 +208,23 @@ def _failure(check: dict, impl: dict, seed) -> dict | None:
             "likely_cause": f.get("likely_cause"), "diagnosis_error": f.get("diagnosis_error"),
             "exception": f.get("exception"), "reproduce": reproduce, "rerun": rerun,
             "note": check.get("note") or ""}
+
+
+def _known(impl: dict) -> list[dict]:
+    """The declared divergences of every check, each with its evidence (or none: fixed)."""
+    out = []
+    for c in impl.get("checks") or []:
+        for k in (c.get("known") or []) if isinstance(c, dict) else []:
+            if not isinstance(k, dict):
+                continue
+            evidence = k.get("evidence") or {}
+            out.append({"check": c.get("check", "?"), "status": k.get("status", "?"),
+                        "style": "known" if k.get("status") == "known" else "fail",
+                        "cause": k.get("cause", ""), "where": k.get("where", ""),
+                        "cases": k.get("cases", 0), "message": evidence.get("message", ""),
+                        "case_id": evidence.get("case_id"),
+                        "reproduce": evidence.get("reproduce")})
+    return out
 
 
 # -- plots -------------------------------------------------------------------------------------
@@ -396,6 +416,7 @@ def build_view(data: dict) -> dict:
                        for c in impl["checks"]],
             "failures": [f for f in (_failure(c, impl, seed) for c in impl.get("checks") or [])
                          if f],
+            "known": _known(impl),
             "plots": [p for p in (_seq_len_plot(impl, columns), _gradient_blocks_plot(impl))
                       if p] + _training_plots(impl),
         }
@@ -409,7 +430,8 @@ def build_view(data: dict) -> dict:
         "distribution": _distribution_plot(implementations, columns),
         "studies": _studies(data.get("studies") or {}, [i["name"] for i in implementations]),
         "environment": data.get("environment") or {},
-        "legend": [(s, STATUS_CELLS[s]) for s in ("pass", "fail", "error", "unsupported")],
+        "legend": [(s, STATUS_CELLS[s]) for s in ("pass", "known", "fail", "error",
+                                                  "unsupported")],
     }
 
 

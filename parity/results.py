@@ -28,7 +28,9 @@ from pathlib import Path
 from .misbehaviour import MISBEHAVIOURS, worst_status
 
 __all__ = [
+    "FIXED",
     "FORMAT",
+    "KNOWN",
     "NOT_INSTALLED",
     "STATUSES",
     "CheckRecord",
@@ -42,7 +44,11 @@ __all__ = [
 FORMAT = "parity-results/1"
 # A misbehaviour (parity.misbehaviour: crashed, timeout, error, wrong-shape...) is worse than a
 # discrepancy: the implementation did not give a number to compare.
-STATUSES = ("pass", "fail", "unsupported", *MISBEHAVIOURS)
+STATUSES = ("pass", "known", "fail", "fixed", "unsupported", *MISBEHAVIOURS)
+# A check whose only findings are declared divergences (parity.expected): counted as a pass.
+KNOWN = "known"
+# A declared divergence that no longer happens: counted as a discrepancy (remove the declaration).
+FIXED = "fixed"
 # An implementation whose optional extra is not installed: skipped, and ignored by the verdict.
 NOT_INSTALLED = "not-installed"
 
@@ -69,6 +75,9 @@ class CheckRecord:
     # Warnings the implementation raised during the check, counted: [{category, message, where,
     # count}] (parity.isolation; empty in-process).
     warnings: list = field(default_factory=list)
+    # Declared divergences for this check (parity.expected): each with its status ("known":
+    # seen, with the evidence; "fixed": no longer happens) and the declared cause.
+    known: list = field(default_factory=list)
 
     def describe(self) -> list[str]:
         """The lines a person reads about a failure or error: what, where, cause, reproduce."""
@@ -110,7 +119,7 @@ class ImplementationRecord:
             self.status = misbehaved
         elif self.error:
             self.status = "error"
-        elif "fail" in statuses:
+        elif "fail" in statuses or FIXED in statuses:
             self.status = "fail"
         elif statuses and all(s == "unsupported" for s in statuses):
             self.status = "unsupported"

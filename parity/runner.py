@@ -23,6 +23,7 @@ from .adapter import Adapter
 from .cases import CaseSpec
 from .checks import CHECKS, CheckOutcome, Evaluation, Unsupported, run_check
 from .diagnose import diagnose
+from .expected import Tracker
 from . import gradient_blocks
 from .misbehaviour import is_misbehaviour
 from .properties import PROPERTY_TABLE, property_edge_cases, unsupported_reason
@@ -140,6 +141,7 @@ class Checker:
         self._evaluations: OrderedDict = OrderedDict()
         self._outcomes: dict = {}
         self.features: dict[str, list[int]] = {}  # feature -> [cases, failing cases], all checks
+        self.known = Tracker.of(adapter)  # declared divergences (parity.expected)
 
     # -- evaluations, cached ------------------------------------------------------------------
     def _reduced(self, check: str) -> bool:
@@ -188,7 +190,7 @@ class Checker:
         if is_property and (why := unsupported_reason(check, supports, self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
-            return run_training(self)
+            return self.known.settle_record(self, run_training(self))
         dtypes = self.dtypes_for(check)
         examples = self.max_examples
         if check == "finite-differences":
@@ -220,6 +222,9 @@ class Checker:
                 search.unsupported += 1
                 assume(False)
                 return
+            if outcome.status != "pass" and self.known.explains(check, spec, outcome,
+                                                                self.adapter.name):
+                return  # a declared divergence: evidence for it, and no failure
             if key not in search.seen:
                 search.seen.add(key)
                 self._record(search, spec, outcome)
@@ -285,7 +290,7 @@ class Checker:
             agg = self.features.setdefault(feature, [0, 0])
             agg[0] += cases
             agg[1] += failed
-        return record
+        return self.known.settle(self, record, (strategy, edges, examples, budget))
 
     def _map_rest(self, search: _Search, strategy, examples: int, check: str) -> None:
         """Draw the cases the search had left after its finding (within its time budget),
@@ -349,7 +354,8 @@ class Checker:
                 outcome = self.outcome(candidate, check)
             except Unsupported:
                 return False
-            return outcome.status == status
+            return outcome.status == status and self.known.which(
+                check, candidate, status, outcome.message(self.adapter.name)) is None
 
         improved, tried = True, {spec}
         while improved and time.monotonic() < deadline:
@@ -412,6 +418,13 @@ class Checker:
                 failure["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
         record.failure = failure
 
+    def evidence(self, check: str, spec: CaseSpec, outcome: CheckOutcome) -> dict:
+        """A finding on `spec` as a failure record would show it (message, case, cause,
+        reproduction), unshrunk: the evidence for a declared divergence."""
+        record = CheckRecord(check, outcome.status)
+        self._fill_failure(record, _Failed(spec, outcome), minimize=False)
+        return record.failure
+
     def _repeated(self, spec: CaseSpec, check: str, outcome: CheckOutcome) -> CheckOutcome:
         """`outcome` of `check` on `spec`, or the nondeterministic one calling twice shows."""
         ev = self.evaluation(spec, check)
@@ -449,7 +462,7 @@ class Checker:
                                                       self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
-            return run_training(self, spec)
+            return self.known.settle_record(self, run_training(self, spec), strict=False)
         try:
             outcome = self.outcome(spec, check)
         except Unsupported as exc:
@@ -463,6 +476,7 @@ class Checker:
             record.data = {"gradient_blocks": gradient_blocks.rows(blocks)}
         if outcome.status != "pass":
             self._fill_failure(record, _Failed(spec, outcome), minimize=False)
+            record = self.known.settle_single(self, record, spec, outcome)
         else:
             record.message = outcome.message(self.adapter.name)
             record.worst = _worst_dict(spec, outcome)

@@ -159,3 +159,26 @@ def test_to_works_on_tensors_so_frameworks_differentiate_through_it():
     (kernel.sum() + 2 * bias.sum()).backward()
     assert torch.equal(p["weight_ih_l0"].grad, torch.ones(12, 2, dtype=torch.float64))
     assert torch.equal(p["bias_hh_l0"].grad, torch.full((12,), 2.0, dtype=torch.float64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(config=configs, seed=st.integers(0, 2**16))
+def test_haiku_round_trips_exactly(config, seed):
+    """Integer-valued parameters, so that moving Haiku's forget-gate +1 in and out is exact."""
+    p = {n: np.round(a * 8) for n, a in random_parameters(config, seed).items()}
+    there = convert.to_haiku(p, config)
+    assert_same_tree(convert.from_haiku(there, config), convert.fold_biases(p, config))
+    assert_same_tree(convert.to_haiku(convert.from_haiku(there, config), config), there)
+
+
+def test_haiku_layout():
+    """One Linear on [x, h] (x @ w), gate columns i, g, f, o, the forget gate's bias less 1."""
+    config = LSTMConfig(input_size=2, hidden_size=3, bidirectional=True)
+    p = gate_labelled(config)
+    node = convert.to_haiku(p, config)["lstm_l0_reverse/linear"]
+    assert node["w"].shape == (2 + 3, 12)
+    np.testing.assert_array_equal(node["w"][0], -np.repeat([1.0, 3.0, 2.0, 4.0], 3))
+    np.testing.assert_array_equal(node["b"], -np.repeat([11.0, 33.0, 22.0 + 1.0, 44.0], 3))
+    no_bias = convert.to_haiku(gate_labelled(LSTMConfig(2, 3, bias=False)),
+                               LSTMConfig(2, 3, bias=False))["lstm_l0/linear"]
+    np.testing.assert_array_equal(no_bias["b"], np.repeat([0.0, 0.0, -1.0, 0.0], 3))

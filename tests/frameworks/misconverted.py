@@ -8,13 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from parity_implementations.flax_lstm import FlaxAdapter
+from parity_implementations.haiku_lstm import HaikuAdapter
+from parity_implementations.keras_tf_lstm import KerasTensorFlowAdapter
+from parity_implementations.paddle_lstm import PaddleAdapter
 from parity_implementations.jax_lstm import JaxAdapter
 from parity_implementations.keras_lstm import KerasAdapter
 from parity_implementations.onnx_lstm import OnnxReferenceAdapter
-from parity.convert import to_flax, to_keras
+from parity.convert import HAIKU_FORGET_BIAS, to_flax, to_haiku, to_keras
 
-__all__ = ["FlaxBiasNotFolded", "JaxReverseOutputUnflipped", "KerasGatesIFOC",
-           "OnnxOutputReadAsTBDH", "OnnxTorchGateOrder"]
+__all__ = ["FlaxBiasNotFolded", "HaikuForgetBiasKept", "JaxReverseOutputUnflipped",
+           "KerasGatesIFOC", "KerasTensorFlowGatesIFOC", "OnnxOutputReadAsTBDH",
+           "OnnxTorchGateOrder", "PaddleBiasIhTwice"]
 
 
 def _gate_blocks_in(params, config, order):
@@ -87,3 +91,43 @@ class JaxReverseOutputUnflipped(JaxAdapter):
             h = config.output_hidden_size
             y = jnp.concatenate([y[..., :h], y[::-1, :, h:]], axis=-1)
         return y, h_n, c_n
+
+
+class HaikuForgetBiasKept(HaikuAdapter):
+    """Haiku's bias written without taking off the +1 hk.LSTM adds to the forget gate in every
+    call (its docstring calls it an initialization)."""
+
+    description = "haiku, forget gate's +1 left in"
+
+    def haiku_parameters(self, params, config):
+        import jax.numpy as jnp
+
+        out = to_haiku(params, config, concatenate=jnp.concatenate)
+        h = config.hidden_size
+        for node in out.values():  # add back what to_haiku took off: f is Haiku's block 2
+            node["b"] = node["b"].at[2 * h:3 * h].add(HAIKU_FORGET_BIAS)
+        return out
+
+
+class KerasTensorFlowGatesIFOC(KerasTensorFlowAdapter):
+    """Keras-on-TensorFlow kernels written with gate columns i, f, o, c (Keras reads i, f, c,
+    o)."""
+
+    description = "keras-tf, gate columns written as i, f, o, c"
+
+    def keras_weights(self, params, config):
+        import tensorflow as tf
+
+        h = config.hidden_size
+        rows = np.concatenate([np.arange(g * h, (g + 1) * h) for g in (0, 1, 3, 2)])
+        moved = {n: tf.gather(a, rows) for n, a in params.items()}  # TF has no fancy indexing
+        return to_keras(moved, config, transpose=tf.transpose)
+
+
+class PaddleBiasIhTwice(PaddleAdapter):
+    """Paddle's parameters set by a name map with a slip: bias_hh_l{k} given bias_ih_l{k}."""
+
+    description = "paddle, bias_ih set in place of bias_hh"
+
+    def paddle_parameters(self, params, config):
+        return {n: params[n.replace("bias_hh", "bias_ih")] for n in params}

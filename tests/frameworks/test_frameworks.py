@@ -1,4 +1,5 @@
-"""The JAX, Flax, Equinox, Keras and ONNX adapters and converters, with their frameworks.
+"""The other frameworks' adapters and converters (JAX, Flax, Equinox, Haiku, Keras on torch and
+on TensorFlow, ONNX, PaddlePaddle), with their frameworks.
 
 Needs the extras (``pip install -e '.[all]'``); marked ``frameworks``, deselected by default and
 run by ``tox -e frameworks``, which also runs ``python -m parity check`` over the six adapters.
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from parity import CaseSpec, LSTMConfig, as_adapter, check_implementation
+from parity import LSTMConfig, as_adapter, check_implementation
+from parity.isolation import Options, check_isolated, load_isolated
 from parity.convert import from_equinox, from_flax, from_keras
 
 from . import misconverted
@@ -22,10 +24,13 @@ FORWARD = ("output", "h_n", "c_n")
 
 
 def checked(cls, checks=FORWARD, seed=0, max_examples=10, case=None):
+    """`cls` checked in a child process of its own, as `parity check` runs it: TensorFlow and
+    PaddlePaddle cannot share a process (importing paddle after tensorflow segfaults), nor Keras
+    two backends."""
     target = f"tests.frameworks.misconverted:{cls.__name__}"
-    return check_implementation(as_adapter(cls, name=target, target=target), checks=checks,
-                                seed=seed, max_examples=max_examples, time_budget=3600.0,
-                                case=None if case is None else CaseSpec.from_string(case))
+    options = Options(checks=tuple(checks), seed=seed, max_examples=max_examples,
+                      time_budget=3600.0, case=case, threads=1)
+    return check_isolated([target], load_isolated([target], options), options)[0]
 
 
 # -- each mistake caught, its cause named -------------------------------------------------------
@@ -39,6 +44,10 @@ MISTAKES = [
      "layout: the output's batch and direction axes are swapped"),
     (misconverted.JaxReverseOutputUnflipped, "output",
      "reverse direction: its outputs are in reverse time order"),
+    (misconverted.HaikuForgetBiasKept, "output", "bias: a forget-gate bias of +1 is added"),
+    (misconverted.KerasTensorFlowGatesIFOC, "output",
+     "gate order: the implementation reads the gate blocks as i, f, o, g"),
+    (misconverted.PaddleBiasIhTwice, "output", "bias: bias_ih is used twice"),
 ]
 
 
@@ -124,9 +133,11 @@ def test_equinox_weights_ported_with_from_equinox_compute_the_same_in_torch():
 def test_importing_parity_and_listing_import_no_framework():
     code = ("import sys, parity, parity_implementations.jax_lstm, parity_implementations.flax_lstm, "
             "parity_implementations.equinox_lstm, parity_implementations.keras_lstm, "
-            "parity_implementations.onnx_lstm; from parity.cli import main; main(['list']); "
+            "parity_implementations.onnx_lstm, parity_implementations.haiku_lstm, "
+            "parity_implementations.paddle_lstm, parity_implementations.keras_tf_lstm; "
+            "from parity.cli import main; main(['list']); "
             "print(sorted(m for m in ('jax', 'flax', 'equinox', 'keras', 'onnx', "
-            "'onnxruntime') if m in sys.modules))")
+            "'onnxruntime', 'haiku', 'paddle', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
@@ -150,3 +161,109 @@ def test_float32_stays_float32_after_x64_is_on():
     y, (h, c) = JaxAdapter().build(config, params, "float32").forward(
         np.ones((4, 1, 2), np.float32), None)
     assert y.dtype == h.dtype == c.dtype == np.float32
+
+
+def test_keras_tf_refuses_keras_already_on_torch_clearly():
+    code = ("from parity_implementations.keras_lstm import import_keras; import_keras(); "
+            "from parity_implementations.keras_tf_lstm import import_keras_tensorflow; "
+            "import_keras_tensorflow()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "keras was imported with the 'torch' backend" in out.stderr
+    assert "run it in a process of its own" in out.stderr
+
+
+def test_keras_on_torch_and_on_tensorflow_in_one_run(tmp_path):
+    """parity check gives each implementation its own process: both backends in one run."""
+    out = subprocess.run([sys.executable, "-m", "parity", "check", "--impl", "keras",
+                          "--impl", "keras-tf", "--only", "output", "--max-examples", "2",
+                          "--seed", "0", "--no-database", "-q"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("PASS") == 2
+
+
+def test_haiku_weights_ported_with_from_haiku_compute_the_same_in_torch():
+    import haiku as hk
+    import jax
+
+    from parity.convert import from_haiku
+
+    config = LSTMConfig(input_size=3, hidden_size=4)
+
+    def unroll(x):
+        core = hk.LSTM(4, name="lstm_l0")
+        return hk.dynamic_unroll(core, x, core.initial_state(x.shape[1]), time_major=True)
+
+    f = hk.without_apply_rng(hk.transform(unroll))
+    xt = X.swapaxes(0, 1)  # (T, B, I)
+    params = f.init(jax.random.PRNGKey(3), xt)
+    params = jax.tree.map(lambda a: a + 0.3, params)  # a nonzero bias
+    ys, state = f.apply(params, xt)
+    want_y, want_h, want_c = torch_lstm(config, from_haiku(params, config), xt,
+                                        batch_first=False)
+    np.testing.assert_allclose(np.asarray(ys), want_y, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.hidden), want_h[0], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.cell), want_c[0], atol=1e-5)
+
+
+# -- the divergences each framework's own LSTM shows, with the framework alone ----------------
+def _crashes(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import warnings; "
+                           "warnings.simplefilter('ignore'); import paddle\n" + code],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_paddle_without_biases_crashes_the_process():
+    out = _crashes("m = paddle.nn.LSTM(3, 4, bias_ih_attr=False, bias_hh_attr=False)\n"
+                   "m(paddle.randn([2, 5, 3]))\nprint('returned')")
+    assert out.returncode != 0 and "returned" not in out.stdout
+    assert "Segmentation fault" in out.stderr or out.returncode < 0
+
+
+def test_paddle_on_an_empty_sequence_crashes_the_process():
+    out = _crashes("paddle.nn.LSTM(3, 4, time_major=True)(paddle.zeros([0, 2, 3]))\n"
+                   "print('returned')")
+    assert out.returncode != 0 and "returned" not in out.stdout
+
+
+def test_paddle_raises_on_unbatched_input_and_on_an_empty_batch():
+    out = _crashes(
+        "lstm = paddle.nn.LSTM(3, 4, time_major=True)\n"
+        "for x in (paddle.randn([5, 3]), paddle.zeros([5, 0, 3])):\n"
+        "    try:\n        lstm(x)\n        print('returned')\n"
+        "    except Exception as e:\n        print('raised', str(e).splitlines()[0])\n")
+    unbatched, empty = out.stdout.strip().splitlines()[-2:]
+    # nn.LSTM reads (seq_len, input_size) as one sequence, and returns (5, 0, 4) for batch 0.
+    assert unbatched.startswith("raised") and "rank of Input in RNN" in unbatched
+    assert empty.startswith("raised") and ("input size should not be 0" in empty
+                                           or "holds no memory" in empty)
+
+
+def test_paddle_backward_needs_training_mode():
+    out = _crashes(
+        "lstm = paddle.nn.LSTM(3, 4, time_major=True)\n"
+        "for mode in ('train', 'eval'):\n"
+        "    getattr(lstm, mode)()\n"
+        "    x = paddle.randn([5, 2, 3])\n    x.stop_gradient = False\n"
+        "    try:\n"
+        "        g = paddle.grad(lstm(x)[0].sum(), [x] + list(lstm.parameters()))\n"
+        "        print(mode, 'gradient', list(g[0].shape))\n"
+        "    except Exception as e:\n        print(mode, 'raised')\n")
+    assert "train gradient [5, 2, 3]" in out.stdout and "eval raised" in out.stdout, out.stderr
+
+
+def test_paddle_refuses_a_process_with_tensorflow_clearly():
+    code = ("import tensorflow\nfrom parity_implementations.paddle_lstm import import_paddle\n"
+            "import_paddle()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0 and "run it in a process of its own" in out.stderr
+
+
+def test_keras_on_tensorflow_raises_on_an_empty_batch():
+    from parity_implementations.keras_tf_lstm import import_keras_tensorflow
+
+    keras = import_keras_tensorflow()
+    layer = keras.layers.LSTM(4, return_sequences=True)
+    with pytest.raises(Exception, match="Biases must be 1D"):
+        layer(np.zeros((0, 5, 3), np.float32))  # nn.LSTM returns (5, 0, 4), batch-major here

@@ -39,7 +39,7 @@ def test_strides_passes_correct(check_lstm, cls):
 
 
 def test_strides_is_unsupported_outside_torch():
-    from implementations.numpy_lstm import NumpyAdapter
+    from parity_implementations.numpy_lstm import NumpyAdapter
     record = check_implementation(as_adapter(NumpyAdapter, name="numpy"), checks=("strides",),
                                   seed=0, max_examples=4)
     assert record.checks[0].status == "unsupported"
