@@ -198,6 +198,10 @@ class Tracker:
     def for_check(self, check: str) -> list[tuple[int, KnownDivergence]]:
         return [(i, d) for i, d in enumerate(self.declarations) if check in d.checks]
 
+    def seen_for(self, check: str) -> bool:
+        """Whether any case of `check` was explained by a declaration."""
+        return any(key[0] == check for key in self.seen)
+
     def which(self, check: str, spec: CaseSpec, status: str, message: str) -> int | None:
         """The declaration that explains this finding, if one does."""
         if status == "pass":

@@ -267,6 +267,16 @@ class Checker:
             record.message = "the implementation declined every case drawn for this check"
         if search.misbehaved is not None and not is_misbehaviour(record.status):
             self._fill_failure(record, _Errored(*search.misbehaved))
+        if record.status == "pass" and search.evaluated == 0 and not self.known.seen_for(check):
+            # Nothing was compared: every case drawn was declined until the time budget ran out
+            # (hypothesis then counts the undrawn rest as passing). A check that compared
+            # nothing has not passed.
+            record.status = "unsupported"
+            record.message = (
+                f"no case was compared: the implementation declined all {search.unsupported} "
+                f"cases drawn for this check before its time budget ({budget:.2g}s) ran out"
+                if search.unsupported else
+                f"no case was compared within the time budget ({budget:.2g}s)")
         if record.status not in ("pass", "fail", "unsupported") + NOT_MAPPED:
             # An exception on one case is one finding: the search goes on drawing the rest, so
             # the feature cells show which features raise and which pass.
