@@ -96,8 +96,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-examples", type=_positive_int, default=DEFAULT_MAX_EXAMPLES,
                    metavar="N", help=f"cases drawn per check, on top of the explicit edge cases "
                                      f"(default: {DEFAULT_MAX_EXAMPLES})")
-    p.add_argument("--only", type=_check_name, action="append", metavar="CHECK",
-                   help=f"run only this check; repeatable ({', '.join(CHECKS)})")
+    p.add_argument("--only", type=_check_name, action="extend", nargs="+", metavar="CHECK",
+                   help=f"run only these checks; repeatable ({', '.join(CHECKS)})")
     p.add_argument("--case", type=_case, metavar="SPEC",
                    help="check exactly this case (the spec a failure prints) instead of "
                         "searching")

@@ -143,3 +143,13 @@ def test_a_failed_run_leaves_the_previous_json_intact(tmp_path):
     assert main(["check", "--impl", "no-such-name", "--json", str(out)]) == 2
     assert out.read_text() == "previous"
     assert not [p for p in tmp_path.iterdir() if p.name != "out.json"]
+
+
+def test_only_takes_several_checks_after_one_flag_or_repeated():
+    from parity.cli import build_parser
+
+    parser = build_parser()
+    one_flag = parser.parse_args(["check", "--only", "output", "h_n", "--impl", "torch"])
+    repeated = parser.parse_args(["check", "--only", "output", "--only", "h_n"])
+    assert one_flag.only == repeated.only == ["output", "h_n"]
+    assert one_flag.impl == ["torch"]
