@@ -97,3 +97,13 @@ def test_no_false_alarm_from_properties_over_many_seeds(cls, seed, check_lstm):
 @pytest.mark.parametrize("cls", correct.CORRECT, ids=lambda c: c.__name__)
 def test_correct_lstms_train_like_nn_lstm(cls, check_lstm):
     _assert_passes(check_lstm(cls, CORRECT_MODULE, checks=("training",)))
+
+
+def test_an_empty_sequence_answered_with_the_initial_state_passes_degenerate(check_lstm):
+    """nn.LSTM raises for seq_len=0; an LSTM that returns what an empty sequence computes (no
+    output steps, h_n, c_n = h0, c0) is not failed for it (a blind test's NumPy LSTM was). One
+    that answers it with zeros in place of the given state is (EmptySequenceForgetsState)."""
+    record = check_lstm(correct.EmptySequenceAnsweredLSTM, CORRECT_MODULE,
+                        checks=("degenerate",), max_examples=8)
+    _assert_passes(record)
+    assert record.checks[0].status == "pass"

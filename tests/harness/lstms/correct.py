@@ -399,6 +399,25 @@ class BatchFirstNativeLSTM(TextbookLSTM):
     time_dim = 1
 
 
+class EmptySequenceAnsweredLSTM(TextbookLSTM):
+    """Answers a zero-length sequence where nn.LSTM raises: no output steps, and the initial
+    state (zeros when none is given) as the final state: what an empty sequence computes.
+    Not in CORRECT (it differs from nn.LSTM only there); the degenerate property must pass it."""
+
+    def forward(self, input, hx=None):
+        time_dim = 1 if self.batch_first and input.dim() == 3 else 0
+        if input.shape[time_dim] == 0:
+            shape = list(input.shape)
+            shape[-1] = self.output_size * self.num_directions
+            if hx is None:
+                rows = (input.shape[1 - time_dim],) if input.dim() == 3 else ()
+                n = self.num_layers * self.num_directions
+                hx = (input.new_zeros((n, *rows, self.output_size)),
+                      input.new_zeros((n, *rows, self.hidden_size)))
+            return input.new_zeros(shape), (hx[0].clone(), hx[1].clone())
+        return super().forward(input, hx)
+
+
 CORRECT = (
     TextbookLSTM,
     PerGateLSTM,
