@@ -215,6 +215,22 @@ class OutputRoundedThroughFloat32(TextbookLSTM):
         return super().assemble(_RoundTo32StraightThrough.apply(output), h_n, c_n)
 
 
+class StateResetEvery16Steps(TextbookLSTM):
+    """Runs time in chunks of 16 steps and starts each chunk from a zero state (the state is
+    not carried across the chunk boundary)."""
+
+    expected_checks = ("output",)
+    expected_status = "fail"
+    expected_cause = "time: the output matches for steps 0..15 and differs from step 16 on"
+    must_pass = ()
+    features = ("seq_len>16",)
+
+    def carry(self, h, c, where):
+        if where.step > 0 and where.step % 16 == 0:
+            return torch.zeros_like(h), torch.zeros_like(c)
+        return h, c
+
+
 class UnitsPast8NeverForget(TextbookLSTM):
     """A vectorized kernel's tail: hidden units from 8 on keep their forget gate at 1 (the tail
     loop never computes it). No known mistake reproduces this; the cause must say so, and not
@@ -246,6 +262,7 @@ ONE_BUG = (
     GradientsThroughFloat32,
     OutputRoundedThroughFloat32,
     UnitsPast8NeverForget,
+    StateResetEvery16Steps,
 )
 
 __all__ += [cls.__name__ for cls in ONE_BUG]
