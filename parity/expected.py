@@ -11,9 +11,10 @@ Then, per check:
 - a finding on a case inside a declaration's combination, with its status and message, is
   *explained*: recorded as evidence (the first one, shrunk within the combination), not
   reported as a failure, and not counted as a drawn case (hypothesis draws another in its
-  place, so that the rest of the space is searched as fully as without declarations). Every other finding is checked as usual, inside the combination too:
-  a case there that fails in another way (another status, another message) is an undeclared
-  finding, and a case there that passes is simply a pass. The search and its shrinking never
+  place, so that the rest of the space is searched as fully as without declarations). Every
+  other finding is checked as usual, inside the combination too: a case there that fails in
+  another way (another status, another message) is an undeclared finding, and a case there
+  that passes is simply a pass. The search and its shrinking never
   take an explained finding for the one they are shrinking (`Tracker.explains`).
 - after the check, each declaration for it must have been seen. When the search met none of
   its cases (it draws everything, so it may not have), its cases are drawn on purpose; when
