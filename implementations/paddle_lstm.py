@@ -12,8 +12,8 @@ Not drawn, each with the reason (docs/frameworks.md, shown in tests/frameworks):
   of order), so no weights can be set by name;
 - seq_len=0: it crashes the process (SIGFPE); the adapter raises as nn.LSTM does instead of
   calling it;
-- gradients with dropout > 0: its backward raises in evaluation mode (a null tensor: its
-  kernel keeps what backward needs only when training), so gradients are taken in training mode, where its
+- gradients with dropout > 0: its backward raises in evaluation mode (its kernel keeps what
+  backward needs only when training), so gradients are taken in training mode, where its
   dropout between layers is on: such cases are declined for gradients.
 Declared as known divergences (parity.expected): it raises on unbatched (seq_len,
 input_size) input, and on an empty batch.

@@ -9,10 +9,12 @@ status, and a regular expression its message matches) and its cause in one sente
 Then, per check:
 
 - a finding on a case inside a declaration's combination, with its status and message, is
-  *explained*: recorded as evidence (the first one, shrunk within the combination) and not
-  reported as a failure. Every other finding is checked as usual, inside the combination too:
-  a case there that fails in another way (another status, another message) is an undeclared
-  finding, and a case there that passes is simply a pass. The search and its shrinking never
+  *explained*: recorded as evidence (the first one, shrunk within the combination), not
+  reported as a failure, and not counted as a drawn case (hypothesis draws another in its
+  place, so that the rest of the space is searched as fully as without declarations). Every
+  other finding is checked as usual, inside the combination too: a case there that fails in
+  another way (another status, another message) is an undeclared finding, and a case there
+  that passes is simply a pass. The search and its shrinking never
   take an explained finding for the one they are shrinking (`Tracker.explains`).
 - after the check, each declaration for it must have been seen. When the search met none of
   its cases (it draws everything, so it may not have), its cases are drawn on purpose; when
@@ -194,6 +196,10 @@ class Tracker:
     @classmethod
     def of(cls, adapter) -> "Tracker":
         return cls(tuple(getattr(adapter, "known_divergences", ()) or ()))
+
+    def seen_in(self, check: str) -> bool:
+        """Whether `check` has met any declared finding so far."""
+        return any(c == check for c, _ in self.seen)
 
     def for_check(self, check: str) -> list[tuple[int, KnownDivergence]]:
         return [(i, d) for i, d in enumerate(self.declarations) if check in d.checks]

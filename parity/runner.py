@@ -224,7 +224,9 @@ class Checker:
                 return
             if outcome.status != "pass" and self.known.explains(check, spec, outcome,
                                                                 self.adapter.name):
-                return  # a declared divergence: evidence for it, and no failure
+                # A declared divergence: evidence for it, no failure, and a case of another
+                # kind drawn in its place.
+                assume(False)
             if key not in search.seen:
                 search.seen.add(key)
                 self._record(search, spec, outcome)
@@ -263,8 +265,9 @@ class Checker:
         except _Failed as found:
             self._fill_failure(record, found)
         except Unsatisfiable:
-            record.status = "unsupported"
-            record.message = "the implementation declined every case drawn for this check"
+            if not self.known.seen_in(check):  # else: every case drawn was a declared one
+                record.status = "unsupported"
+                record.message = "the implementation declined every case drawn for this check"
         if search.misbehaved is not None and not is_misbehaviour(record.status):
             self._fill_failure(record, _Errored(*search.misbehaved))
         if record.status == "pass" and search.evaluated == 0 and not self.known.seen_for(check):
