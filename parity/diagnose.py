@@ -26,7 +26,7 @@ import numpy as np
 from .adapter import GATES, split_parameter_name
 from .checks import (FORWARD_CHECKS, CheckOutcome, Evaluation, _unpack, check_forward,
                      difference_problem)
-from .mistakes import CellMistake, run_mistaken_lstm, trace
+from .mistakes import CellMistake, detached_recurrence_gradients, run_mistaken_lstm, trace
 from .precision import reduced_precision_mistakes
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
@@ -687,6 +687,9 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     dropped = _dropped_cotangent(ev, got, bad)
     if dropped:
         return dropped
+    cut = _recurrence_detached(ev, got, bad)
+    if cut:
+        return cut
     scaled = _gradients_scaled(ev, checker, got, want, bad)
     if scaled:
         return scaled
@@ -696,7 +699,7 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     if own != "fail":
         return NO_KNOWN_CAUSE + _gradient_evidence(ev, bad, own)
     blocks = _gate_blocks(ev, bad)
-    if blocks and len(blocks) < 4:
+    if blocks and len(blocks) < 4 and _same_gate_blocks(ev, checker, bad, blocks):
         names = ", ".join(sorted(blocks, key=GATES.index))
         return (f"backward: the forward pass matches and only the gradients of gate block(s) "
                 f"{names} differ: check the derivative of that gate's activation (sigmoid for "
@@ -839,6 +842,50 @@ def _truncation(ev: Evaluation, got: dict, want: dict) -> str | None:
                 f"from step {last_bad} back: back-propagation through time is cut (a detach "
                 f"every few steps, or a window)")
     return None
+
+
+def _recurrence_detached(ev: Evaluation, got: dict, bad) -> str | None:
+    """nn.LSTM's gradients with back-propagation through time cut after every step (h, c or
+    both handed on detached): a hand-written backward that never carries dh_next / dc_next
+    back, or ``h = h.detach()`` in the time loop."""
+    spec, case = ev.spec, ev.case
+    if spec.seq_len < 2:
+        return None
+    params = {n: np.asarray(a, np.float64) for n, a in ev.reduced.items()}
+    x = np.asarray(case.input, np.float64)
+    state = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
+    cot = tuple(np.asarray(g, np.float64) for g in case.cotangents)
+    for what, detach_h, detach_c in (("h and c", True, True), ("h", True, False),
+                                     ("c", False, True)):
+        grads = detached_recurrence_gradients(spec.config, params, x, state, cot,
+                                              detach_h=detach_h, detach_c=detach_c)
+        if _gradients_match(got, grads, bad):
+            return (f"truncated: back-propagation through time stops after every step: the "
+                    f"gradient does not flow from one step into the previous one through "
+                    f"{what} (the state handed to the next step is detached, or a hand-written "
+                    f"backward does not carry dh_next{'/dc_next' if detach_c and detach_h else ''}"
+                    f" back); the forward matches")
+    return None
+
+
+def _same_gate_blocks(ev: Evaluation, checker, bad, blocks: set[str]) -> bool:
+    """The gate-block pattern holds on a second one-step case too, where an error cannot travel
+    back through time into the other blocks: the same blocks, and only they, differ. (On a
+    minimal case a block can agree by accident: a backward that never carries dh_next back
+    leaves f's gradient right where c_{t-1} is zero, and reads as 'only i, g, o differ'.)"""
+    if checker is None:
+        return False
+    spec = ev.spec
+    try:
+        probe = checker.evaluation(spec.replace(
+            seq_len=1, hidden_size=max(spec.config.hidden_size, 8),
+            batch=None if spec.batch is None else max(spec.batch, 3), seed=spec.seed + 1),
+            "gradients")
+        from .checks import check_gradients
+        failing = [c for c in check_gradients(probe).comparisons if not c.passed]
+        return bool(failing) and _gate_blocks(probe, failing) == blocks
+    except Exception:  # noqa: BLE001 - no confirmation, no pattern
+        return False
 
 
 def _gate_blocks(ev: Evaluation, bad) -> set[str]:

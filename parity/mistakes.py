@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from .adapter import LSTMConfig
+from .process_state import harness_settings
 
-__all__ = ["CellMistake", "run_mistaken_lstm", "trace"]
+__all__ = ["CellMistake", "detached_recurrence_gradients", "run_mistaken_lstm", "trace"]
 
 FORWARD_NAMES = ("output", "h_n", "c_n")
 
@@ -128,3 +129,73 @@ def _run(config, params, input, state, mistake: CellMistake):
     elif config.batch_first:
         output = output.transpose(0, 1)
     return {n: t.numpy() for n, t in zip(FORWARD_NAMES, (output, hn, cn))}, states
+
+
+@harness_settings()  # autograd on, whatever the implementation left set
+def detached_recurrence_gradients(config: LSTMConfig, params: Mapping[str, np.ndarray],
+                                  input: np.ndarray, state, cotangents, *, detach_h: bool,
+                                  detach_c: bool) -> dict[str, np.ndarray]:
+    """nn.LSTM's gradients (float64, autograd) of ``sum(g_out * output) + sum(g_h * h_n) +
+    sum(g_c * c_n)`` with back-propagation through time cut after every step: the h and/or c
+    each step hands to the next is detached (``h = h.detach()`` in the time loop, or a
+    hand-written backward that never carries dh_next / dc_next back). The forward is
+    unchanged; gradient names are the canonical ones, "input", "h0" and "c0"."""
+    leaves = {n: torch.tensor(np.asarray(a, np.float64), requires_grad=True)
+              for n, a in params.items()}
+    x_leaf = torch.tensor(np.asarray(input, np.float64), requires_grad=True)
+    batched = x_leaf.dim() == 3
+    x = x_leaf if batched else x_leaf.unsqueeze(1)
+    if batched and config.batch_first:
+        x = x.transpose(0, 1)
+    steps, batch = x.shape[0], x.shape[1]
+    dirs = 2 if config.bidirectional else 1
+    out_size = config.proj_size or config.hidden_size
+    if state is not None:
+        h0_leaf, c0_leaf = (torch.tensor(np.asarray(s, np.float64), requires_grad=True)
+                            for s in state)
+        h0, c0 = (h0_leaf, c0_leaf) if batched else (h0_leaf.unsqueeze(1),
+                                                     c0_leaf.unsqueeze(1))
+    else:
+        h0_leaf = c0_leaf = None
+        h0 = x.new_zeros(config.num_layers * dirs, batch, out_size)
+        c0 = x.new_zeros(config.num_layers * dirs, batch, config.hidden_size)
+    layer_input, h_n, c_n = x, [], []
+    for layer in range(config.num_layers):
+        outputs = []
+        for d in range(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = leaves[f"weight_ih{sfx}"], leaves[f"weight_hh{sfx}"]
+            bias = leaves[f"bias_ih{sfx}"] + leaves[f"bias_hh{sfx}"] if config.bias else None
+            w_hr = leaves.get(f"weight_hr{sfx}") if config.proj_size else None
+            h, c = h0[layer * dirs + d], c0[layer * dirs + d]
+            out: list = [None] * steps
+            order = list(range(steps - 1, -1, -1) if d else range(steps))
+            for k, t in enumerate(order):
+                z = layer_input[t] @ w_ih.T + h @ w_hh.T
+                if bias is not None:
+                    z = z + bias
+                i, f, g, o = z.chunk(4, -1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                if w_hr is not None:
+                    h = h @ w_hr.T
+                out[t] = h
+                if k < steps - 1:  # what the next step receives
+                    h = h.detach() if detach_h else h
+                    c = c.detach() if detach_c else c
+            outputs.append(torch.stack(out))
+            h_n.append(h)
+            c_n.append(c)
+        layer_input = torch.cat(outputs, -1)
+    output, hn, cn = layer_input, torch.stack(h_n), torch.stack(c_n)
+    if not batched:
+        output, hn, cn = output.squeeze(1), hn.squeeze(1), cn.squeeze(1)
+    elif config.batch_first:
+        output = output.transpose(0, 1)
+    loss = sum((torch.as_tensor(np.asarray(g, np.float64)) * t).sum()
+               for g, t in zip(cotangents, (output, hn, cn)))
+    named = {"input": x_leaf, **({} if h0_leaf is None else {"h0": h0_leaf, "c0": c0_leaf}),
+             **leaves}
+    grads = torch.autograd.grad(loss, list(named.values()), allow_unused=True)
+    return {n: (np.zeros(tuple(t.shape)) if g is None else g.numpy())
+            for (n, t), g in zip(named.items(), grads)}

@@ -396,6 +396,36 @@ class TruncatedBPTT(TextbookLSTM):
         return h, c
 
 
+class StateDetachedEveryStep(TextbookLSTM):
+    """Hands h and c to the next step detached (back-propagation through time cut to one step,
+    as a hand-written backward that never carries dh_next / dc_next back)."""
+
+    expected_checks = BACKWARD
+    features = ("seq_len>1",)
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'truncated: back-propagation through time stops after every '
+                                   'step: the gradient does not flow from one step into the '
+                                   'previous one through h and c',
+                      'finite-differences': 'the backward pass is wrong'}
+
+    def carry(self, h, c, where):
+        return (h.detach(), c.detach()) if where.step > 0 else (h, c)
+
+
+class HiddenDetachedEveryStep(TextbookLSTM):
+    """Hands h to the next step detached, c attached (the recurrent product's gradient
+    dropped)."""
+
+    expected_checks = BACKWARD
+    features = ("seq_len>1",)
+    expected_status = 'fail'
+    expected_cause = {'gradients': 'through h (the state handed to the next step is detached',
+                      'finite-differences': 'the backward pass is wrong'}
+
+    def carry(self, h, c, where):
+        return (h.detach(), c) if where.step > 0 else (h, c)
+
+
 class _TanhWrongGrad(torch.autograd.Function):
     """tanh with a hand-written backward that uses 1 - y instead of 1 - y**2."""
 
@@ -802,6 +832,8 @@ BROKEN = (
     WeightHhDetached,
     InitialStateDetached,
     TruncatedBPTT,
+    StateDetachedEveryStep,
+    HiddenDetachedEveryStep,
     CandidateTanhWrongDerivative,
     OutputGateSigmoidWrongDerivative,
     BiasHhGradHalved,
