@@ -104,6 +104,20 @@ def _reorder_gates(params: dict, order: tuple[str, ...], hidden: int) -> dict:
     return out
 
 
+def _transposed_blocks(params: dict, kind: str, hidden: int) -> dict | None:
+    """`kind`'s matrices with each gate's (H, H) row block transposed; None where a block is
+    not square (then the mistake could not run)."""
+    out = {}
+    for name, a in params.items():
+        parts = split_parameter_name(name)
+        if parts is None or parts[0] != kind:
+            continue
+        if a.shape[1] != hidden:
+            return None
+        out[name] = np.concatenate([a[k * hidden:(k + 1) * hidden].T for k in range(4)], axis=0)
+    return out or None
+
+
 def _bias_variant(params: dict, keep: str, hidden: int, forget_bias: float = 0.0,
                   doubled: bool = False) -> dict:
     out = dict(params)
@@ -158,6 +172,18 @@ def known_mistakes(ev: Evaluation):
                                          for n in swappable},
                             **{"weight_hh" + n[len("weight_ih"):]: params[n]
                                for n in swappable}}))
+    if h > 1:  # a (1, 1) block is its own transpose
+        transposed = {kind: _transposed_blocks(params, kind, h) for kind in ("weight_ih",
+                                                                             "weight_hh")}
+        for kinds, what in ((("weight_hh",), "weight_hh's"), (("weight_ih",), "weight_ih's"),
+                            (("weight_ih", "weight_hh"), "weight_ih's and weight_hh's")):
+            if all(transposed[k] is not None for k in kinds):
+                merged = dict(params)
+                for k in kinds:
+                    merged.update(transposed[k])
+                yield (f"weights: {what} gate blocks are used transposed (x @ W_k for W_k x: "
+                       f"each gate's block is square here, so the shapes fit either way)",
+                       lambda merged=merged: run(merged))
     if c.bias:
         yield ("bias: a forget-gate bias of +1 is added (nn.LSTM adds none)",
                lambda: run(_bias_variant(params, "both", h, forget_bias=1.0)))

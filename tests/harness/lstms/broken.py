@@ -396,6 +396,28 @@ class TruncatedBPTT(TextbookLSTM):
         return h, c
 
 
+class RecurrentBlocksTransposed(TextbookLSTM):
+    """Multiplies h by each gate's weight_hh block as stored (h @ W_hh_k for W_hh_k h: a port of
+    x @ W code); each block is (H, H), so the shapes fit and nothing raises."""
+
+    expected_checks = FORWARD
+    features = ("seq_len>1",)
+    expected_status = 'fail'
+    expected_cause = "weight_hh's gate blocks are used transposed"
+
+    def gate_preactivations(self, x, h, w, where):
+        H = self.hidden_size
+        blocks = w.hh.split(H, 0)
+        if blocks[0].shape[0] != blocks[0].shape[1]:  # projected: the port has no such layer
+            return super().gate_preactivations(x, h, w, where)
+        pre = x @ w.ih.T + torch.cat([h @ b for b in blocks], -1)
+        if w.b_ih is not None:
+            pre = pre + w.b_ih
+        if w.b_hh is not None:
+            pre = pre + w.b_hh
+        return pre
+
+
 class StateDetachedEveryStep(TextbookLSTM):
     """Hands h and c to the next step detached (back-propagation through time cut to one step,
     as a hand-written backward that never carries dh_next / dc_next back)."""
@@ -832,6 +854,7 @@ BROKEN = (
     WeightHhDetached,
     InitialStateDetached,
     TruncatedBPTT,
+    RecurrentBlocksTransposed,
     StateDetachedEveryStep,
     HiddenDetachedEveryStep,
     CandidateTanhWrongDerivative,
