@@ -62,8 +62,8 @@ def test_lookalike_without_packed_input_is_unsupported(check_lstm):
 
 
 def test_case_spec_lengths_round_trip():
-    text = "input_size=2,hidden_size=3,seq_len=5,batch=4,seed=1,lengths=2;5;3;1," \
-           "enforce_sorted=false"
+    text = "input_size=2,hidden_size=3,seq_len=5,batch=4,dtype=float64,initial_state=none," \
+           "seed=1,lengths=2;5;3;1,enforce_sorted=false"
     spec = CaseSpec.from_string(text)
     assert spec.lengths == (2, 5, 3, 1) and not spec.enforce_sorted
     assert spec.to_string() == text

@@ -108,7 +108,7 @@ def test_the_harness_fails_with_a_declaration_removed():
     record = check_implementation(Undeclared(), checks=("output",), seed=0, max_examples=10,
                                   time_budget=3600.0)
     [output] = record.checks
-    assert output.status == "error"
-    assert "size mismatch for layers.1" in output.message
+    assert output.status == "wrong-parameters"
+    assert "the module builds `layers.1.layer_fw.cell.igates.weight` as" in output.message
     case = output.failure["case"]
     assert case["num_layers"] >= 2 and case["bidirectional"]
