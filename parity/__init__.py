@@ -29,7 +29,7 @@ from .registry import (  # noqa: E402
     registered,
 )
 from .results import RunRecord, load_results  # noqa: E402
-from .runner import check_implementation, reproduce_command  # noqa: E402
+from .runner import check_implementation  # noqa: E402
 from .strategies import case_specs, lstm_configs  # noqa: E402
 from .torch_adapter import TorchAdapter  # noqa: E402
 
@@ -63,5 +63,4 @@ __all__ = [
     "materialize",
     "parameter_shapes",
     "registered",
-    "reproduce_command",
 ]

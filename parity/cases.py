@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -155,6 +155,49 @@ class CaseSpec:
                 lengths = tuple(sorted(lengths, reverse=True))
             changes["lengths"] = lengths
         return dataclasses.replace(self, config=config, **changes)
+
+
+    def reproduce(self, target: str, check: str) -> str:
+        """The one-line command that runs `check` of implementation `target` on this case."""
+        return f'python -m parity check --impl {target} --only {check} --case "{self.to_string()}"'
+
+    def simplifications(self, dtypes: tuple[str, ...]) -> Iterator["CaseSpec"]:
+        """Candidate simplifications of this case, the boldest first; each one change only,
+        and each strictly simpler (so that accepting them always ends): what shrinking and the
+        diagnosis try."""
+        spec = self
+        c = spec.config
+
+        def make(**changes):
+            try:
+                candidate = spec.replace(**changes)
+            except ValueError:  # e.g. proj_size no longer below hidden_size
+                return None
+            return None if candidate == spec else candidate
+
+        def smaller(value: int, low: int) -> list[int]:
+            return [v for v in dict.fromkeys((low, value // 2, value - 1)) if low <= v < value]
+
+        options = [
+            *({"num_layers": n} for n in smaller(c.num_layers, 1)),
+            {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
+            {"dropout": 0.0}, {"initial_state": "none"},
+            {"enforce_sorted": True},
+            *([{"initial_state": "zeros"}] if spec.initial_state == "random" else []),
+            {"weight_scale": 1.0}, {"bias_scale": 1.0}, {"input_scale": 1.0},
+            {"input_offset": 0.0},
+            *({"dtype": d} for d in dtypes if d == "float64"),
+            *({"batch": b} for b in ([1] if spec.batch is None else smaller(spec.batch, 1))),
+            *({"seq_len": n} for n in smaller(spec.seq_len, 1)),
+            *({"hidden_size": n, "proj_size": min(c.proj_size, n - 1)}
+              for n in smaller(c.hidden_size, 1)),
+            *({"input_size": n} for n in smaller(c.input_size, 1)),
+            *({"proj_size": n} for n in smaller(c.proj_size, 1)),
+        ]
+        for changes in options:
+            candidate = make(**changes)
+            if candidate is not None:
+                yield candidate
 
 
 def _validate_lengths(spec: "CaseSpec") -> None:

@@ -8,29 +8,26 @@
   no gradients, differences of its forward against the reference's gradients;
 - the properties (`parity.properties`, `parity.training`): the implementation against itself.
 
-An `Evaluation` computes what the checks of one case need, once: the reference, the
-implementation's forward and gradients, so the searches of several checks over the same cases
-share the work.
+This module is the table of checks: the reference checks are here, the properties in
+`parity.properties` and `parity.training`; what they all evaluate (`Evaluation`, one
+implementation on one case) is in `parity.evaluation`.
 """
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 
-from .adapter import Adapter, parameter_shapes
-from .cases import Case, CaseSpec, materialize
+from .cases import CaseSpec
 from .compare import Comparison, compare, describe_index, format_where
-from .finite_diff import directional, per_element
+from .evaluation import (CheckOutcome, Evaluation, ImplementationError, Unsupported, wrong_dtype)
+from .finite_diff import _shifted, directional, per_element, perturbation_scales
 from .gradient_blocks import block_ratios
-from .misbehaviour import (ChangesGlobalState, Misbehaviour, MutatesInput, WrongShape,
-                           WrongStructure, changed, snapshot)
-from .process_state import watch
-from .reference import FORWARD_NAMES, ReferenceRun, run_reference
-from .tolerances import UNIT_ROUNDOFF, resolvable, tolerance
+from .properties import PROPERTIES, PROPERTY_TABLE, run_property
+from .reference import FORWARD_NAMES
+from .tolerances import FD_EPS, UNIT_ROUNDOFF, resolvable, tolerance
 
 __all__ = [
     "CHECKS",
@@ -52,328 +49,6 @@ FD_DIRECTIONS = 3
 # The loss's rounding noise is ~u x sum|g| max(1, |y|) x conditioning (see `rounding_scale`); 4
 # covers the sum's own rounding.
 FD_NOISE_FACTOR = 4.0
-
-# Called as call_hook(call, spec) before each call into the implementation and as
-# call_hook(None, spec) after it returns: the child process of parity.isolation tells its
-# parent, which then knows what a crash or a hang was running, and times each call.
-call_hook: Callable[[str | None, CaseSpec], None] | None = None
-
-
-class Unsupported(Exception):
-    """The implementation declined this case (NotImplementedError): not a pass, not a failure."""
-
-
-class ImplementationError(Exception):
-    """The implementation raised (or returned something unusable) during `call`."""
-
-    def __init__(self, call: str, exc: BaseException) -> None:
-        self.call = call
-        self.exc_type = type(exc).__name__
-        self.exc_message = str(exc)
-        # "error" for an exception of its own; a misbehaviour the harness names otherwise.
-        self.status = exc.status if isinstance(exc, Misbehaviour) else "error"
-        # The implementation's frames only: the harness's own are noise to the user.
-        self.location = _implementation_frame(exc)
-        text = (f"{call} raised {self.exc_type}: {self.exc_message}" if self.status == "error"
-                else f"{call}: {self.exc_message}")
-        super().__init__(text)
-
-
-# Where a call into the implementation is, for a message: "... in its constructor (build)".
-_DURING = {"build": "in its constructor (build)", "forward": "in forward",
-           "gradients": "in gradients"}
-
-
-def _implementation_frame(exc: BaseException) -> str | None:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "/parity/" not in f.filename.replace("\\", "/")
-              and "/torch/" not in f.filename.replace("\\", "/")]
-    if not frames:
-        return None
-    f = frames[-1]
-    return f"{f.filename}:{f.lineno} in {f.name}"
-
-
-@dataclass
-class CheckOutcome:
-    """The result of one check on one case."""
-
-    check: str
-    passed: bool
-    comparisons: list[Comparison] = field(default_factory=list)
-    error: ImplementationError | None = None
-    # gradients: (parameter group, gate block) -> error / tolerance (gradient_blocks.py)
-    blocks: dict | None = None
-
-    @property
-    def worst(self) -> Comparison | None:
-        named = [c for c in self.comparisons if c.status and not c.passed]
-        if named:  # a misbehaviour explains the numbers: it comes first
-            return named[0]
-        return max(self.comparisons, key=lambda c: c.ratio, default=None)
-
-    @property
-    def status(self) -> str:
-        """"pass", "fail", or the misbehaviour's name (parity.misbehaviour)."""
-        if self.error is not None:
-            return self.error.status
-        if self.passed:
-            return "pass"
-        return next((c.status for c in self.comparisons if c.status and not c.passed), "fail")
-
-    def message(self, implementation: str) -> str:
-        """What, where, by how much: the first line a user reads."""
-        if self.error is not None:
-            return f"{implementation}: {self.error}"
-        w = self.worst
-        if w is None:
-            return f"{implementation}: {self.check}: nothing compared"
-        if w.problem:
-            return f"{implementation}: {w.problem}"
-        what = format_where(w.tensor, w.where)
-        verb = "passes" if self.passed else "differs"
-        return (f"{what} {verb}: max |got - want| = {w.max_abs_error:.3g} "
-                f"(relative {w.max_rel_error:.2g}; tolerance {w.tolerance:.3g}, "
-                f"{w.ratio:.3g}x of it)")
-
-
-class Evaluation:
-    """Everything the checks need for one (implementation, case), computed lazily, once."""
-
-    def __init__(self, adapter: Adapter, spec: CaseSpec, reduced: bool = True,
-                 repeat: bool = False) -> None:
-        """`reduced`: a variant runs in its reducing setting (for comparisons with the
-        reference); False keeps its extra parameters as drawn (finite differences check its
-        gradients in every setting). `repeat`: call forward and gradients twice, to see that
-        the same call gives the same result (kept to a few cases: it costs a call)."""
-        self.adapter, self.spec, self.repeat = adapter, spec, repeat
-        variant = adapter.variant
-        extras = variant.extra_parameters(spec.config) if variant else {}
-        self.case: Case = materialize(spec, extras)
-        drawn = self.case.params
-        self.reduced = variant.reduce(spec.config, dict(drawn)) if variant else drawn
-        params = self.reduced if reduced else drawn
-        # A reducing setting that is a configuration (see Variant.reducing_adapter) is built
-        # for the comparisons with the reference; finite differences build the variant itself.
-        self.builder: Adapter = adapter
-        if reduced and variant is not None and variant.reducing_adapter is not None:
-            self.builder = variant.reducing_adapter
-        takes = self.builder.parameter_shapes(spec.config)
-        self.implementation_params = {n: a for n, a in params.items() if n in takes}
-        # What the reference has a gradient for: canonical names the implementation also has.
-        canonical = parameter_shapes(spec.config)
-        self.compared_params = [n for n in self.reduced if n in takes and n in canonical]
-        self._cache: dict = {}
-
-    # -- calls into the implementation ------------------------------------------------------
-    def _build(self, params: Mapping[str, np.ndarray]):
-        return self._call("build", self.builder.build, self.spec.config, params,
-                          self.spec.dtype, watched=params)
-
-    def _call(self, what: str, fn, *args, watched: Mapping[str, np.ndarray] | None = None):
-        """Call into the implementation. Arrays it is given (the `args` and the `watched`
-        parameters, which an instance holds on to) must come back unchanged."""
-        if (what in ("forward", "gradients") and len(args) > 1 and args[1] is not None
-                and not self.adapter.supports.initial_state):
-            raise Unsupported("the implementation takes no initial state "
-                              "(Supports(initial_state=False)); this call would give it one")
-        named = _named_arrays(args)
-        named.update({f"parameter {n}": a for n, a in
-                      (watched if watched is not None else self.implementation_params).items()})
-        before = snapshot(named)
-        if call_hook is not None:
-            call_hook(what, self.spec)
-        settings: list[str] = []  # process-wide changes it left (restored by `watch`)
-        try:
-            with watch(settings):
-                result = fn(*args)
-        except NotImplementedError as exc:
-            raise Unsupported(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - anything it raises is reported, not crashed on
-            raise ImplementationError(what, exc) from exc
-        finally:
-            if call_hook is not None:
-                call_hook(None, self.spec)
-        moved = changed(named, before)
-        if moved:
-            raise ImplementationError(what, MutatesInput(f"changed what it was given: {moved}"))
-        if settings:
-            raise ImplementationError(what, ChangesGlobalState(
-                f"the implementation {' and '.join(settings)} {_DURING.get(what, 'in ' + what)} "
-                f"and left it so: a caller's own computations after it change (the harness "
-                f"restored it)"))
-        load_changes = getattr(self.adapter, "load_changes", None)
-        if what == "build" and load_changes:
-            raise ImplementationError("load", ChangesGlobalState(
-                f"the implementation {' and '.join(load_changes)} while it was imported and "
-                f"set up, and left it so: a caller's own computations after it change (the "
-                f"harness restored it)"))
-        return result
-
-    def instance(self):
-        """One instance, already called once on other data: it must not remember that call.
-
-        Where the instance can be called with other weights (``with_parameters``, see
-        `parity.Built`), that first call uses other weights too: what it prepared from them
-        must not outlive them.
-        """
-        if "instance" not in self._cache:
-            built = self._build(self.implementation_params)
-            c = self.case
-            rng = np.random.default_rng(self.spec.seed + 1)
-            other = (rng.standard_normal(c.input.shape) * np.std(c.input) if c.input.size
-                     else c.input).astype(c.input.dtype)
-            shapes = self.spec.state_shapes()
-            state = tuple(rng.standard_normal(s).astype(c.input.dtype) for s in shapes)
-            if not self.adapter.supports.initial_state:
-                state = None  # an implementation with no state input is never given one
-            first = built
-            if callable(getattr(built, "with_parameters", None)):
-                first = built.with_parameters({
-                    n: (rng.standard_normal(a.shape) * (np.std(a) or 1.0)).astype(a.dtype)
-                    for n, a in self.implementation_params.items()})
-            try:
-                self._call("forward", first.forward, other, state)
-            except Unsupported:
-                if c.state is not None:
-                    raise
-                # It declines a state with these features (one combination), and this case
-                # has none: the first call goes without one too, rather than decline the case.
-                self._call("forward", first.forward, other, None)
-            self._cache["instance"] = built
-        return self._cache["instance"]
-
-    def reference(self) -> ReferenceRun:
-        if "reference" not in self._cache:
-            self._cache["reference"] = run_reference(self.case, self.reduced)
-        return self._cache["reference"]
-
-    def forward(self) -> dict[str, np.ndarray]:
-        if "forward" not in self._cache:
-            self._cache["forward"] = self._forward_once()
-            if self.repeat:
-                self._cache["forward_again"] = self._forward_once()
-        return self._cache["forward"]
-
-    def _forward_once(self) -> dict[str, np.ndarray]:
-        result = self._call("forward", self.instance().forward, self.case.input, self.case.state)
-        return _unpack("forward", result)
-
-    def gradients(self) -> dict[str, np.ndarray]:
-        if "gradients" not in self._cache:
-            self._cache["gradients"] = self._gradients_once()
-            if self.repeat:
-                self._cache["gradients_again"] = self._gradients_once()
-        return self._cache["gradients"]
-
-    def _gradients_once(self) -> dict[str, np.ndarray]:
-        grads = self._call("gradients", self.instance().gradients, self.case.input,
-                           self.case.state, self.case.cotangents)
-        if not isinstance(grads, Mapping):
-            raise ImplementationError("gradients", WrongStructure(
-                f"returned {type(grads).__name__}, not a dict of arrays"))
-        grads = {n: np.asarray(g) for n, g in grads.items()}
-        given = {"input": self.case.input}
-        if self.case.state is not None:
-            given["h0"], given["c0"] = self.case.state
-        given.update(self.implementation_params)
-        check_gradient_names(grads, given)
-        return grads
-
-    def again(self, what: str) -> dict[str, np.ndarray] | None:
-        """The second result of a repeated call ("forward" or "gradients"), if it was made."""
-        return self._cache.get(f"{what}_again")
-
-    # -- shared measures ---------------------------------------------------------------------
-    def forward_kappa(self) -> float:
-        """How many float32 roundoffs the forward result moves by: the case's conditioning."""
-        ref = self.reference()
-        worst = 0.0
-        for name in FORWARD_NAMES:
-            want = ref.want.forward[name]
-            if want.size:
-                spread = float(np.max(ref.spread("forward", name)))
-                worst = max(worst, spread / max(float(np.max(np.abs(want))), 1e-300))
-        return worst / UNIT_ROUNDOFF["float32"]
-
-
-def expect_forward_shapes(ev: "Evaluation") -> None:
-    """The case's own forward in nn.LSTM's shapes, or WrongShape: what compares the
-    implementation with itself (the properties) would otherwise pass a shape that is wrong the
-    same way in both runs, or trip over it."""
-    got, want = ev.forward(), ev.spec.shapes()
-    wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {tuple(want[n])}"
-             for n in FORWARD_NAMES if np.shape(got[n]) != tuple(want[n])]
-    if wrong:
-        raise ImplementationError("forward", WrongShape("; ".join(wrong)))
-
-
-def check_gradient_names(grads: Mapping[str, np.ndarray],
-                         given: Mapping[str, np.ndarray]) -> None:
-    """The gradients an implementation returned must be those of what it was given, by name
-    and shape (an adapter's mapping mistake shows here, before any number is compared).
-
-    h0 and c0 are let through when no state was given: a zero gradient for a zero state."""
-    unknown = [n for n in grads if n not in given and n not in ("h0", "c0")]
-    missing = [n for n in given if n not in grads]
-    if unknown or missing:
-        parts = []
-        if missing:
-            parts.append(f"no gradient for {_names(missing)}")
-        if unknown:
-            parts.append(f"gradients under names it was not given: {_names(unknown)}")
-        raise ImplementationError("gradients", WrongStructure(
-            f"{'; '.join(parts)} (it was given: {_names(list(given), 12)})"))
-    wrong = [f"{n} {tuple(np.shape(grads[n]))} (the {'parameter' if n not in _INPUTS else n}"
-             f"'s shape: {given[n].shape})"
-             for n in given if np.shape(grads[n]) != given[n].shape]
-    if wrong:
-        raise ImplementationError("gradients", WrongShape(
-            f"gradients of another shape than what they are gradients of: {_names(wrong, 4)}"))
-
-
-_INPUTS = ("input", "h0", "c0")
-
-
-def _names(names: list[str], at_most: int = 6) -> str:
-    shown = ", ".join(names[:at_most])
-    return shown + (f" and {len(names) - at_most} more" if len(names) > at_most else "")
-
-
-def _unpack(call: str, result) -> dict[str, np.ndarray]:
-    """`(output, (h_n, c_n))` -> dict, or a clear error saying what came back instead."""
-    try:
-        output, (h_n, c_n) = result
-    except (TypeError, ValueError):
-        raise ImplementationError(call, WrongStructure(
-            f"returned {type(result).__name__}; expected (output, (h_n, c_n)) like nn.LSTM"
-        )) from None
-    return {n: np.asarray(a) for n, a in zip(FORWARD_NAMES, (output, h_n, c_n))}
-
-
-def _named_arrays(args) -> dict:
-    """The arrays among a call's arguments, by the names the Built protocol gives them."""
-    names = {0: ("input",), 1: ("h0", "c0"), 2: ("g_output", "g_h_n", "g_c_n")}
-    named = {}
-    for i, arg in enumerate(args):
-        if isinstance(arg, np.ndarray):
-            named[names.get(i, (f"argument {i}",))[0]] = arg
-        elif isinstance(arg, tuple) and all(isinstance(a, np.ndarray) for a in arg):
-            labels = names.get(i, ())
-            for j, a in enumerate(arg):
-                named[labels[j] if j < len(labels) else f"argument {i}[{j}]"] = a
-    return named
-
-
-def _wrong_dtype(name: str, got: np.ndarray, spec: CaseSpec) -> Comparison | None:
-    """A tensor in another dtype than the case's: float64 for float32 hides rounding, float32
-    for float64 throws precision away; either is a silent cast."""
-    if got.dtype == np.dtype(spec.dtype):
-        return None
-    return Comparison(name, False, float("inf"), float("inf"), 0.0, float("inf"),
-                      problem=f"{name} is {got.dtype}; asked for {spec.dtype} (nn.LSTM returns "
-                              f"its input's dtype)", status="wrong-dtype")
-
 
 def _nondeterministic(name: str, first: np.ndarray, second: np.ndarray, tol: float,
                       spec: CaseSpec, call: str) -> Comparison | None:
@@ -412,7 +87,7 @@ def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
                   ref.overflow("forward", name, ev.spec.dtype))
     if cmp.status is None:  # a wrong shape or a NaN says more than a dtype or a repeat
         again = None if cmp.unresolved else ev.again("forward")
-        cmp = (_wrong_dtype(name, got, ev.spec)
+        cmp = (wrong_dtype(name, got, ev.spec)
                or (again is not None and _nondeterministic(name, got, again[name], tol, ev.spec,
                                                            "forward"))
                or cmp)
@@ -445,7 +120,7 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
         overflow = ref.overflow("gradients", n, ev.spec.dtype)
         cmp = compare(n, got_all[n], want, tol, ev.spec, resolved, overflow)
         if cmp.status is None:
-            cmp = (_wrong_dtype(n, got_all[n], ev.spec)
+            cmp = (wrong_dtype(n, got_all[n], ev.spec)
                    or (again is not None and n in again and not cmp.unresolved
                        and _nondeterministic(n, got_all[n], again[n], tol, ev.spec, "gradients"))
                    or cmp)
@@ -529,9 +204,9 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
     fixed = {n: a for n, a in ev.implementation_params.items() if n not in point}
 
     def run(p) -> dict[str, np.ndarray]:
-        built = ev._build({**fixed, **{n: p[n] for n in param_names}})
+        built = ev.build({**fixed, **{n: p[n] for n in param_names}})
         state = (p["h0"], p["c0"]) if "h0" in p else None
-        return _unpack("forward", ev._call("forward", built.forward, p["input"], state))
+        return ev.forward_of(built, p["input"], state)
 
     def loss(p) -> float:
         return loss_of(run(p), case.cotangents)[0]
@@ -563,8 +238,6 @@ def measured_noise(loss: Callable, point: Mapping[str, np.ndarray], spec: CaseSp
     of the loss is 2 s D to within O(FD_EPS^2) of it, so what the difference L(x+sv) - L(x-sv)
     has beyond that is the forward's rounding (or quantization): half of it is one
     evaluation's noise."""
-    from .finite_diff import _shifted, perturbation_scales  # noqa: PLC0415
-    from .tolerances import FD_EPS  # noqa: PLC0415
     rng = np.random.default_rng(spec.seed + 5)
     scales = perturbation_scales(point)
     v = {n: rng.standard_normal(a.shape) * scales[n] for n, a in point.items()}
@@ -608,9 +281,5 @@ def run_check(ev: Evaluation, check: str) -> CheckOutcome:
     except ImplementationError as exc:
         return CheckOutcome(check, False, error=exc)
     raise ValueError(f"check={check!r}: must be one of {', '.join(CHECKS)}")
-
-
-# The properties build on the classes above, and are checks like the others.
-from .properties import PROPERTIES, PROPERTY_TABLE, run_property  # noqa: E402
 
 CHECKS = (*REFERENCE_CHECKS, *PROPERTIES)

@@ -19,28 +19,24 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .adapter import GATES, split_parameter_name
-from .checks import (FORWARD_CHECKS, CheckOutcome, Evaluation, _unpack, check_forward,
-                     difference_problem)
+from .cases import CaseSpec
+from .checks import FORWARD_CHECKS, check_forward, difference_problem
+from .evaluation import CheckOutcome, Evaluation, Evaluator
 from .mistakes import CellMistake, detached_recurrence_gradients, run_mistaken_lstm, trace
 from .precision import reduced_precision_mistakes
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .tolerances import tolerance
-
-if TYPE_CHECKING:
-    from .cases import CaseSpec
-    from .runner import Checker
 
 __all__ = ["NO_KNOWN_CAUSE", "diagnose", "known_mistakes"]
 
 NO_KNOWN_CAUSE = "no known cause; the evidence: "
 
 
-def diagnose(checker: "Checker", spec: "CaseSpec", check: str, outcome: CheckOutcome) -> str | None:
+def diagnose(checker: Evaluator, spec: CaseSpec, check: str, outcome: CheckOutcome) -> str | None:
     """A one-sentence likely cause for `outcome`, "no known cause; the evidence: ..." where no
     known cause fits, or None where the check has no diagnosis."""
     ev = checker.evaluation(spec, check)
@@ -55,7 +51,7 @@ def diagnose(checker: "Checker", spec: "CaseSpec", check: str, outcome: CheckOut
     return None
 
 
-def _dropout_in_eval(checker: "Checker", spec: "CaseSpec", check: str) -> str | None:
+def _dropout_in_eval(checker: Evaluator, spec: CaseSpec, check: str) -> str | None:
     """Dropout between layers in eval mode: the same case with dropout=0 matches."""
     c = spec.config
     if not (c.dropout > 0 and c.num_layers > 1):
@@ -299,7 +295,7 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     return err > tol
 
 
-def _diagnose_forward(ev: Evaluation, checker: "Checker | None" = None,
+def _diagnose_forward(ev: Evaluation, checker: "Evaluator | None" = None,
                       check: str = "output") -> str | None:
     spec, c = ev.spec, ev.spec.config
     got = ev.forward()
@@ -604,10 +600,9 @@ def _needs(checker, spec, check: str) -> list[str]:
     runner's shrinking evaluated them; nothing is run for this)."""
     if checker is None:
         return []
-    from .runner import _simpler  # the runner imports this module
     out = []
-    for candidate in _simpler(spec, checker.dtypes_for(check)):
-        o = checker._outcomes.get((candidate, check))
+    for candidate in spec.simplifications(checker.dtypes_for(check)):
+        o = checker.known_outcome(candidate, check)
         if o is not None and o.status == "pass":
             changed = {k: v for k, v in candidate.as_dict().items()
                        if spec.as_dict().get(k) != v}
@@ -618,9 +613,8 @@ def _needs(checker, spec, check: str) -> list[str]:
 def _first_call_remembered(ev: Evaluation) -> bool:
     """Does a fresh instance, called on this case first, match the reference?"""
     try:
-        fresh = ev._build(ev.implementation_params)
-        got = _unpack("forward", ev._call("forward", fresh.forward, ev.case.input,
-                                          ev.case.state))
+        fresh = ev.build(ev.implementation_params)
+        got = ev.forward_of(fresh, ev.case.input, ev.case.state)
     except Exception:  # noqa: BLE001 - no evidence either way
         return False
     return _forward_matches(ev, ev.reference().want.forward, got)
@@ -682,7 +676,7 @@ def _close(a, b) -> bool:
 
 # -- gradients ------------------------------------------------------------------------------
 def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
-                        checker: "Checker | None" = None) -> str | None:
+                        checker: "Evaluator | None" = None) -> str | None:
     if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
         return ("forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
                 "the gradients follow from it")

@@ -39,7 +39,8 @@ from hypothesis.errors import Unsatisfiable
 
 from .adapter import InvalidArgument, LSTMConfig
 from .cases import CaseSpec
-from .checks import CHECKS, CheckOutcome, Unsupported
+from .checks import CHECKS
+from .evaluation import CheckOutcome, Unsupported
 from .misbehaviour import MISBEHAVIOURS, is_misbehaviour
 from .results import FIXED, KNOWN, CheckRecord
 
@@ -340,14 +341,12 @@ class Tracker:
 
     def _simplest(self, checker, check, declaration, spec, outcome):
         """A simpler case inside the combination that shows the same finding, greedily."""
-        from .runner import _simpler  # the runner's own simplifications
-
         name = checker.adapter.name
         deadline = time.monotonic() + EVIDENCE_SHRINK_BUDGET
         improved = True
         while improved and time.monotonic() < deadline:
             improved = False
-            for candidate in _simpler(spec, checker.dtypes_for(check)):
+            for candidate in spec.simplifications(checker.dtypes_for(check)):
                 if time.monotonic() >= deadline:
                     break
                 if not declaration.applies(candidate):

@@ -3,7 +3,7 @@
 The harness runs code it did not write. In a child, a segfault, an ``os._exit`` or the kernel's
 out-of-memory killer ends that child, not the run; a call that hangs is ended by its parent.
 Before every call into the implementation the child notes which call on which case it is
-starting, and when (a heartbeat in memory shared with its parent, `parity.checks.call_hook`:
+starting, and when (a heartbeat in memory shared with its parent, `parity.evaluation.reporting_calls`:
 a few stores per call, no message, so that finite differences' thousands of small calls cost
 nothing extra), so the parent can end a call that runs too long and say what a crash or a hang
 was running, and how to run it again. After a crash or a timeout, a fresh child takes up the
@@ -193,7 +193,7 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
 
         torch.set_num_threads(options.threads)
 
-    from . import checks
+    from .evaluation import reporting_calls
     from .registry import load
 
     last = [None, None]  # the (call, spec) whose text is in `text`
@@ -238,8 +238,7 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
             continue
         from .runner import check_implementation
 
-        checks.call_hook = hook
-        with _counted_warnings() as counted:
+        with reporting_calls(hook), _counted_warnings() as counted:
             record = check_implementation(
                 adapter, checks=options.checks, seed=options.seed,
                 max_examples=options.max_examples, time_budget=options.time_budget,
@@ -251,7 +250,6 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
                 on_check=lambda rec: messages.send(
                     ("check", {**asdict(rec), "warnings": counted.take()})),
             )
-        checks.call_hook = None
         messages.send(("features", record.features))
     messages.send(("done",))
 
@@ -549,8 +547,6 @@ def _handle(child: _Child, job: _Job, options: Options, progress, messages) -> b
 def _ended(job: _Job, child: _Child, status: str, options: Options, words: str,
            exit_code: int | None = None, signal_name: str | None = None) -> None:
     """Record the check `child` was running as crashed or timed out, with what it was doing."""
-    from .runner import reproduce_command
-
     if not job.remaining():
         return
     check = job.remaining()[0]  # the checks run in order, each sent when decided
@@ -565,7 +561,7 @@ def _ended(job: _Job, child: _Child, status: str, options: Options, words: str,
         doing = "before its first call"
     where = f" [case {spec.to_string()}]" if spec else ""
     message = f"{name}: {status} ({words}) {doing}{where}"
-    reproduce = (reproduce_command(job.info.get("target", job.target), check, spec) if spec
+    reproduce = (spec.reproduce(job.info.get("target", job.target), check) if spec
                  else f"python -m parity check --impl {job.target} --only {check}")
     failure = {
         "case": spec.as_dict() if spec else None,

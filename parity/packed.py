@@ -27,8 +27,9 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cases import Case, CaseSpec
-from .checks import Evaluation, ImplementationError, Unsupported, _wrong_dtype
+from .evaluation import Evaluation, ImplementationError, Unsupported, wrong_dtype
 from .compare import compare
+from .metamorphic import Collector, PropertyOutcome, run_forward
 from .misbehaviour import WrongShape, WrongStructure
 from .reference import (DIRECT_RUNS, FLOAT64_PROBE, FORWARD_NAMES, PERTURBATION, Outcome,
                         ReferenceRun, _perturb, make_torch_lstm)
@@ -405,7 +406,7 @@ def _implementation_call(ev: Evaluation) -> Callable:
     built = ev.instance()
 
     def call(params, packed, hx):
-        return built._run(params, packed, hx)
+        return built.run_module(params, packed, hx)
     return call
 
 
@@ -418,7 +419,7 @@ def _measure(ev: Evaluation):
     """(got, reference, comparisons, tolerances) for `ev`'s packed case; None when the
     implementation raised (the exception is re-raised by the caller's own run)."""
     try:
-        got = ev._call("packed forward and gradients", _packed_run, _implementation_call(ev),
+        got = ev.call("packed forward and gradients", _packed_run, _implementation_call(ev),
                        ev.implementation_params, ev.spec, ev.case.input, ev.case.state,
                        ev.case.cotangents, _dtype(ev.spec.dtype))
     except (ImplementationError, Unsupported):
@@ -452,7 +453,7 @@ def _compare(ev: Evaluation, got: Outcome):
                                          ev.reference().spread_of(group, name), unit))
                 cmp = compared()
         if cmp.status is None:
-            cmp = _wrong_dtype(name, have, spec) or cmp
+            cmp = wrong_dtype(name, have, spec) or cmp
         cmp.where["compared"] = label
         comparisons.append(cmp)
         tols[name] = tol
@@ -470,13 +471,12 @@ def _compare(ev: Evaluation, got: Outcome):
 
 def run_packed(ev: Evaluation):
     """The `packed` check on one case (raises Unsupported where it does not apply)."""
-    from .properties import PropertyOutcome
 
     spec = ev.spec
     if spec.lengths is None:
         raise Unsupported("packed: needs a case with lengths")
     try:
-        got = ev._call("packed forward and gradients", _packed_run, _implementation_call(ev),
+        got = ev.call("packed forward and gradients", _packed_run, _implementation_call(ev),
                        ev.implementation_params, spec, ev.case.input, ev.case.state,
                        ev.case.cotangents, _dtype(spec.dtype))
     except ImplementationError as exc:
@@ -498,18 +498,17 @@ def run_lengths_property(ev: Evaluation):
     """The `lengths` property: each sequence run alone (a plain batch of one, its own length)
     equals its row of the packed batch; the batch permuted (unsorted) gives the results
     permuted; lengths all seq_len give the plain tensor run. No reference involved."""
-    from .properties import _Collector, _forward
 
     spec = ev.spec
     if spec.lengths is None:
         raise Unsupported("lengths: needs a case with lengths")
-    col = _Collector(ev, "lengths")
+    col = Collector(ev, "lengths")
     try:
         call = _implementation_call(ev)
         dtype = _dtype(spec.dtype)
 
         def packed(s, x, state):
-            return ev._call("packed forward", _packed_run, call, ev.implementation_params, s,
+            return ev.call("packed forward", _packed_run, call, ev.implementation_params, s,
                             x, state, None, dtype).forward
         whole = packed(spec, ev.case.input, ev.case.state)
         bax = 0 if spec.config.batch_first else 1
@@ -518,7 +517,7 @@ def run_lengths_property(ev: Evaluation):
         for b in sorted({0, spec.batch - 1, int(rng.integers(spec.batch))})[:MAX_ROWS_ALONE]:
             row = np.take(x, [b], axis=bax)
             row = row[:, :n[b]] if bax == 0 else row[:n[b]]
-            alone = _forward(ev, built, row, None if state is None else
+            alone = run_forward(ev, built, row, None if state is None else
                              tuple(s[:, b:b + 1] for s in state))
             mine = np.take(whole["output"], [b], axis=bax)
             mine = mine[:, :n[b]] if bax == 0 else mine[:n[b]]
@@ -546,8 +545,7 @@ def run_lengths_property(ev: Evaluation):
             col.add("lengths all seq_len, packed, vs the plain tensor run", name, full[name],
                     plain[name])
     except ImplementationError as exc:
-        from .properties import PropertyOutcome
-        return PropertyOutcome("lengths", False, error=exc)
+            return PropertyOutcome("lengths", False, error=exc)
     if not rows_ok:
         cause = ("a sequence's result depends on the rest of the batch: it runs on into the "
                  "padding, or its final state or reverse direction is read at another length")

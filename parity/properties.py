@@ -36,203 +36,36 @@ in its reducing setting, where the reference (and so the tolerance) exists.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 
 from .adapter import LSTMConfig, Supports
 from .cases import CaseSpec
-from .checks import (CheckOutcome, Evaluation, ImplementationError, Unsupported, _unpack,
-                     expect_forward_shapes)
-from .compare import Comparison, compare, format_where
-from .misbehaviour import WrongShape
-from .reference import FORWARD_NAMES, run_reference, run_torch_lstm
-from .tolerances import tolerance, resolvable
+from .compare import Comparison
+from .evaluation import Evaluation, ImplementationError, Unsupported, expect_forward_shapes
+from .metamorphic import (Collector, PropertyOutcome, batch_axis, forward_names, forward_shapes,
+                          rng_for, run_forward, run_gradients, time_axis)
+from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed
+from .reference import FORWARD_NAMES, run_torch_lstm
+from .strides import run_strides, torch_module_only
 
 __all__ = ["PROPERTIES", "Property", "PropertyOutcome", "property_edge_cases", "run_property"]
 
-# Two runs, each within one tolerance of the truth, are within two of each other.
-SELF_FACTOR = 2.0
 # Batch-independence runs the rows alone: at most this many of them (first, last, one between).
 MAX_ROWS_ALONE = 3
 MAX_CHUNKS = 4
 
 
-@dataclass
-class PropertyOutcome(CheckOutcome):
-    """A property's result on one case: comparisons labelled with the runs they compare."""
-
-    labels: list[str] = field(default_factory=list)  # per comparison: what was compared
-    likely_cause: str | None = None
-    exact: bool = False  # bits compared (determinism), not values within a tolerance
-    summary: str | None = None  # the message of a pass where nothing was measured (degenerate)
-
-    def message(self, implementation: str) -> str:
-        if self.error is not None:
-            return f"{implementation}: {self.check}: {self.error}"
-        w = self.worst
-        if w is None:
-            return f"{implementation}: {self.check}: nothing compared"
-        label = self.labels[self.comparisons.index(w)] if self.labels else ""
-        if w.problem:
-            return f"{implementation}: {self.check}: {w.problem}"
-        if self.passed and self.summary:
-            return f"{self.check}: {self.summary}"
-        what = format_where(w.tensor, w.where)
-        if self.exact:
-            verb = "is bit-identical" if self.passed else "differs"
-            return (f"{self.check}: {what} {verb} {label}: max |first - second| = "
-                    f"{w.max_abs_error:.3g}")
-        verb = "agrees" if self.passed else "differs"
-        return (f"{self.check}: {what} {verb} {label}: max |difference| = {w.max_abs_error:.3g} "
-                f"(relative {w.max_rel_error:.2g}; tolerance {w.tolerance:.3g}, {w.ratio:.3g}x "
-                f"of it)")
-
-
-# -- helpers ---------------------------------------------------------------------------------
-def _time_axis(spec: CaseSpec) -> int:
-    return 1 if spec.batch is not None and spec.config.batch_first else 0
-
-
-def _batch_axis(spec: CaseSpec) -> int | None:
-    if spec.batch is None:
-        return None
-    return 0 if spec.config.batch_first else 1
-
-
-def _build(ev: Evaluation, config: LSTMConfig, params: Mapping[str, np.ndarray]):
-    # What the evaluation builds (a variant's reducing adapter, where it has one), through the
-    # evaluation's door: timed, watched for mutation, NotImplementedError as unsupported.
-    return ev._call("build", ev.builder.build, config, params, ev.spec.dtype, watched=params)
-
-
-def _forward(ev: Evaluation, built, x: np.ndarray, state, config: LSTMConfig | None = None,
-             *, shapes: bool = True) -> dict[str, np.ndarray]:
-    """`built`'s forward on `x`, in the shapes nn.LSTM gives for `config` (the case's unless
-    given), or WrongShape; `shapes` False leaves that out (degenerate compares them itself)."""
-    # Fresh C-ordered copies: views (flipped, transposed) are the harness's business, and the
-    # implementation must not be able to write into the case's arrays.
-    x = np.array(x, order="C")
-    if state is not None:
-        state = tuple(np.array(s, order="C") for s in state)
-    got = _unpack("forward", ev._call("forward", built.forward, x, state))
-    if shapes:
-        want = _forward_shapes(config or ev.spec.config, x.shape)
-        wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {want[n]}"
-                 for n in FORWARD_NAMES if np.shape(got[n]) != want[n]]
-        if wrong:
-            c = config or ev.spec.config
-            flags = [f for f, on in (("batch_first", c.batch_first and x.ndim == 3),
-                                     ("bidirectional", c.bidirectional)) if on]
-            raise ImplementationError("forward", WrongShape(
-                f"{'; '.join(wrong)} (input of shape {x.shape}"
-                f"{''.join(', ' + f for f in flags)}, num_layers={c.num_layers})"))
-    return got
-
-
-def _forward_shapes(config: LSTMConfig, input_shape: tuple[int, ...]) -> dict[str, tuple]:
-    """output, h_n, c_n shapes nn.LSTM gives for `config` on input of `input_shape`."""
-    L = config.num_layers * config.num_directions
-    rows: tuple[int, ...] = ()
-    if len(input_shape) == 3:
-        rows = (input_shape[0 if config.batch_first else 1],)
-    return {"output": input_shape[:-1] + (config.output_hidden_size * config.num_directions,),
-            "h_n": (L, *rows, config.output_hidden_size), "c_n": (L, *rows, config.hidden_size)}
-
-
-def _gradients(ev: Evaluation, built, x, state, cotangents) -> dict[str, np.ndarray]:
-    # Fresh C-ordered copies: views (flipped, transposed) are the harness's business, and the
-    # implementation must not be able to write into the case's arrays.
-    x = np.array(x, order="C")
-    if state is not None:
-        state = tuple(np.array(s, order="C") for s in state)
-    cotangents = tuple(np.array(c, order="C") for c in cotangents)
-    grads = ev._call("gradients", built.gradients, x, state, cotangents)
-    if not isinstance(grads, Mapping):
-        raise ImplementationError("gradients", TypeError(
-            f"gradients returned {type(grads).__name__}, not a dict of arrays"))
-    return {n: np.asarray(g) for n, g in grads.items()}
-
-
-def _reference(ev: Evaluation, gradients: bool):
-    """The case's reference run; without gradients (a third of the cost) unless they are
-    needed or already computed for the reference checks."""
-    if gradients or "reference" in ev._cache:
-        return ev.reference()
-    if "reference-forward" not in ev._cache:
-        ev._cache["reference-forward"] = run_reference(ev.case, ev.reduced, gradients=False)
-    return ev._cache["reference-forward"]
-
-
-def _rng(ev: Evaluation, salt: int) -> np.random.Generator:
-    return np.random.default_rng([ev.spec.seed, salt])
-
-
-class _Collector:
-    """Builds a PropertyOutcome's comparisons against the case's reference tolerances."""
-
-    def __init__(self, ev: Evaluation, check: str) -> None:
-        self.ev, self.check = ev, check
-        self.comparisons: list[Comparison] = []
-        self.labels: list[str] = []
-
-    def tolerance(self, group: str, name: str, unit: float = 1.0):
-        ref = _reference(self.ev, group == "gradients")
-        want = ref.want.pick(group, name)
-        spread = ref.spread_of(group, name)
-        tol = SELF_FACTOR * tolerance(self.ev.spec.dtype, want, spread, unit)
-        return tol, resolvable(self.ev.spec.dtype, want, spread), ref.overflow(
-            group, name, self.ev.spec.dtype)
-
-    def add(self, label: str, tensor: str, got, want, group: str = "forward",
-            unit: float = 1.0, spec: CaseSpec | None = None, index=None) -> None:
-        """Compare `got` (the metamorphic run) with `want` (the plain run) under the tolerance
-        the reference check allows for `tensor` (`index` selects the part compared)."""
-        got, want = np.asarray(got), np.asarray(want)
-        if got.shape != want.shape:
-            self.comparisons.append(Comparison(
-                tensor, False, float("inf"), float("inf"), 0.0, float("inf"),
-                problem=f"{tensor} {label} has shape {got.shape}, the plain run's is "
-                        f"{want.shape}"))
-            self.labels.append(label)
-            return
-        tol, resolved, overflow = self.tolerance(group, tensor, unit)
-        if index is not None:
-            overflow = overflow[index]
-        cmp = compare(tensor, got, want.astype(np.float64), tol, spec or self.ev.spec, resolved,
-                      overflow if overflow.shape == want.shape else None)
-        cmp.where["compared"] = label
-        self.comparisons.append(cmp)
-        self.labels.append(label)
-
-    def add_problem(self, label: str, tensor: str, problem: str, passed: bool = False,
-                    status: str | None = None) -> None:
-        self.comparisons.append(Comparison(
-            tensor, passed, 0.0 if passed else float("inf"), 0.0 if passed else float("inf"),
-            0.0, 0.0 if passed else float("inf"), problem=None if passed else problem,
-            status=None if passed else status))
-        self.labels.append(label)
-
-    def outcome(self, cause: str | None, **extra) -> PropertyOutcome:
-        passed = all(c.passed for c in self.comparisons)
-        return PropertyOutcome(self.check, passed, self.comparisons, labels=self.labels,
-                               likely_cause=None if passed else cause, **extra)
-
-
-def _forward_names(got: Mapping, whole: Mapping):
-    for name in FORWARD_NAMES:
-        yield name, got[name], whole[name]
-
-
 # -- step by step, chunking ------------------------------------------------------------------
 def _run_chunks(ev: Evaluation, built, bounds: list[int]):
     """Forward over consecutive chunks [bounds[k], bounds[k+1]), carrying (h, c)."""
-    x, ax = ev.case.input, _time_axis(ev.spec)
+    x, ax = ev.case.input, time_axis(ev.spec)
     state, states, outs = ev.case.state, [], []
     for start, stop in zip(bounds, bounds[1:]):
         states.append(state)
-        r = _forward(ev, built, np.take(x, range(start, stop), axis=ax), state)
+        r = run_forward(ev, built, np.take(x, range(start, stop), axis=ax), state)
         outs.append(r["output"])
         state = (r["h_n"], r["c_n"])
     try:
@@ -243,9 +76,9 @@ def _run_chunks(ev: Evaluation, built, bounds: list[int]):
 
 
 def step_by_step(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "step-by-step")
+    col = Collector(ev, "step-by-step")
     got, _ = _run_chunks(ev, ev.instance(), list(range(ev.spec.seq_len + 1)))
-    for name, g, w in _forward_names(got, ev.forward()):
+    for name, g, w in forward_names(got, ev.forward()):
         col.add("one step at a time vs the whole sequence", name, g, w)
     return col.outcome("the state passed in is not (all) used, or the state returned is not the "
                        "last step's: a sequence fed in pieces does not continue where it stopped")
@@ -253,18 +86,18 @@ def step_by_step(ev: Evaluation) -> PropertyOutcome:
 
 def _chunk_bounds(ev: Evaluation) -> list[int]:
     T = ev.spec.seq_len
-    rng = _rng(ev, 3)
+    rng = rng_for(ev, 3)
     chunks = int(rng.integers(2, min(MAX_CHUNKS, T) + 1))
     cuts = sorted(rng.choice(np.arange(1, T), size=chunks - 1, replace=False).tolist())
     return [0, *cuts, T]
 
 
 def chunking(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "chunking")
+    col = Collector(ev, "chunking")
     built, bounds = ev.instance(), _chunk_bounds(ev)
     label = f"in chunks {bounds} vs the whole sequence"
     got, states = _run_chunks(ev, built, bounds)
-    for name, g, w in _forward_names(got, ev.forward()):
+    for name, g, w in forward_names(got, ev.forward()):
         col.add(label, name, g, w)
     if ev.adapter.supports.gradients != "none" and all(c.passed for c in col.comparisons):
         _chunked_gradients(ev, col, built, bounds, states, label)
@@ -274,14 +107,14 @@ def chunking(ev: Evaluation) -> PropertyOutcome:
 
 def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
     """Chain cotangents backwards through the chunks and compare with the whole gradients."""
-    x, ax = ev.case.input, _time_axis(ev.spec)
+    x, ax = ev.case.input, time_axis(ev.spec)
     g_out, g_h, g_c = ev.case.cotangents
     names = ev.compared_params
     total = {n: 0.0 for n in names}
     inputs = [None] * (len(bounds) - 1)
     for k in reversed(range(len(bounds) - 1)):
         rows = range(bounds[k], bounds[k + 1])
-        grads = _gradients(ev, built, np.take(x, rows, axis=ax), states[k],
+        grads = run_gradients(ev, built, np.take(x, rows, axis=ax), states[k],
                            (np.take(g_out, rows, axis=ax), g_h, g_c))
         wanted = ["input", *names] + (["h0", "c0"] if states[k] is not None else [])
         missing = [n for n in wanted if n not in grads]
@@ -301,7 +134,7 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
     if ev.case.state is not None:
         got["h0"], got["c0"] = g_h, g_c
     whole = ev.gradients()
-    ref = _reference(ev, True).want.gradients
+    ref = ev.reference().want.gradients
     unit = max([float(np.max(np.abs(ref[n]))) for n in got if ref[n].size]
                + [float(np.max(np.abs(c))) for c in ev.case.cotangents if c.size], default=1.0)
     for n, g in got.items():
@@ -318,13 +151,13 @@ def _rows_alone(B: int, rng) -> list[int]:
 
 
 def batch_independence(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "batch-independence")
+    col = Collector(ev, "batch-independence")
     spec, x, state, built = ev.spec, ev.case.input, ev.case.state, ev.instance()
-    bax, whole = _batch_axis(spec), ev.forward()
-    rng = _rng(ev, 4)
+    bax, whole = batch_axis(spec), ev.forward()
+    rng = rng_for(ev, 4)
     for b in _rows_alone(spec.batch, rng):
         sub = None if state is None else tuple(s[:, b:b + 1] for s in state)
-        got = _forward(ev, built, np.take(x, [b], axis=bax), sub)
+        got = run_forward(ev, built, np.take(x, [b], axis=bax), sub)
         for name in FORWARD_NAMES:
             axis = bax if name == "output" else 1
             idx = (slice(None),) * axis + (slice(b, b + 1),)
@@ -334,7 +167,7 @@ def batch_independence(ev: Evaluation) -> PropertyOutcome:
     if np.array_equal(perm, np.arange(spec.batch)):
         perm = np.roll(perm, 1)
     sub = None if state is None else tuple(s[:, perm] for s in state)
-    got = _forward(ev, built, np.take(x, perm, axis=bax), sub)
+    got = run_forward(ev, built, np.take(x, perm, axis=bax), sub)
     for name in FORWARD_NAMES:
         axis = bax if name == "output" else 1
         col.add(f"the batch permuted by {perm.tolist()} vs the results permuted", name,
@@ -345,11 +178,11 @@ def batch_independence(ev: Evaluation) -> PropertyOutcome:
 
 
 def unbatched(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "unbatched")
+    col = Collector(ev, "unbatched")
     spec, x, state = ev.spec, ev.case.input, ev.case.state
     bax = 0 if spec.config.batch_first else 1
     one = spec.replace(batch=1)
-    got = _forward(ev, ev.instance(), np.expand_dims(x, bax),
+    got = run_forward(ev, ev.instance(), np.expand_dims(x, bax),
                    None if state is None else tuple(np.expand_dims(s, 1) for s in state))
     whole = ev.forward()
     for name in FORWARD_NAMES:
@@ -362,11 +195,11 @@ def unbatched(ev: Evaluation) -> PropertyOutcome:
 
 
 def batch_first(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "batch-first")
+    col = Collector(ev, "batch-first")
     spec = ev.spec
-    other = _build(ev, _replace(spec.config, batch_first=not spec.config.batch_first),
-                   ev.implementation_params)
-    got = _forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state,
+    other = ev.build(ev.implementation_params,
+                     _replace(spec.config, batch_first=not spec.config.batch_first))
+    got = run_forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state,
                    _replace(spec.config, batch_first=not spec.config.batch_first))
     layouts = ("time-major", "batch_first")
     mine, theirs = layouts[not spec.config.batch_first], layouts[spec.config.batch_first]
@@ -380,9 +213,9 @@ def batch_first(ev: Evaluation) -> PropertyOutcome:
 
 
 def causality(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "causality")
-    spec, x, ax = ev.spec, ev.case.input, _time_axis(ev.spec)
-    rng = _rng(ev, 5)
+    col = Collector(ev, "causality")
+    spec, x, ax = ev.spec, ev.case.input, time_axis(ev.spec)
+    rng = rng_for(ev, 5)
     t = int(rng.integers(0, spec.seq_len - 1))
     later = [slice(None)] * x.ndim
     later[ax] = slice(t + 1, None)
@@ -390,7 +223,7 @@ def causality(ev: Evaluation) -> PropertyOutcome:
     scale = float(np.std(x)) or 1.0
     changed[tuple(later)] = (rng.standard_normal(changed[tuple(later)].shape) * scale
                              + float(np.mean(x))).astype(x.dtype)
-    got = _forward(ev, ev.instance(), changed, ev.case.state)
+    got = run_forward(ev, ev.instance(), changed, ev.case.state)
     upto = list(range(t + 1))
     idx = [slice(None)] * x.ndim
     idx[ax] = slice(0, t + 1)
@@ -430,17 +263,17 @@ def _layer_params(params: Mapping[str, np.ndarray], layer: int, directions: tupl
 
 
 def bidirectional(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "bidirectional")
+    col = Collector(ev, "bidirectional")
     spec, x, state = ev.spec, ev.case.input, ev.case.state
-    ax = _time_axis(spec)
+    ax = time_axis(spec)
     config = _replace(spec.config, bidirectional=False)
     whole = ev.forward()
     halves = []
     for d in (0, 1):
-        built = _build(ev, config, _layer_params(ev.implementation_params, 0, (d,)))
+        built = ev.build(_layer_params(ev.implementation_params, 0, (d,)), config)
         xs = np.flip(x, ax) if d else x
         sub = None if state is None else tuple(s[d:d + 1] for s in state)
-        r = _forward(ev, built, xs, sub, config)
+        r = run_forward(ev, built, xs, sub, config)
         halves.append({"output": np.flip(r["output"], ax) if d else r["output"],
                        "h_n": r["h_n"], "c_n": r["c_n"]})
     label = "forward half / reverse half vs one-direction runs (the reverse one on the flipped " \
@@ -458,7 +291,7 @@ def bidirectional(ev: Evaluation) -> PropertyOutcome:
 
 
 def stacking(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "stacking")
+    col = Collector(ev, "stacking")
     spec, state = ev.spec, ev.case.state
     c = spec.config
     D = c.num_directions
@@ -466,10 +299,10 @@ def stacking(ev: Evaluation) -> PropertyOutcome:
     hs, cs = [], []
     for layer in range(c.num_layers):
         config = _replace(c, num_layers=1, input_size=c.layer_input_size(layer), dropout=0.0)
-        built = _build(ev, config, _layer_params(ev.implementation_params, layer,
-                                                 tuple(range(D))))
+        built = ev.build(_layer_params(ev.implementation_params, layer, tuple(range(D))),
+                         config)
         rows = slice(layer * D, (layer + 1) * D)
-        r = _forward(ev, built, x, None if state is None else tuple(s[rows] for s in state),
+        r = run_forward(ev, built, x, None if state is None else tuple(s[rows] for s in state),
                      config)
         x = r["output"]
         hs.append(np.asarray(r["h_n"]))
@@ -480,7 +313,7 @@ def stacking(ev: Evaluation) -> PropertyOutcome:
             got[name] = np.concatenate(parts, axis=0)
         except ValueError:
             got[name] = parts[-1]
-    for name, g, w in _forward_names(got, ev.forward()):
+    for name, g, w in forward_names(got, ev.forward()):
         col.add(f"{c.num_layers} one-layer runs chained vs {c.num_layers} layers", name, g, w)
     return col.outcome("layers are not chained as nn.LSTM chains them (the wrong layer's "
                        "weights, the next layer fed something else than the previous output, "
@@ -500,15 +333,15 @@ def _identical(a, b) -> tuple[bool, float]:
 
 
 def determinism(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "determinism")
+    col = Collector(ev, "determinism")
     built = ev.instance()
     pairs = []
     first = ev.forward()
-    second = _forward(ev, built, ev.case.input, ev.case.state)
+    second = run_forward(ev, built, ev.case.input, ev.case.state)
     pairs += [(n, first[n], second[n], "forward") for n in FORWARD_NAMES]
     if ev.adapter.supports.gradients != "none":
         g1 = ev.gradients()
-        g2 = _gradients(ev, built, ev.case.input, ev.case.state, ev.case.cotangents)
+        g2 = run_gradients(ev, built, ev.case.input, ev.case.state, ev.case.cotangents)
         pairs += [(n, g1[n], g2.get(n), "gradients") for n in g1]
     for name, a, b, call in pairs:
         same, diff = _identical(a, b)
@@ -552,7 +385,7 @@ def _raises_anyway(ev: Evaluation, built, state, exc: ImplementationError) -> No
     the same way (the same state argument), does not raise it too; where it does, the error is
     the finding (its cause is the exception, not empty-input handling)."""
     try:
-        _forward(ev, built, ev.case.input, None if state is None else ev.case.state)
+        run_forward(ev, built, ev.case.input, None if state is None else ev.case.state)
     except ImplementationError as again:
         if again.exc_type == exc.exc_type:
             raise again from None
@@ -567,7 +400,7 @@ def _empty_sequence_answer(ev: Evaluation, x: np.ndarray, state, got) -> bool:
     steps_axis = 1 if (c.batch_first and x.ndim == 3) else 0
     if x.shape[steps_axis] != 0:
         return False  # not an empty sequence
-    want = _forward_shapes(c, x.shape)
+    want = forward_shapes(c, x.shape)
     h_want = np.zeros(want["h_n"]) if state is None else state[0]
     c_want = np.zeros(want["c_n"]) if state is None else state[1]
     try:
@@ -580,7 +413,7 @@ def _empty_sequence_answer(ev: Evaluation, x: np.ndarray, state, got) -> bool:
 
 
 def degenerate(ev: Evaluation) -> PropertyOutcome:
-    col = _Collector(ev, "degenerate")
+    col = Collector(ev, "degenerate")
     built = ev.instance()
     declined = 0
     for what, x, state in _degenerate_inputs(ev):
@@ -594,7 +427,7 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
         except Exception as exc:  # noqa: BLE001 - what nn.LSTM raises is the expectation
             want, expected = None, f"{type(exc).__name__}: {exc}"
         try:
-            got = _forward(ev, built, x, state, shapes=False)
+            got = run_forward(ev, built, x, state, shapes=False)
             raised = None
         except Unsupported:
             declined += 1
@@ -706,7 +539,6 @@ PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
 )}
 
 # A PackedSequence against nn.LSTM (parity.packed): drawn and shrunk like a property.
-from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed  # noqa: E402
 
 for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
     PROPERTY_TABLE[_name] = Property(
@@ -714,7 +546,6 @@ for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
         applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
 
 # Views with strides, and tensors kept across calls (parity.strides): torch modules only.
-from .strides import run_strides, torch_module_only  # noqa: E402
 
 PROPERTY_TABLE["strides"] = Property("strides", run_strides, adapter=torch_module_only)
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, seed, settings
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Unsatisfiable
 
 from .adapter import Adapter
 from .cases import CaseSpec
-from .checks import CHECKS, CheckOutcome, Evaluation, Unsupported, run_check
+from .checks import CHECKS, run_check
+from .evaluation import CheckOutcome, Evaluation, Unsupported
 from .diagnose import diagnose
 from .expected import Tracker
 from . import gradient_blocks
@@ -36,7 +38,6 @@ __all__ = [
     "DEFAULT_TIME_BUDGET",
     "Progress",
     "check_implementation",
-    "reproduce_command",
 ]
 
 # Per check. With the explicit edge cases (6 per dtype) this decides a default check of one
@@ -85,10 +86,6 @@ def _misbehaved(status: str) -> type:
     if status not in _MISBEHAVED:
         _MISBEHAVED[status] = type(f"_Errored_{status.replace('-', '_')}", (_Errored,), {})
     return _MISBEHAVED[status]
-
-
-def reproduce_command(target: str, check: str, spec: CaseSpec) -> str:
-    return f'python -m parity check --impl {target} --only {check} --case "{spec.to_string()}"'
 
 
 @dataclass
@@ -174,6 +171,10 @@ class Checker:
             raise Unsupported(spec.to_string())
         return outcome
 
+    def known_outcome(self, spec: CaseSpec, check: str) -> CheckOutcome | None:
+        """The outcome of `check` on `spec` if it was already computed; nothing is run."""
+        return self._outcomes.get((spec, check))
+
     # -- one check ------------------------------------------------------------------------------
     def dtypes_for(self, check: str) -> tuple[str, ...]:
         supported = self.adapter.supports.dtypes
@@ -243,9 +244,6 @@ class Checker:
         phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if self.shrink else [])
         if self.database is not None:
             phases.insert(0, Phase.reuse)  # failures saved by earlier runs, first
-            # One database entry per implementation and check (the test function is the same).
-            test._hypothesis_internal_add_digest = \
-                f"{self.adapter.target or self.adapter.name}\0{check}".encode()
         # Finite differences call the forward ~18 times a case, properties several times:
         # they draw cheaper cases (above).
         wrapped = given(strategy)(test)
@@ -254,8 +252,10 @@ class Checker:
         # The seed first: @seed turns the database off, and settings applied after it win.
         wrapped = seed(self.seed)(wrapped)
         wrapped = settings(
-            max_examples=examples, deadline=None, database=self.database, derandomize=False,
-            phases=phases, report_multiple_bugs=False, verbosity=Verbosity.quiet,
+            max_examples=examples, deadline=None, derandomize=False, phases=phases,
+            database=None if self.database is None else KeyedDatabase(
+                self.database, f"{self.adapter.target or self.adapter.name}\0{check}"),
+            report_multiple_bugs=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), print_blob=False,
         )(wrapped)
 
@@ -373,7 +373,7 @@ class Checker:
         improved, tried = True, {spec}
         while improved and time.monotonic() < deadline:
             improved = False
-            for candidate in _simpler(spec, self.dtypes_for(check)):
+            for candidate in spec.simplifications(self.dtypes_for(check)):
                 if time.monotonic() >= deadline:
                     break
                 if candidate in tried:
@@ -410,7 +410,7 @@ class Checker:
             "message": record.message,
             "finding": failing[0] if failing else None,
             "comparisons": failing,
-            "reproduce": reproduce_command(self.adapter.target or name, record.check, spec),
+            "reproduce": spec.reproduce(self.adapter.target or name, record.check),
             "likely_cause": None,
         }
         if record.status in ("wrong-shape", "wrong-dtype"):
@@ -444,7 +444,7 @@ class Checker:
         if ev.repeat:
             return outcome
         again = Evaluation(self.adapter, spec, reduced=self._reduced(check), repeat=True)
-        again._cache["reference"] = ev.reference()
+        again.share_reference(ev)
         repeated = run_check(again, check)
         if repeated.status != "nondeterministic":
             return outcome
@@ -497,40 +497,25 @@ class Checker:
         return record
 
 
-def _simpler(spec: CaseSpec, dtypes: tuple[str, ...]):
-    """Candidate simplifications of `spec`, the boldest first; each one change only, and each
-    strictly simpler (so that accepting them always ends)."""
-    c = spec.config
+class KeyedDatabase(ExampleDatabase):
+    """`base` with every key prefixed: one set of saved examples per implementation and check,
+    though the test function (whose digest hypothesis keys examples by) is the same for all."""
 
-    def make(**changes):
-        try:
-            candidate = spec.replace(**changes)
-        except ValueError:  # e.g. proj_size no longer below hidden_size
-            return None
-        return None if candidate == spec else candidate
+    def __init__(self, base: ExampleDatabase, prefix: str) -> None:
+        super().__init__()
+        self.base, self.prefix = base, prefix.encode() + b"\0"
 
-    def smaller(value: int, low: int) -> list[int]:
-        return [v for v in dict.fromkeys((low, value // 2, value - 1)) if low <= v < value]
+    def fetch(self, key: bytes):
+        return self.base.fetch(self.prefix + key)
 
-    options = [
-        *({"num_layers": n} for n in smaller(c.num_layers, 1)),
-        {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
-        {"dropout": 0.0}, {"initial_state": "none"},
-        {"enforce_sorted": True},
-        *([{"initial_state": "zeros"}] if spec.initial_state == "random" else []),
-        {"weight_scale": 1.0}, {"bias_scale": 1.0}, {"input_scale": 1.0}, {"input_offset": 0.0},
-        *({"dtype": d} for d in dtypes if d == "float64"),
-        *({"batch": b} for b in ([1] if spec.batch is None else smaller(spec.batch, 1))),
-        *({"seq_len": n} for n in smaller(spec.seq_len, 1)),
-        *({"hidden_size": n, "proj_size": min(c.proj_size, n - 1)}
-          for n in smaller(c.hidden_size, 1)),
-        *({"input_size": n} for n in smaller(c.input_size, 1)),
-        *({"proj_size": n} for n in smaller(c.proj_size, 1)),
-    ]
-    for changes in options:
-        candidate = make(**changes)
-        if candidate is not None:
-            yield candidate
+    def save(self, key: bytes, value: bytes) -> None:
+        self.base.save(self.prefix + key, value)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.base.delete(self.prefix + key, value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.base.move(self.prefix + src, self.prefix + dest, value)
 
 
 def _worst_dict(spec: CaseSpec, outcome: CheckOutcome) -> dict:

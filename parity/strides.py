@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .checks import Evaluation, ImplementationError, Unsupported
+from .evaluation import Evaluation, ImplementationError, Unsupported
+from .metamorphic import Collector, PropertyOutcome, run_forward
 from .reference import FORWARD_NAMES
 from .torch_adapter import TorchAdapter
 
@@ -77,20 +78,19 @@ def _state_views(state) -> list[tuple[str, tuple, tuple]]:
 def run_strides(ev: Evaluation):
     """The `strides` property on one case (raises Unsupported for an implementation that is
     not a torch module: it is called on NumPy arrays, which it copies)."""
-    from .properties import PropertyOutcome, _Collector, _forward
 
     if not isinstance(ev.builder, TorchAdapter):
         raise Unsupported("strides: the implementation is not a torch module")
     built = ev.instance()
     spec, x, state = ev.spec, ev.case.input, ev.case.state
-    col = _Collector(ev, "strides")
+    col = Collector(ev, "strides")
     params = {n: _tensor(a) for n, a in ev.implementation_params.items()}
 
     def run(input, hx, keep=False):
         def call():
             with torch.no_grad():
-                return built._run(params, input, hx)
-        result = ev._call("forward", call)
+                return built.run_module(params, input, hx)
+        result = ev.call("forward", call)
         return result if keep else {n: t.detach().numpy().copy()
                                     for n, t in zip(FORWARD_NAMES, result)}
 
@@ -103,7 +103,7 @@ def run_strides(ev: Evaluation):
                 col.add(f"input as {what} vs contiguous", name, got[name], plain[name])
         if state is not None:
             for what, views, same in _state_views(state):
-                want = plain if same[0] is state[0] else _forward(ev, built, x, same)
+                want = plain if same[0] is state[0] else run_forward(ev, built, x, same)
                 got = run(_tensor(x), views)
                 for name in FORWARD_NAMES:
                     col.add(f"{what} vs contiguous", name, got[name], want[name])

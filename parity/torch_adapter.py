@@ -134,7 +134,9 @@ class _BuiltTorchModule:
                 f"module_parameters does not fit the module made for this config: "
                 f"{'; '.join(problems[:3])}{more}")
 
-    def _run(self, params, input, state):
+    def run_module(self, params, input, state):
+        """The module on `params` (canonical names, torch tensors), `input` and `state`, as
+        torch tensors (output, h_n, c_n): what the packed and strides checks call directly."""
         mapped = self.adapter.module_parameters(self.config, params)
         mapped = {f"module.{name}": value for name, value in mapped.items()}
         with warnings.catch_warnings():
@@ -153,7 +155,7 @@ class _BuiltTorchModule:
         # what it is given is still a finding (it would corrupt a caller's tensors).
         before = snapshot(leaves)
         with torch.no_grad():
-            output, h_n, c_n = self._run(params, leaves["input"], hx)
+            output, h_n, c_n = self.run_module(params, leaves["input"], hx)
         _unchanged(leaves, before)
         return _to_numpy(output), (_to_numpy(h_n), _to_numpy(c_n))
 
@@ -167,7 +169,7 @@ class _BuiltTorchModule:
         leaves.update(params)
         before = snapshot(leaves)
         with torch.enable_grad():
-            output, h_n, c_n = self._run(params, leaves["input"], hx)
+            output, h_n, c_n = self.run_module(params, leaves["input"], hx)
             if not torch.is_grad_enabled():  # else autograd's own error says nothing of why
                 raise ChangesGlobalState(
                     "the implementation switched torch's grad mode off "

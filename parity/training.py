@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from .cases import CaseSpec
-from .checks import Evaluation, ImplementationError, Unsupported, _unpack, check_gradient_names
-from .misbehaviour import WrongShape, WrongStructure
+from .evaluation import Evaluation, ImplementationError, Unsupported
+from .misbehaviour import WrongShape
 from .process_state import harness_settings
 from .reference import make_torch_lstm
 from .results import CheckRecord
@@ -150,20 +150,15 @@ def _implementation_step(ev: Evaluation, spec: CaseSpec, fixed: dict):
         given = {**fixed, **params}
         # The evaluation's builder (a variant's reducing adapter, where it has one), through
         # the evaluation's door: timed, watched for mutation, NotImplementedError unsupported.
-        built = ev._call("build", ev.builder.build, spec.config, given, "float64", watched=given)
-        output = _unpack("forward", ev._call("forward", built.forward, x, None))["output"]
+        built = ev.build(given, spec.config, "float64")
+        output = ev.forward_of(built, x, None)["output"]
         if np.shape(output) != spec.output_shape:  # the head below needs nn.LSTM's shape
             raise ImplementationError("forward", WrongShape(
                 f"output has shape {np.shape(output)}; nn.LSTM gives {spec.output_shape}"))
         g = cotangent(np.asarray(output, np.float64))
-        grads = ev._call("gradients", built.gradients, x, None,
-                         (g, np.zeros(h_shape), np.zeros(c_shape)))
-        if not isinstance(grads, Mapping):
-            raise ImplementationError("gradients", WrongStructure(
-                f"returned {type(grads).__name__}, not a dict of arrays"))
-        grads = {n: np.asarray(v, np.float64) for n, v in grads.items()}
-        check_gradient_names(grads, {"input": x, **given})
-        return output, grads
+        grads = ev.gradients_of(built, x, None, (g, np.zeros(h_shape), np.zeros(c_shape)),
+                                given={"input": x, **given})
+        return output, {n: np.asarray(v, np.float64) for n, v in grads.items()}
     return step
 
 
@@ -256,8 +251,6 @@ def train_both(ev: Evaluation) -> list[_Run]:
 
 def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
     """The `training` check of `checker`'s implementation, on `spec` (default TRAINING_CASE)."""
-    from .runner import reproduce_command  # the runner imports this module
-
     started = time.monotonic()
     spec = (spec or CaseSpec.from_string(TRAINING_CASE)).replace(dtype="float64")
     record = CheckRecord("training", "pass", examples=1, kind="property")
@@ -271,7 +264,7 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
     except ImplementationError as exc:
         record.status = exc.status  # "error", or the misbehaviour it is (wrong-shape, ...)
         record.message = f"{checker.adapter.name}: training: {exc}"
-        record.failure = _failure(checker, spec, record.message, None, reproduce_command)
+        record.failure = _failure(checker, spec, record.message, None)
         record.failure["exception"] = {"call": exc.call, "type": exc.exc_type,
                                        "message": exc.exc_message, "location": exc.location}
         record.duration_s = round(time.monotonic() - started, 3)
@@ -302,7 +295,7 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
                               f"{r.final_weight_error:.3g} (tolerance "
                               f"{r.final_weight_tolerance:.3g}) though the losses agree")
         finding["ratio"] = finding["max_abs_error"] / max(finding["tolerance"], 1e-300)
-        record.failure = _failure(checker, spec, record.message, finding, reproduce_command)
+        record.failure = _failure(checker, spec, record.message, finding)
     else:
         record.message = "; ".join(
             f"{r.optimizer}: final loss {r.implementation[-1]:.4g} (nn.LSTM {r.reference[-1]:.4g})"
@@ -318,12 +311,12 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
     return record
 
 
-def _failure(checker, spec, message, finding, reproduce_command) -> dict:
+def _failure(checker, spec, message, finding) -> dict:
     return {"case": spec.as_dict(), "case_id": spec.to_string(),
             "shapes": {k: list(v) for k, v in spec.shapes().items()}, "message": message,
             "finding": finding, "comparisons": [finding] if finding else [],
-            "reproduce": reproduce_command(checker.adapter.target or checker.adapter.name,
-                                           "training", spec),
+            "reproduce": spec.reproduce(checker.adapter.target or checker.adapter.name,
+                                        "training"),
             "likely_cause": _training_cause(finding)}
 
 

@@ -22,7 +22,7 @@ def test_importing_parity_pulls_in_no_implementation():
     import sys
 
     code = ("import sys, parity; print(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('implementations', 'tests')))")
+            "if m.split('.')[0] in ('parity_implementations', 'parity_studies', 'tests')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"

@@ -222,6 +222,24 @@ def test_the_example_database_replays_a_failure_first_unless_a_seed_is_given(tmp
     assert run(example_database(str(directory), read=False)).status == "pass"
 
 
+def test_saved_examples_are_kept_apart_per_implementation_and_check():
+    """One database holds the examples of every implementation and check: each sees its own."""
+    from hypothesis.database import InMemoryExampleDatabase
+
+    from parity.runner import KeyedDatabase
+
+    shared = InMemoryExampleDatabase()
+    a, b = KeyedDatabase(shared, "mypkg:LSTM\0output"), KeyedDatabase(shared, "mypkg:LSTM\0h_n")
+    a.save(b"digest", b"case-a")
+    b.save(b"digest", b"case-b")
+    assert list(a.fetch(b"digest")) == [b"case-a"]
+    assert list(b.fetch(b"digest")) == [b"case-b"]
+    a.move(b"digest", b"digest.secondary", b"case-a")
+    assert list(a.fetch(b"digest")) == [] and list(a.fetch(b"digest.secondary")) == [b"case-a"]
+    b.delete(b"digest", b"case-b")
+    assert list(b.fetch(b"digest")) == [] and list(a.fetch(b"digest.secondary")) == [b"case-a"]
+
+
 def test_the_report_renders_crashes_and_misbehaviours(tmp_path):
     page = tmp_path / "parity.html"
     code = main(["report", "--impl", f"{M}:KillsItself", "--impl", f"{M}:CrashesOnLoad",

@@ -53,7 +53,7 @@ def test_a_variant_that_does_not_reduce_fails_against_the_reference():
 
 
 def test_extra_parameters_are_drawn_nonzero_for_finite_differences():
-    from parity.checks import Evaluation
+    from parity.evaluation import Evaluation
     from parity import CaseSpec
 
     adapter = as_adapter(PeepholeAdapter, name="peephole")
@@ -85,7 +85,7 @@ def _reducing_through(adapter_cls):
 
 
 def test_the_comparisons_build_the_reducing_adapter_and_finite_differences_the_variant():
-    from parity.checks import Evaluation
+    from parity.evaluation import Evaluation
     from parity import CaseSpec
 
     adapter = as_adapter(_reducing_through(FusedAdapter), name="peephole-via-fused")

@@ -148,7 +148,7 @@ def test_the_reducing_configuration_starts_its_cell_at_zero():
 def test_the_reducing_configuration_is_exact_not_approximate():
     # With the input gate open exactly, nn.LSTM's input-gate weight gradients are exactly 0.
     from parity import CaseSpec
-    from parity.checks import Evaluation
+    from parity.evaluation import Evaluation
 
     spec = CaseSpec.from_string("input_size=3,hidden_size=4,seq_len=5,batch=2,"
                                 "initial_state=random,weight_scale=8.0,seed=7")
