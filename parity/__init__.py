@@ -28,7 +28,13 @@ from .registry import (  # noqa: E402
     load,
     registered,
 )
-from .results import RunRecord, load_results  # noqa: E402
+from .results import (  # noqa: E402
+    CheckRecord,
+    Failure,
+    ImplementationRecord,
+    RunRecord,
+    load_results,
+)
 from .runner import check_implementation  # noqa: E402
 from .strategies import case_specs, lstm_configs  # noqa: E402
 from .torch_adapter import TorchAdapter  # noqa: E402
@@ -42,6 +48,9 @@ __all__ = [
     "Built",
     "Case",
     "CaseSpec",
+    "CheckRecord",
+    "Failure",
+    "ImplementationRecord",
     "InvalidArgument",
     "KnownDivergence",
     "LSTMConfig",

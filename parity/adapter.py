@@ -118,6 +118,24 @@ def split_parameter_name(name: str) -> tuple[str, int, int] | None:
     return kind, int(layer), int(reverse)
 
 
+# Each feature's label: in a narrow terminal column (`parity list`), and in the report's matrix.
+# A feature not named here is labelled by its name (underscores as spaces in the report).
+FEATURE_LABELS: dict[str, tuple[str, str]] = {
+    "multi_layer": ("layers", "layers"), "bidirectional": ("bidir", "bidirectional"),
+    "projection": ("proj", "projection"), "no_bias": ("no-bias", "no bias"),
+    "batch_first": ("batch_first", "batch_first"), "unbatched": ("unbatched", "unbatched"),
+    "dropout": ("dropout", "dropout"), "float32": ("f32", "float32"),
+    "float64": ("f64", "float64"), "initial_state": ("h0/c0", "initial state"),
+}
+
+
+def feature_label(feature: str, *, short: bool = False) -> str:
+    """How `feature` (a `Supports` field, or a drawn feature) is labelled for a person."""
+    if feature in FEATURE_LABELS:
+        return FEATURE_LABELS[feature][0 if short else 1]
+    return feature if short else feature.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class Supports:
     """What an implementation can do. The harness draws only what is declared here.

@@ -23,11 +23,11 @@ import numpy as np
 from .cases import CaseSpec
 from .compare import Comparison, compare, describe_index, format_where
 from .evaluation import (CheckOutcome, Evaluation, ImplementationError, Unsupported, wrong_dtype)
-from .finite_diff import _shifted, directional, per_element, perturbation_scales
+from .finite_diff import shifted, directional, per_element, perturbation_scales
 from .gradient_blocks import block_ratios
 from .properties import PROPERTIES, PROPERTY_TABLE, run_property
 from .reference import FORWARD_NAMES
-from .tolerances import FD_EPS, UNIT_ROUNDOFF, resolvable, tolerance
+from .tolerances import FD_EPS, UNIT_ROUNDOFF, gradient_unit, resolvable, tolerance
 
 __all__ = [
     "CHECKS",
@@ -99,11 +99,7 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     ref = ev.reference()
     want_all = ref.want.gradients
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
-    # The natural scale of gradient errors: the largest gradient, or the cotangents where every
-    # gradient is small (all gates saturated): a gate value off by one ulp absolute (sigmoid
-    # through tanh) moves gradients by about an ulp of the cotangents, not of the gradients.
-    unit = max([float(np.max(np.abs(want_all[n]))) for n in names if want_all[n].size]
-               + [float(np.max(np.abs(g))) for g in ev.case.cotangents if g.size], default=1.0)
+    unit = gradient_unit([want_all[n] for n in names], ev.case.cotangents)
     comparisons, blocks = [], {}
     again = ev.again("gradients")
     for n in names:
@@ -242,10 +238,10 @@ def measured_noise(loss: Callable, point: Mapping[str, np.ndarray], spec: CaseSp
     scales = perturbation_scales(point)
     v = {n: rng.standard_normal(a.shape) * scales[n] for n, a in point.items()}
     h = FD_EPS[spec.dtype]
-    slope = (loss(_shifted(point, v, h)) - loss(_shifted(point, v, -h))) / (2 * h)
+    slope = (loss(shifted(point, v, h)) - loss(shifted(point, v, -h))) / (2 * h)
     worst = 0.0
     for s in NOISE_PROBES:
-        diff = loss(_shifted(point, v, s)) - loss(_shifted(point, v, -s))
+        diff = loss(shifted(point, v, s)) - loss(shifted(point, v, -s))
         worst = max(worst, abs(diff - 2 * s * slope) / 2)
     return worst if np.isfinite(worst) else 0.0
 

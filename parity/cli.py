@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .adapter import InvalidArgument
+from .adapter import InvalidArgument, feature_label
 from .cases import CaseSpec
 from .checks import CHECKS
 from .isolation import DEFAULT_TIMEOUT, Options, check_isolated, load_isolated, threads_per_child
@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "table":
             return _table(args)
-    except (UsageError, LoadError) as exc:
+    except LoadError as exc:  # what --impl named cannot be loaded
+        print(f"parity {args.command}: error: --impl {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
         print(f"parity {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     parser.error(f"unknown command {args.command!r}")
@@ -247,10 +250,7 @@ def _not_applicable(supports: dict[str, bool]) -> dict[str, str]:
 
 
 def _short(feature: str) -> str:
-    return {"multi_layer": "layers", "bidirectional": "bidir", "projection": "proj",
-            "no_bias": "no-bias", "batch_first": "batch_first", "unbatched": "unbatched",
-            "dropout": "dropout", "float32": "f32", "float64": "f64",
-            "initial_state": "h0/c0"}.get(feature, feature)
+    return feature_label(feature, short=True)
 
 
 # -- check -----------------------------------------------------------------------------------

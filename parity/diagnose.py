@@ -35,6 +35,34 @@ __all__ = ["NO_KNOWN_CAUSE", "diagnose", "known_mistakes"]
 
 NO_KNOWN_CAUSE = "no known cause; the evidence: "
 
+# Thresholds of the pattern tests below, each with its reason. They decide whether a pattern
+# is there (a constant factor, a step where the error starts, a match with a rerun); they never
+# decide a pass or a fail, which the checks' tolerances do.
+# Several tensors off by "the same" constant factor: the factors agree to float64 noise of a
+# least-squares fit, far below any real difference between two factors.
+SAME_FACTOR_RTOL = 1e-6
+# A ratio within this of 1 is no scaling at all (the tensor matches).
+NO_SCALING = 1e-9
+# got = k * want holds when what is left after the factor is under this fraction of the
+# factor's own effect |k - 1| |want|: the rest of the difference is rounding.
+SCALED_RESIDUAL = 1e-3
+# A step whose output is off by 1% of the output's scale is where the error has started;
+# rounding is 1e-7 (float32) or less.
+STEP_ERROR_STARTS = 1e-2
+# Rounding-like errors: relative size at most 1% (beyond is a formula, not precision), signs
+# no more than half correlated with the values and no common offset beyond half the error.
+ROUNDING_MAX_RELATIVE = 1e-2
+ROUNDING_MAX_CORRELATION = 0.5
+ROUNDING_MAX_OFFSET = 0.5
+# Below this relative error, rounding is float32's (unit roundoff 6e-8, a few hundred ulps at
+# most through a sequence); above it, a half-precision format's (bfloat16 4e-3, float16 5e-4).
+FLOAT32_ROUNDING_LEVEL = 1e-5
+# A rerun with a mistake built in "matches" the implementation within this fraction of the
+# result's scale: both run in float64, so a real match is ~1e-12 apart, a near miss 1e-2.
+RERUN_MATCHES = 1e-4
+# A gradient step counts as wrong above this fraction of the gradient's scale (float64 runs).
+STEP_GRADIENT_WRONG = 1e-6
+
 
 def diagnose(checker: Evaluator, spec: CaseSpec, check: str, outcome: CheckOutcome) -> str | None:
     """A one-sentence likely cause for `outcome`, "no known cause; the evidence: ..." where no
@@ -402,7 +430,7 @@ def _forward_scaled(ev: Evaluation, got: dict, want: dict, passed: dict,
         if k is None:
             return None
         ks.append(k)
-    if max(ks) - min(ks) > 1e-6 * max(abs(k) for k in ks):
+    if max(ks) - min(ks) > SAME_FACTOR_RTOL * max(abs(k) for k in ks):
         return None
     return (f"scaled: {' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} {ks[0]:.6g} times "
             f"nn.LSTM's on every element, the rest matching: a constant factor applied to "
@@ -414,7 +442,8 @@ def _constant_ratio(got, want) -> float | None:
     if g.shape != w.shape or np.count_nonzero(w) < MIN_ELEMENTS or not np.any(g):
         return None
     k = float(g @ w / (w @ w))
-    if abs(k - 1) <= 1e-9 or np.max(np.abs(g - k * w)) > 1e-3 * abs(k - 1) * np.max(np.abs(w)):
+    if (abs(k - 1) <= NO_SCALING
+            or np.max(np.abs(g - k * w)) > SCALED_RESIDUAL * abs(k - 1) * np.max(np.abs(w))):
         return None
     return k
 
@@ -433,7 +462,7 @@ def _jumps_at(ev: Evaluation, first: int) -> bool:
         got, want = np.swapaxes(got, 0, 1), np.swapaxes(want, 0, 1)
     scale = max(float(np.max(np.abs(want))), 1e-300)
     err = np.abs(got - want).reshape(got.shape[0], -1).max(axis=1) / scale
-    return bool(err[first] >= 1e-2)
+    return bool(err[first] >= STEP_ERROR_STARTS)
 
 
 def _final_state_elsewhere(ev: Evaluation, got: dict, masks: dict) -> str | None:
@@ -500,9 +529,10 @@ def _rounding(ev: Evaluation, checker, group: str, names: list[str]) -> str | No
     if stats is None or stats[0] < ROUNDING_ELEMENTS:
         return None
     n, rel, corr, bias = stats
-    if not (0 < rel <= 1e-2) or abs(corr) > 0.5 or abs(bias) > 0.5:
+    if (not (0 < rel <= ROUNDING_MAX_RELATIVE) or abs(corr) > ROUNDING_MAX_CORRELATION
+            or abs(bias) > ROUNDING_MAX_OFFSET):
         return None
-    level = "float32" if rel < 1e-5 else "float16 or bfloat16"
+    level = "float32" if rel < FLOAT32_ROUNDING_LEVEL else "float16 or bfloat16"
     if group == "forward":
         return (f"precision: the error is small (relative {rel:.1g}) and looks like rounding "
                 f"(signs uncorrelated with the values, no common offset), at {level}'s level: "
@@ -671,7 +701,7 @@ def _close(a, b) -> bool:
     if a.shape != b.shape or not a.size:
         return False
     scale = max(float(np.max(np.abs(b))), 1e-12)
-    return float(np.max(np.abs(a - b))) <= 1e-4 * scale
+    return float(np.max(np.abs(a - b))) <= RERUN_MATCHES * scale
 
 
 # -- gradients ------------------------------------------------------------------------------
@@ -823,7 +853,7 @@ def _gradients_scaled(ev: Evaluation, checker, got: dict, want: dict, bad) -> st
             if k is None:
                 return None
             ks.append(k)
-    if not ks or max(ks) - min(ks) > 1e-6 * max(map(abs, ks)):
+    if not ks or max(ks) - min(ks) > SAME_FACTOR_RTOL * max(map(abs, ks)):
         return None
     return (f"scaled: the gradient of {', '.join(names)} is {ks[0]:.4g} times nn.LSTM's on "
             f"every element (on a second, larger case too): a constant factor in "
@@ -852,7 +882,7 @@ def _truncation(ev: Evaluation, got: dict, want: dict) -> str | None:
         g, w = np.swapaxes(g, 0, 1), np.swapaxes(w, 0, 1)
     err = np.abs(g - w).reshape(g.shape[0], -1).max(axis=1)
     scale = max(float(np.max(np.abs(w))), 1e-300)
-    bad_steps = np.nonzero(err > 1e-6 * scale)[0]
+    bad_steps = np.nonzero(err > STEP_GRADIENT_WRONG * scale)[0]
     if not len(bad_steps):
         return None
     last_bad = int(bad_steps[-1])

@@ -96,6 +96,11 @@ class ImplementationError(Exception):
                 else f"{call}: {self.exc_message}")
         super().__init__(text)
 
+    def as_dict(self) -> dict:
+        """Where it raised, for a failure record: {call, type, message, location}."""
+        return {"call": self.call, "type": self.exc_type, "message": self.exc_message,
+                "location": self.location}
+
 
 # Where a call into the implementation is, for a message: "... in its constructor (build)".
 _DURING = {"build": "in its constructor (build)", "forward": "in forward",

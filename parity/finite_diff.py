@@ -34,7 +34,7 @@ def perturbation_scales(point: Point) -> dict[str, float]:
     return scales
 
 
-def _shifted(point: Point, direction: Mapping[str, np.ndarray], step: float) -> dict:
+def shifted(point: Point, direction: Mapping[str, np.ndarray], step: float) -> dict:
     return {
         name: (a.astype(np.float64) + step * direction[name]).astype(a.dtype)
         if name in direction else a
@@ -52,7 +52,7 @@ REFINEMENTS = 3
 
 
 def _differences(loss: LossFn, point: Point, direction, h: float) -> list[float]:
-    return [(loss(_shifted(point, direction, s)) - loss(_shifted(point, direction, -s))) / (2 * s)
+    return [(loss(shifted(point, direction, s)) - loss(shifted(point, direction, -s))) / (2 * s)
             for s in (h, 2 * h, 4 * h)]
 
 

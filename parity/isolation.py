@@ -29,7 +29,7 @@ from typing import Callable
 
 from .cases import CaseSpec
 from .registry import LoadError, NotInstalled
-from .results import CheckRecord, ImplementationRecord
+from .results import CheckRecord, Failure, ImplementationRecord
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -563,15 +563,9 @@ def _ended(job: _Job, child: _Child, status: str, options: Options, words: str,
     message = f"{name}: {status} ({words}) {doing}{where}"
     reproduce = (spec.reproduce(job.info.get("target", job.target), check) if spec
                  else f"python -m parity check --impl {job.target} --only {check}")
-    failure = {
-        "case": spec.as_dict() if spec else None,
-        "case_id": spec.to_string() if spec else None,
-        "shapes": {k: list(v) for k, v in spec.shapes().items()} if spec else None,
-        "message": message, "finding": None, "comparisons": [], "likely_cause": None,
-        "reproduce": reproduce,
+    failure = Failure.of(spec, message, reproduce, **{
         status: {"call": during or None, "exit_code": exit_code, "signal": signal_name}
-        if status == "crashed" else {"call": during or None, "limit_s": options.timeout},
-    }
+        if status == "crashed" else {"call": during or None, "limit_s": options.timeout}})
     job.records[check] = CheckRecord(check, status, message=message, failure=failure,
                                      duration_s=round(time.monotonic() - job.check_started, 3))
     job.check_started = time.monotonic()

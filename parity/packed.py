@@ -32,9 +32,9 @@ from .compare import compare
 from .metamorphic import Collector, PropertyOutcome, run_forward
 from .misbehaviour import WrongShape, WrongStructure
 from .reference import (DIRECT_RUNS, FLOAT64_PROBE, FORWARD_NAMES, PERTURBATION, Outcome,
-                        ReferenceRun, _perturb, make_torch_lstm)
+                        ReferenceRun, perturb, make_torch_lstm)
 from .torch_adapter import TorchAdapter
-from .tolerances import SAFETY, UNIT_ROUNDOFF, resolvable, tolerance
+from .tolerances import SAFETY, UNIT_ROUNDOFF, gradient_unit, resolvable, tolerance
 
 __all__ = ["MISTAKES", "accepts_packed", "packed_lengths", "prepare_packed", "run_lengths_property",
            "run_packed", "run_packed_reference", "simulate"]
@@ -151,17 +151,17 @@ def run_packed_reference(case: Case, params: Mapping[str, np.ndarray]) -> Refere
     want = run(torch.float64, lambda a: a)
     rng = np.random.default_rng(spec.seed ^ 0x9AC4)
     if spec.dtype == "float64":
-        samples = [run(torch.float64, lambda a: _perturb(rng, a, np.float64, FLOAT64_PROBE),
+        samples = [run(torch.float64, lambda a: perturb(rng, a, np.float64, FLOAT64_PROBE),
                        onednn) for onednn in (True, False)]
         to_float32 = PERTURBATION[np.float64] / FLOAT64_PROBE
     else:
         samples = [run(torch.float32, lambda a: np.asarray(a, np.float32), onednn)
                    for onednn in (True, False)]
-        samples.append(run(torch.float32, lambda a: _perturb(rng, a, np.float32)))
-        samples.append(run(torch.float64, lambda a: _perturb(rng, a, np.float64)))
+        samples.append(run(torch.float32, lambda a: perturb(rng, a, np.float32)))
+        samples.append(run(torch.float64, lambda a: perturb(rng, a, np.float64)))
         to_float32 = 1.0
     size = SAFETY * UNIT_ROUNDOFF[spec.dtype]
-    direct = [run(torch.float64, lambda a: _perturb(rng, a, np.float64, size))
+    direct = [run(torch.float64, lambda a: perturb(rng, a, np.float64, size))
               for _ in range(DIRECT_RUNS)]
     return ReferenceRun(want, samples, to_float32, direct)
 
@@ -461,9 +461,7 @@ def _compare(ev: Evaluation, got: Outcome):
     for name in FORWARD_NAMES:
         add("forward", name, 1.0)
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
-    unit = max([float(np.max(np.abs(ref.want.gradients[n]))) for n in names
-                if ref.want.gradients[n].size]
-               + [float(np.max(np.abs(g))) for g in ev.case.cotangents if g.size], default=1.0)
+    unit = gradient_unit([ref.want.gradients[n] for n in names], ev.case.cotangents)
     for name in names:
         add("gradients", name, unit)
     return ref, comparisons, tols

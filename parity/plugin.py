@@ -29,6 +29,10 @@ from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET, Checker
 FIXTURE = "parity_target"
 # Target -> the checks collected for it (after -k and -m): what its first item runs.
 _COLLECTED = pytest.StashKey[dict]()
+# What this session has run, shared by its items: (target, options...) -> the in-process
+# Checker, and (target, options..., checks) -> the ImplementationRecord from the child.
+_CHECKERS = pytest.StashKey[dict]()
+_RECORDS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,11 +69,10 @@ class ParityTarget:
     docstring), all of an implementation's collected checks at once; in process, one checker
     per implementation, so that the forward checks reuse one run of each case."""
 
-    _checkers: dict = {}
-    _records: dict = {}  # (target, options...) -> ImplementationRecord, from the child
-
     def __init__(self, config: pytest.Config, target: str, check: str) -> None:
         self.config, self.target, self.check = config, target, check
+        self._checkers = config.stash.setdefault(_CHECKERS, {})
+        self._records = config.stash.setdefault(_RECORDS, {})
 
     def __repr__(self) -> str:
         return f"<ParityTarget {self.target} {self.check}>"
@@ -93,7 +96,7 @@ class ParityTarget:
             except NotInstalled as exc:
                 self._not_installed(str(exc), exc.reason)
             except LoadError as exc:
-                raise pytest.UsageError(str(exc)) from None
+                raise pytest.UsageError(f"--parity-impl {exc}") from None
             self._checkers[key] = Checker(adapter, seed=opt("parity_seed"),
                                           max_examples=opt("parity_max_examples"),
                                           time_budget=opt("parity_time_budget"))
@@ -112,7 +115,7 @@ class ParityTarget:
             try:
                 info = load_isolated([self.target], options)
             except LoadError as exc:
-                raise pytest.UsageError(str(exc)) from None
+                raise pytest.UsageError(f"--parity-impl {exc}") from None
             i = info[self.target]
             if i.get("status") == "not-installed":
                 self._not_installed(i["error"], i["reason"])

@@ -35,13 +35,12 @@ in its reducing setting, where the reference (and so the tolerance) exists.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 
-from .adapter import LSTMConfig, Supports
+from .adapter import LSTMConfig, Supports, split_parameter_name
 from .cases import CaseSpec
 from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported, expect_forward_shapes
@@ -50,6 +49,7 @@ from .metamorphic import (Collector, PropertyOutcome, batch_axis, forward_names,
 from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .strides import run_strides, torch_module_only
+from .tolerances import gradient_unit
 
 __all__ = ["PROPERTIES", "Property", "PropertyOutcome", "property_edge_cases", "run_property"]
 
@@ -135,8 +135,7 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
         got["h0"], got["c0"] = g_h, g_c
     whole = ev.gradients()
     ref = ev.reference().want.gradients
-    unit = max([float(np.max(np.abs(ref[n]))) for n in got if ref[n].size]
-               + [float(np.max(np.abs(c))) for c in ev.case.cotangents if c.size], default=1.0)
+    unit = gradient_unit([ref[n] for n in got], ev.case.cotangents)
     for n, g in got.items():
         if n not in whole:
             col.add_problem(label, n, f"no gradient for {n} from the whole sequence")
@@ -240,9 +239,6 @@ def causality(ev: Evaluation) -> PropertyOutcome:
 
 
 # -- directions and layers -------------------------------------------------------------------
-_LAYER_NAME = re.compile(r"^(?P<stem>.*)_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
-
-
 def _replace(config: LSTMConfig, **changes) -> LSTMConfig:
     return LSTMConfig(**{**config.as_dict(), **changes})
 
@@ -252,13 +248,13 @@ def _layer_params(params: Mapping[str, np.ndarray], layer: int, directions: tupl
     d of `directions` becomes the k-th direction of the one-layer config."""
     out = {}
     for name, value in params.items():
-        m = _LAYER_NAME.match(name)
-        if m is None or int(m["layer"]) != layer:
+        split = split_parameter_name(name)
+        if split is None or split[1] != layer:
             continue
-        d = 1 if m["reverse"] else 0
+        stem, _, d = split
         if d in directions:
             sfx = "_reverse" if directions.index(d) else ""
-            out[f"{m['stem']}_l0{sfx}"] = value
+            out[f"{stem}_l0{sfx}"] = value
     return out
 
 

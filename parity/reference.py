@@ -151,7 +151,7 @@ FLOAT64_PROBE = 2.0**-40
 DIRECT_RUNS = 2
 
 
-def _perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64,
+def perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64,
              size: float | None = None) -> np.ndarray:
     a = np.asarray(array, dtype=np.float64)
     size = PERTURBATION[dtype] if size is None else size
@@ -197,7 +197,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     samples = []
     for dtype, move, onednn in plan:
         def prep(a, dtype=dtype, move=move):
-            return np.asarray(a, dtype) if move is None else _perturb(rng, a, dtype, move)
+            return np.asarray(a, dtype) if move is None else perturb(rng, a, dtype, move)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with torch.backends.mkldnn.flags(enabled=onednn):
@@ -212,7 +212,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
         size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
 
         def prep(a, size=size):
-            return _perturb(rng, a, np.float64, size)
+            return perturb(rng, a, np.float64, size)
         direct.append(run_torch_lstm(
             config, {n: prep(a) for n, a in f64.items()}, prep(x64),
             None if s64 is None else tuple(prep(s) for s in s64), cot64, torch.float64))

@@ -15,6 +15,7 @@ from forward, for unbatched input) marks that feature unsupported.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -44,7 +45,24 @@ ENTRY_POINT_GROUP = "parity.implementations"
 
 
 class LoadError(Exception):
-    """The implementation named cannot be loaded or used: a usage error (exit status 2)."""
+    """The implementation named cannot be loaded or used: a usage error (exit status 2).
+
+    The message starts with what was named (``mypkg:LSTM: cannot import 'mypkg': ...``); the
+    command line and the pytest plugin say which option named it."""
+
+
+@contextlib.contextmanager
+def _current_directory_importable():
+    """Like `python -m`: modules in the current directory import, for this load only (what
+    they import later, lazily, they import as any module would)."""
+    added = "" not in sys.path and "." not in sys.path
+    if added:
+        sys.path.insert(0, "")
+    try:
+        yield
+    finally:
+        if added and "" in sys.path:
+            sys.path.remove("")
 
 
 class NotInstalled(LoadError):
@@ -57,7 +75,7 @@ class NotInstalled(LoadError):
         self.name, self.adapter_class, self.missing = name, adapter_class, missing
         install = getattr(adapter_class, "install", "") or " ".join(missing)
         self.reason = f"not installed (pip install {install})"
-        super().__init__(f"--impl {name}: {self.reason}: no module named "
+        super().__init__(f"{name}: {self.reason}: no module named "
                          f"{', '.join(repr(m) for m in missing)}")
 
 
@@ -98,13 +116,12 @@ def _load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
     if ":" in target:
         module_name, _, attr = target.partition(":")
         if not module_name or not attr:
-            raise LoadError(f"--impl {target!r}: expected NAME or MODULE:ATTR")
-        if "" not in sys.path and "." not in sys.path:
-            sys.path.insert(0, "")  # like `python -m`: modules in the current directory load
+            raise LoadError(f"{target!r}: expected NAME or MODULE:ATTR")
         try:
-            module = importlib.import_module(module_name)
+            with _current_directory_importable():
+                module = importlib.import_module(module_name)
         except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
-            raise LoadError(f"--impl {target}: cannot import {module_name!r}: "
+            raise LoadError(f"{target}: cannot import {module_name!r}: "
                             f"{type(exc).__name__}: {exc}") from None
         obj = module
         for part in attr.split("."):
@@ -112,19 +129,19 @@ def _load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
                 obj = getattr(obj, part)
             except AttributeError:
                 public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
-                raise LoadError(f"--impl {target}: module {module_name!r} has no attribute "
+                raise LoadError(f"{target}: module {module_name!r} has no attribute "
                                 f"{attr!r} (it has: {', '.join(public)})") from None
         return as_adapter(obj, name=target, target=target)
     eps = registered() if names is None else {
         n: EntryPoint(name=n, value=v, group=ENTRY_POINT_GROUP) for n, v in names.items()}
     if target not in eps:
         names = ", ".join(eps) or "none"
-        raise LoadError(f"--impl {target}: no implementation registered under that name "
+        raise LoadError(f"{target}: no implementation registered under that name "
                         f"(registered: {names}); or give MODULE:ATTR")
     try:
         obj = eps[target].load()
     except Exception as exc:  # noqa: BLE001
-        raise LoadError(f"--impl {target}: its entry point {eps[target].value!r} fails to load: "
+        raise LoadError(f"{target}: its entry point {eps[target].value!r} fails to load: "
                         f"{type(exc).__name__}: {exc}") from None
     return as_adapter(obj, name=target, target=target)
 

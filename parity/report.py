@@ -22,16 +22,11 @@ from importlib import resources
 import jinja2
 
 from . import plots
+from .adapter import feature_label
 from .checks import REFERENCE_CHECKS as _REFERENCE_CHECKS
 
 __all__ = ["render_report"]
 
-FEATURE_LABELS = {
-    "multi_layer": "layers", "bidirectional": "bidirectional", "projection": "projection",
-    "no_bias": "no bias", "batch_first": "batch_first", "unbatched": "unbatched",
-    "dropout": "dropout", "float32": "float32", "float64": "float64",
-    "initial_state": "initial state",
-}
 # status -> (cell style, symbol). Unknown statuses are problems: ("error", "!") and their name.
 STATUS_CELLS = {
     "pass": ("pass", "\u2713"),
@@ -127,7 +122,7 @@ def _columns(implementations: list[dict]) -> list[dict]:
 
 def _feature_columns(implementations: list[dict]) -> list[dict]:
     names = list(dict.fromkeys(f for impl in implementations for f in impl.get("features") or {}))
-    return [{"name": n, "label": FEATURE_LABELS.get(n, n.replace("_", " "))} for n in names]
+    return [{"name": n, "label": feature_label(n)} for n in names]
 
 
 def _ratio_text(value) -> str:

@@ -22,9 +22,11 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from .cases import CaseSpec
 from .misbehaviour import MISBEHAVIOURS, worst_status
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "NOT_INSTALLED",
     "STATUSES",
     "CheckRecord",
+    "Failure",
     "ImplementationRecord",
     "RunRecord",
     "environment",
@@ -54,6 +57,58 @@ NOT_INSTALLED = "not-installed"
 
 
 @dataclass
+class Failure:
+    """A check's minimal failing example: what, where, by how much, the likely cause, and the
+    one-line command that reproduces it. Built by `Failure.of` wherever a check fails (the
+    search, training, a crash or a hang seen by the parent process); JSON is `asdict` of it.
+
+    Read like the JSON it becomes, too (``failure["likely_cause"]``, ``failure.get(...)``):
+    the report and `parity.expected` read failures both from records and from results files.
+    """
+
+    message: str
+    reproduce: str
+    case: dict | None = None  # the case's fields (CaseSpec.as_dict)
+    case_id: str | None = None  # its one-line form (CaseSpec.to_string), for --case
+    shapes: dict | None = None  # nn.LSTM's shape of each tensor of the case
+    finding: dict | None = None  # the worst comparison (Comparison.as_dict)
+    comparisons: list = field(default_factory=list)  # the failing comparisons, worst first
+    likely_cause: str | None = None  # parity.diagnose's sentence, or None
+    exception: dict | None = None  # {call, type, message, location} where it raised
+    tensors: dict | None = None  # shapes and dtypes got and wanted (wrong-shape, wrong-dtype)
+    diagnosis_error: str | None = None  # the diagnosis itself raised (never hides the finding)
+    crashed: dict | None = None  # {call, exit_code, signal}: the process died during a call
+    timeout: dict | None = None  # {call, limit_s}: a call ran past the time limit
+
+    @classmethod
+    def of(cls, spec: CaseSpec | None, message: str, reproduce: str, **rest: Any) -> "Failure":
+        """The failure of a check on `spec` (None where no case was running)."""
+        return cls(message=message, reproduce=reproduce,
+                   case=spec.as_dict() if spec else None,
+                   case_id=spec.to_string() if spec else None,
+                   shapes={k: list(v) for k, v in spec.shapes().items()} if spec else None,
+                   **rest)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Failure":
+        """Back from its JSON form (a child process's record, a results file)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and getattr(self, key, None) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, None) if key in self.__dataclass_fields__ else None
+        return default if value is None else value
+
+
+@dataclass
 class CheckRecord:
     """One check of one implementation: its status and the evidence for it."""
 
@@ -64,7 +119,7 @@ class CheckRecord:
     duration_s: float = 0.0
     message: str = ""
     worst: dict | None = None  # the largest error relative to tolerance, and its case
-    failure: dict | None = None  # the minimal failing example, where, by how much, reproduce
+    failure: Failure | None = None  # the minimal failing example, where, by how much, reproduce
     samples: list = field(default_factory=list)  # [seq_len, dtype, ratio] per evaluated case
     note: str = ""  # e.g. the time budget ran out before max_examples
     unresolved_cases: int = 0  # cases where the dtype could not resolve some tensor at all
@@ -78,6 +133,10 @@ class CheckRecord:
     # Declared divergences for this check (parity.expected): each with its status ("known":
     # seen, with the evidence; "fixed": no longer happens) and the declared cause.
     known: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.failure, dict):  # from a child process or a results file
+            self.failure = Failure.from_dict(self.failure)
 
     def describe(self) -> list[str]:
         """The lines a person reads about a failure or error: what, where, cause, reproduce."""

@@ -29,7 +29,7 @@ from .expected import Tracker
 from . import gradient_blocks
 from .misbehaviour import is_misbehaviour
 from .properties import PROPERTY_TABLE, property_edge_cases, unsupported_reason
-from .results import CheckRecord, ImplementationRecord
+from .results import CheckRecord, Failure, ImplementationRecord
 from .strategies import MAX_WORK, case_specs, edge_cases
 from .training import run_training
 
@@ -86,6 +86,18 @@ def _misbehaved(status: str) -> type:
     if status not in _MISBEHAVED:
         _MISBEHAVED[status] = type(f"_Errored_{status.replace('-', '_')}", (_Errored,), {})
     return _MISBEHAVED[status]
+
+
+@dataclass
+class _Plan:
+    """What one check's search draws: how many cases, for how long, which first."""
+
+    check: str
+    is_property: bool
+    examples: int
+    budget: float
+    edges: list[CaseSpec]
+    strategy: object  # a hypothesis SearchStrategy[CaseSpec]
 
 
 @dataclass
@@ -183,6 +195,20 @@ class Checker:
         return supported
 
     def run(self, check: str) -> CheckRecord:
+        """Search for a case where `check` fails, and record what was found: plan the search
+        (cases, budget, edge cases), run it, and record the evidence."""
+        plan = self._plan(check)
+        if isinstance(plan, CheckRecord):  # decided without a search
+            return plan
+        search = _Search(check, plan.budget)
+        record = self._search(plan, search)
+        self._record_search(record, plan, search)
+        return self.known.settle(self, record, (plan.strategy, plan.edges, plan.examples,
+                                                plan.budget))
+
+    def _plan(self, check: str) -> "_Plan | CheckRecord":
+        """What the search of `check` draws, how many cases and for how long; or the record of
+        a check decided without one (unsupported, training)."""
         supports = self.adapter.supports
         if check == "gradients" and supports.gradients == "none":
             return CheckRecord(check, "unsupported",
@@ -198,6 +224,8 @@ class Checker:
             examples = max(1, int(examples * FD_EXAMPLES_FRACTION))
         budget = self.time_budget
         edges = edge_cases(supports, dtypes)
+        # Finite differences call the forward ~18 times a case, properties several times:
+        # they draw cheaper cases.
         strategy = case_specs(supports, dtypes=dtypes,
                               max_work=MAX_WORK // 4 if check == "finite-differences" else MAX_WORK)
         if is_property:
@@ -208,8 +236,12 @@ class Checker:
                 PROPERTY_TABLE[check].prepare)
             if PROPERTY_TABLE[check].draw is not None:
                 strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)
-        search = _Search(check, budget)
-        total = examples + len(edges)
+        return _Plan(check, is_property, examples, budget, edges, strategy)
+
+    def _search(self, plan: "_Plan", search: _Search) -> CheckRecord:
+        """Run hypothesis over the plan's cases; the record of what it found (status, failure)."""
+        check = plan.check
+        total = plan.examples + len(plan.edges)
 
         def test(spec: CaseSpec) -> None:
             key = (spec, check)
@@ -244,22 +276,20 @@ class Checker:
         phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if self.shrink else [])
         if self.database is not None:
             phases.insert(0, Phase.reuse)  # failures saved by earlier runs, first
-        # Finite differences call the forward ~18 times a case, properties several times:
-        # they draw cheaper cases (above).
-        wrapped = given(strategy)(test)
-        for spec in reversed(edges):
+        wrapped = given(plan.strategy)(test)
+        for spec in reversed(plan.edges):
             wrapped = example(spec)(wrapped)
         # The seed first: @seed turns the database off, and settings applied after it win.
         wrapped = seed(self.seed)(wrapped)
         wrapped = settings(
-            max_examples=examples, deadline=None, derandomize=False, phases=phases,
+            max_examples=plan.examples, deadline=None, derandomize=False, phases=phases,
             database=None if self.database is None else KeyedDatabase(
                 self.database, f"{self.adapter.target or self.adapter.name}\0{check}"),
             report_multiple_bugs=False, verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck), print_blob=False,
         )(wrapped)
 
-        record = CheckRecord(check, "pass", kind="property" if is_property else "reference")
+        record = CheckRecord(check, "pass", kind="property" if plan.is_property else "reference")
         try:
             wrapped()
         except _Failed as found:
@@ -277,33 +307,36 @@ class Checker:
             record.status = "unsupported"
             record.message = (
                 f"no case was compared: the implementation declined all {search.unsupported} "
-                f"cases drawn for this check before its time budget ({budget:.2g}s) ran out"
+                f"cases drawn for this check before its time budget ({plan.budget:.2g}s) ran out"
                 if search.unsupported else
-                f"no case was compared within the time budget ({budget:.2g}s)")
+                f"no case was compared within the time budget ({plan.budget:.2g}s)")
         if record.status not in ("pass", "fail", "unsupported") + NOT_MAPPED:
             # An exception on one case is one finding: the search goes on drawing the rest, so
             # the feature cells show which features raise and which pass.
-            self._map_rest(search, strategy, examples, check)
-        duration = time.monotonic() - search.started
+            self._map_rest(search, plan.strategy, plan.examples, check)
+        return record
+
+    def _record_search(self, record: CheckRecord, plan: "_Plan", search: _Search) -> None:
+        """The search's evidence into `record` (counts, samples, the worst case) and its
+        features into the implementation's."""
         record.examples, record.unsupported_cases = search.evaluated, search.unsupported
         record.unresolved_cases = search.unresolved
-        record.duration_s = round(duration, 3)
+        record.duration_s = round(time.monotonic() - search.started, 3)
         record.samples = search.samples[:MAX_SAMPLES]
         if search.blocks:
             record.data = {"gradient_blocks": gradient_blocks.rows(search.blocks)}
         if search.worst is not None:
-            ratio, spec, outcome = search.worst
+            _, spec, outcome = search.worst
             record.worst = _worst_dict(spec, outcome)
             if record.status == "pass":
                 record.message = outcome.message(self.adapter.name)
         if search.over_budget:
-            record.note = (f"time budget of {budget:.2g}s reached after "
+            record.note = (f"time budget of {plan.budget:.2g}s reached after "
                            f"{search.evaluated} cases")
         for feature, (cases, failed) in search.features.items():
             agg = self.features.setdefault(feature, [0, 0])
             agg[0] += cases
             agg[1] += failed
-        return self.known.settle(self, record, (strategy, edges, examples, budget))
 
     def _map_rest(self, search: _Search, strategy, examples: int, check: str) -> None:
         """Draw the cases the search had left after its finding (within its time budget),
@@ -403,35 +436,25 @@ class Checker:
         failing = [c.as_dict() for c in sorted(outcome.comparisons,
                                                key=lambda c: (c.status is None, -c.ratio))
                    if not c.passed][:8]
-        failure = {
-            "case": spec.as_dict(),
-            "case_id": spec.to_string(),
-            "shapes": {k: list(v) for k, v in spec.shapes().items()},
-            "message": record.message,
-            "finding": failing[0] if failing else None,
-            "comparisons": failing,
-            "reproduce": spec.reproduce(self.adapter.target or name, record.check),
-            "likely_cause": None,
-        }
+        failure = Failure.of(spec, record.message,
+                             spec.reproduce(self.adapter.target or name, record.check),
+                             finding=failing[0] if failing else None, comparisons=failing)
         if record.status in ("wrong-shape", "wrong-dtype"):
             try:
-                failure["tensors"] = self._tensors(spec, record.check)
+                failure.tensors = self._tensors(spec, record.check)
             except Exception:  # noqa: BLE001 - the evidence must never hide the finding
                 pass
         if outcome.error is not None:
-            failure["exception"] = {"call": outcome.error.call, "type": outcome.error.exc_type,
-                                    "message": outcome.error.exc_message,
-                                    "location": outcome.error.location}
+            failure.exception = outcome.error.as_dict()
         elif record.status in ("fail", "nondeterministic"):
             try:
-                failure["likely_cause"] = diagnose(self, spec, record.check, outcome) or \
+                failure.likely_cause = diagnose(self, spec, record.check, outcome) or \
                     getattr(outcome, "likely_cause", None)
             except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the failure
-                failure["likely_cause"] = None
-                failure["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
+                failure.diagnosis_error = f"{type(exc).__name__}: {exc}"
         record.failure = failure
 
-    def evidence(self, check: str, spec: CaseSpec, outcome: CheckOutcome) -> dict:
+    def evidence(self, check: str, spec: CaseSpec, outcome: CheckOutcome) -> Failure | None:
         """A finding on `spec` as a failure record would show it (message, case, cause,
         reproduction), unshrunk: the evidence for a declared divergence."""
         record = CheckRecord(check, outcome.status)

@@ -105,3 +105,12 @@ def resolvable(dtype: str, want: np.ndarray, spread: Spread) -> bool:
     # (saturated): scaling it says nothing about a smaller perturbation.
     noise = max(_noise(dtype, spread), spread.direct, SAFETY * spread.probe)
     return noise < scale or scale == 0.0
+
+
+def gradient_unit(wants, cotangents) -> float:
+    """The natural scale of a case's gradient errors: the largest gradient (`wants`, the
+    reference's), or the cotangents where every gradient is small (all gates saturated): a
+    gate value off by one ulp absolute (sigmoid through tanh) moves gradients by about an ulp
+    of the cotangents, not of the gradients."""
+    return max([float(np.max(np.abs(w))) for w in wants if np.size(w)]
+               + [float(np.max(np.abs(g))) for g in cotangents if np.size(g)], default=1.0)

@@ -33,7 +33,7 @@ from .evaluation import Evaluation, ImplementationError, Unsupported
 from .misbehaviour import WrongShape
 from .process_state import harness_settings
 from .reference import make_torch_lstm
-from .results import CheckRecord
+from .results import CheckRecord, Failure
 from .tolerances import ATOL, RTOL_FLOOR, SAFETY
 
 __all__ = ["TRAINING_CASE", "OPTIMIZERS", "STEPS", "run_training", "sin_to_cos"]
@@ -265,8 +265,7 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
         record.status = exc.status  # "error", or the misbehaviour it is (wrong-shape, ...)
         record.message = f"{checker.adapter.name}: training: {exc}"
         record.failure = _failure(checker, spec, record.message, None)
-        record.failure["exception"] = {"call": exc.call, "type": exc.exc_type,
-                                       "message": exc.exc_message, "location": exc.location}
+        record.failure.exception = exc.as_dict()
         record.duration_s = round(time.monotonic() - started, 3)
         return record
     record.data = {"runs": [r.as_dict() for r in runs], "case_id": spec.to_string()}
@@ -311,13 +310,11 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
     return record
 
 
-def _failure(checker, spec, message, finding) -> dict:
-    return {"case": spec.as_dict(), "case_id": spec.to_string(),
-            "shapes": {k: list(v) for k, v in spec.shapes().items()}, "message": message,
-            "finding": finding, "comparisons": [finding] if finding else [],
-            "reproduce": spec.reproduce(checker.adapter.target or checker.adapter.name,
-                                        "training"),
-            "likely_cause": _training_cause(finding)}
+def _failure(checker, spec, message, finding) -> Failure:
+    return Failure.of(spec, message,
+                      spec.reproduce(checker.adapter.target or checker.adapter.name, "training"),
+                      finding=finding, comparisons=[finding] if finding else [],
+                      likely_cause=_training_cause(finding))
 
 
 def _training_cause(finding: dict | None) -> str | None:
