@@ -84,7 +84,7 @@ class ParityTarget:
 
     def _not_installed(self, error: str, reason: str) -> None:
         if self.target in self.config.getoption("parity_impl"):
-            raise pytest.UsageError(error)
+            raise pytest.UsageError(f"--parity-impl {error}")
         pytest.skip(f"{self.target}: {reason}")
 
     def checker(self) -> Checker:

@@ -64,3 +64,11 @@ def test_a_broken_implementation_fails_with_where_and_how_to_reproduce(tmp_path)
     out = run.stdout
     assert run.returncode == 1, out
     assert "reproduce: python -m parity check --impl tests.harness.lstms.broken:" in out, out
+
+
+def test_a_name_that_does_not_load_is_a_usage_error_naming_the_plugin_option(tmp_path):
+    run = _pytest(tmp_path, "--parity-impl", f"{M}:Missing")
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out  # its items fail with the usage error
+    assert f"--parity-impl {M}:Missing: module '{M}' has no attribute 'Missing'" in out, out
+    assert "--impl" not in out.replace("--parity-impl", ""), out
