@@ -33,7 +33,7 @@ def enable_x64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled():
     """The jitted forward and vjp (built on first use: importing jax is not free)."""
     import jax

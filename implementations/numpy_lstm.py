@@ -19,7 +19,8 @@ and backwards, with dh_t the total gradient reaching h_t (from the output and fr
     da_i = dc_t * g * i(1-i);  da_f = dc_t * c_{t-1} * f(1-f);  da_g = dc_t * i * (1-g^2)
     da_o = dm_t * tanh(c_t) * o(1-o)
     dh_{t-1} += da_t @ W_hh;  dx_t = da_t @ W_ih
-    dW_ih = sum_t da_t^T x_t;  dW_hh = sum_t da_t^T h_{t-1};  db = sum_t da_t;  dW_hr = sum_t dh_t^T m_t
+    dW_ih = sum_t da_t^T x_t;  dW_hh = sum_t da_t^T h_{t-1};  db = sum_t da_t;
+    dW_hr = sum_t dh_t^T m_t
 
 Where the speed comes from: the per-step arrays are feature-major, (features, batch), so each gate
 is one contiguous block for NumPy's elementwise loops. Each step is one matrix product,

@@ -104,7 +104,8 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
 
 
 def set_threads(n: int) -> dict:
-    """Give torch's pool and the BLAS's (NumPy's OpenBLAS, OpenMP) `n` threads; say what they are."""
+    """Give torch's pool and the BLAS's (NumPy's OpenBLAS, OpenMP) `n` threads; say what they
+    are."""
     import torch
 
     torch.set_num_threads(n)

@@ -118,7 +118,7 @@ class CaseSpec:
         return ",".join(parts)
 
     @classmethod
-    def from_string(cls, text: str) -> "CaseSpec":
+    def from_string(cls, text: str) -> CaseSpec:
         """Parse `to_string`'s form; raises InvalidArgument naming the bad field."""
         values: dict[str, object] = {}
         known = {**_config_defaults(), **_spec_defaults(), "input_size": 1, "hidden_size": 1,
@@ -141,7 +141,7 @@ class CaseSpec:
         rest.setdefault("batch", 1)
         return cls(config=config, **rest)
 
-    def replace(self, **changes) -> "CaseSpec":
+    def replace(self, **changes) -> CaseSpec:
         config_keys = {f.name for f in dataclasses.fields(LSTMConfig)}
         config_changes = {k: changes.pop(k) for k in list(changes) if k in config_keys}
         config = dataclasses.replace(self.config, **config_changes)
@@ -161,7 +161,7 @@ class CaseSpec:
         """The one-line command that runs `check` of implementation `target` on this case."""
         return f'python -m parity check --impl {target} --only {check} --case "{self.to_string()}"'
 
-    def simplifications(self, dtypes: tuple[str, ...]) -> Iterator["CaseSpec"]:
+    def simplifications(self, dtypes: tuple[str, ...]) -> Iterator[CaseSpec]:
         """Candidate simplifications of this case, the boldest first; each one change only,
         and each strictly simpler (so that accepting them always ends): what shrinking and the
         diagnosis try."""
@@ -200,7 +200,7 @@ class CaseSpec:
                 yield candidate
 
 
-def _validate_lengths(spec: "CaseSpec") -> None:
+def _validate_lengths(spec: CaseSpec) -> None:
     if spec.lengths is None:
         if not spec.enforce_sorted:
             raise InvalidArgument("enforce_sorted=False: only with lengths (a packed batch)")

@@ -146,7 +146,7 @@ def _bias_variant(params: dict, keep: str, hidden: int, forget_bias: float = 0.0
                   doubled: bool = False) -> dict:
     out = dict(params)
     for name in params:
-        if name.startswith("bias_ih") or name.startswith("bias_hh"):
+        if name.startswith(("bias_ih", "bias_hh")):
             kind = name[:7]
             if keep == "both":
                 value = params[name].copy()
@@ -323,7 +323,7 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     return err > tol
 
 
-def _diagnose_forward(ev: Evaluation, checker: "Evaluator | None" = None,
+def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
                       check: str = "output") -> str | None:
     spec, c = ev.spec, ev.spec.config
     got = ev.forward()
@@ -706,7 +706,7 @@ def _close(a, b) -> bool:
 
 # -- gradients ------------------------------------------------------------------------------
 def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
-                        checker: "Evaluator | None" = None) -> str | None:
+                        checker: Evaluator | None = None) -> str | None:
     if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
         return ("forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
                 "the gradients follow from it")

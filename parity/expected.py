@@ -195,7 +195,7 @@ class Tracker:
     seen: dict = field(default_factory=dict)  # (check, index) -> _Seen
 
     @classmethod
-    def of(cls, adapter) -> "Tracker":
+    def of(cls, adapter) -> Tracker:
         return cls(tuple(getattr(adapter, "known_divergences", ()) or ()))
 
     def seen_in(self, check: str) -> bool:

@@ -110,7 +110,7 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
     x, ax = ev.case.input, time_axis(ev.spec)
     g_out, g_h, g_c = ev.case.cotangents
     names = ev.compared_params
-    total = {n: 0.0 for n in names}
+    total = dict.fromkeys(names, 0.0)
     inputs = [None] * (len(bounds) - 1)
     for k in reversed(range(len(bounds) - 1)):
         rows = range(bounds[k], bounds[k + 1])

@@ -40,7 +40,8 @@ STATUS_CELLS = {
 }
 PROBLEM_CELL = ("error", "!")
 NOT_RUN_CELL = ("notrun", "\u00b7")
-REFERENCE_CHECKS = frozenset(_REFERENCE_CHECKS)  # a check record without "kind": these are comparisons
+# a check record without "kind": these are comparisons
+REFERENCE_CHECKS = frozenset(_REFERENCE_CHECKS)
 GATE_COLUMNS = ("i", "f", "g", "o", "all")
 # A study the page does not know is shown as JSON, cut at this many characters.
 MAX_STUDY_JSON = 20_000

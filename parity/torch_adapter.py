@@ -116,7 +116,7 @@ class _BuiltTorchModule:
         self.params = {name: np.asarray(value) for name, value in params.items()}
         self._calls = _Calls(adapter, module)
 
-    def with_parameters(self, params) -> "_BuiltTorchModule":
+    def with_parameters(self, params) -> _BuiltTorchModule:
         """The same module object called with other weights (see `parity.Built`)."""
         return _BuiltTorchModule(self.adapter, self.config, self.module, params)
 
