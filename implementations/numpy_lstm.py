@@ -85,7 +85,7 @@ class _Direction:
         self.w_fwd = np.ascontiguousarray(w * scale)
         self.w_back_t = np.ascontiguousarray(w[:, : self.inp + self.out].T)
         self.w_hr = None if w_hr is None else np.ascontiguousarray(np.asarray(w_hr, dtype))
-        self.w_hr_t = None if w_hr is None else np.ascontiguousarray(self.w_hr.T)
+        self.w_hr_t = None if w_hr is None else np.ascontiguousarray(self.w_hr.T)  # type: ignore[union-attr]  # set just above
 
     def new_z(self, steps: int, batch: int, dtype) -> np.ndarray:
         """The per-step inputs of the forward's product, z_t = [x_t; h_prev; 1], (T+1, K, B)."""
@@ -116,6 +116,12 @@ class _Tape:
     """What one direction's forward keeps for its backward."""
 
     __slots__ = ("z", "gates", "c", "tanh_c", "m", "reverse")
+    z: np.ndarray
+    gates: np.ndarray
+    c: np.ndarray
+    tanh_c: np.ndarray
+    m: np.ndarray | None  # with a projection only
+    reverse: bool
 
 
 def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndarray,
@@ -172,7 +178,7 @@ def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndar
                 multiply(o, tc, out=h_t)
             else:
                 multiply(o, tc, out=m_t)
-                matmul(w_hr, m_t, out=h_t)
+                matmul(w_hr, m_t, out=h_t)  # type: ignore[arg-type]  # m_t is set with w_hr
     if not keep:
         return c[steps % 2], None
     tape = _Tape()
@@ -366,6 +372,7 @@ class NumpyLSTM:
                     grads[kind + sfx] = value
                 dx = d_xh[:, :d.inp]
                 d_x = dx if d_x is None else np.add(d_x, dx, out=d_x)
+            assert d_x is not None  # a layer has one direction or two
             d_y = d_x
         d_input = d_y.transpose(0, 2, 1)  # (T, B, I)
         if unbatched:
