@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class CaseSpec:
     @classmethod
     def from_string(cls, text: str) -> CaseSpec:
         """Parse `to_string`'s form; raises InvalidArgument naming the bad field."""
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         known = {**_config_defaults(), **_spec_defaults(), "input_size": 1, "hidden_size": 1,
                  "seq_len": 1, "batch": 1}
         for part in filter(None, (p.strip() for p in text.split(","))):
@@ -178,7 +178,7 @@ class CaseSpec:
         def smaller(value: int, low: int) -> list[int]:
             return [v for v in dict.fromkeys((low, value // 2, value - 1)) if low <= v < value]
 
-        options = [
+        options: list[dict[str, Any]] = [
             *({"num_layers": n} for n in smaller(c.num_layers, 1)),
             {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
             {"dropout": 0.0}, {"initial_state": "none"},
@@ -313,4 +313,4 @@ def materialize(
                  (2.0 * rng.standard_normal(c_shape)).astype(dtype))
     out_shape = spec.output_shape
     cotangents = tuple(rng.standard_normal(s).astype(dtype) for s in (out_shape, h_shape, c_shape))
-    return Case(spec, params, x.astype(dtype), state, cotangents)
+    return Case(spec, params, x.astype(dtype), state, cotangents)  # type: ignore[arg-type]  # 3 shapes, 3 arrays
