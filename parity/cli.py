@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- list ------------------------------------------------------------------------------------
 def _list(args) -> int:
-    rows = []
+    rows: list[dict] = []
     for name, ep in registered().items():
         try:
             adapter = load(name)
