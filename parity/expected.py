@@ -149,7 +149,7 @@ class KnownDivergence:
             return "every case"
         if callable(self.where):
             return getattr(self.where, "__doc__", None) or \
-                getattr(self.where, "__name__", "a predicate")
+                getattr(self.where, "__name__", "a predicate")  # type: ignore[return-value]
         return ", ".join(f"{k} in {list(_choices(v))}" if len(_choices(v)) > 1
                          else f"{k}={_choices(v)[0]}" for k, v in self.where.items())
 
@@ -259,6 +259,7 @@ class Tracker:
                                                           checker.adapter.name):
             return record
         i = self.which(record.check, spec, outcome.status, outcome.message(checker.adapter.name))
+        assert i is not None  # `explains`: a declaration explains it
         record.known = [self._entry(checker, record.check, self.declarations[i],
                                     self.seen[(record.check, i)], minimize=False)]
         record.failure, record.message, record.status = None, "", "pass"
