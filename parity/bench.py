@@ -213,6 +213,7 @@ def bench(adapters: Sequence[Adapter], shapes=DEFAULT_SHAPES, dtype: str = "floa
                                      seconds / ref))
             del case
             gc.collect()
+    reference_memory: list[dict]
     reference_memory = [{"shape": list(s), "dtype": dtype, "peak_bytes": None} for s in shapes]
     if memory:
         peaks = measure_memory([a.target or a.name for a in adapters], shapes, dtype, threads)

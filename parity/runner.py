@@ -235,7 +235,7 @@ class Checker:
             strategy = case_specs(supports, dtypes=dtypes, max_work=MAX_WORK // 4).map(
                 PROPERTY_TABLE[check].prepare)
             if PROPERTY_TABLE[check].draw is not None:
-                strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)
+                strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)  # type: ignore[arg-type]  # not None: checked above
         return _Plan(check, is_property, examples, budget, edges, strategy)
 
     def _search(self, plan: "_Plan", search: _Search) -> CheckRecord:
@@ -459,6 +459,7 @@ class Checker:
         reproduction), unshrunk: the evidence for a declared divergence."""
         record = CheckRecord(check, outcome.status)
         self._fill_failure(record, _Failed(spec, outcome), minimize=False)
+        assert record.failure is not None  # `_fill_failure` fills it
         return record.failure
 
     def _repeated(self, spec: CaseSpec, check: str, outcome: CheckOutcome) -> CheckOutcome:
@@ -481,6 +482,7 @@ class Checker:
         want = ev.reference().want
         got = ev.gradients() if check in ("gradients", "finite-differences") else ev.forward()
         wanted = want.gradients if check in ("gradients", "finite-differences") else want.forward
+        assert wanted is not None  # the reference runs with gradients
         return {name: {"got": {"shape": list(np.shape(got[name])),
                                "dtype": str(np.asarray(got[name]).dtype)} if name in got else None,
                        "want": {"shape": list(w.shape), "dtype": spec.dtype}}
