@@ -70,7 +70,7 @@ def _compiled():
 class JaxFamilyAdapter(Adapter):
     """Base for adapters whose LSTM runs in JAX (jax itself, Flax, Equinox)."""
 
-    requires = JAX_REQUIRES
+    requires: tuple[str, ...] = JAX_REQUIRES
     install = "parity[jax]"
 
     def run(self, config: LSTMConfig, dtype: str, params: Mapping, x, h0, c0):
