@@ -42,7 +42,7 @@ from .cases import CaseSpec
 from .checks import CHECKS
 from .evaluation import CheckOutcome, Unsupported
 from .misbehaviour import MISBEHAVIOURS, is_misbehaviour
-from .results import FIXED, KNOWN, CheckRecord
+from .results import FIXED, KNOWN, CheckRecord, Failure
 
 __all__ = ["FIXED", "KNOWN", "KnownDivergence", "Tracker"]
 
@@ -271,7 +271,7 @@ class Tracker:
         mine = self.for_check(record.check)
         if not mine or record.status == "unsupported":
             return record
-        f = record.failure or {}
+        f: Failure | dict = record.failure or {}
         spec = CaseSpec.from_string(f["case_id"]) if f.get("case_id") else None
         i = None if spec is None else self.which(record.check, spec, record.status,
                                                  record.message)

@@ -19,6 +19,7 @@ from typing import Callable
 from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, seed, settings
 from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Unsatisfiable
+from hypothesis.strategies import SearchStrategy
 
 from .adapter import Adapter
 from .cases import CaseSpec
@@ -97,7 +98,7 @@ class _Plan:
     examples: int
     budget: float
     edges: list[CaseSpec]
-    strategy: object  # a hypothesis SearchStrategy[CaseSpec]
+    strategy: SearchStrategy[CaseSpec]
 
 
 @dataclass
@@ -206,7 +207,7 @@ class Checker:
         return self.known.settle(self, record, (plan.strategy, plan.edges, plan.examples,
                                                 plan.budget))
 
-    def _plan(self, check: str) -> "_Plan | CheckRecord":
+    def _plan(self, check: str) -> _Plan | CheckRecord:
         """What the search of `check` draws, how many cases and for how long; or the record of
         a check decided without one (unsupported, training)."""
         supports = self.adapter.supports
@@ -238,7 +239,7 @@ class Checker:
                 strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)  # type: ignore[arg-type]  # not None: checked above
         return _Plan(check, is_property, examples, budget, edges, strategy)
 
-    def _search(self, plan: "_Plan", search: _Search) -> CheckRecord:
+    def _search(self, plan: _Plan, search: _Search) -> CheckRecord:
         """Run hypothesis over the plan's cases; the record of what it found (status, failure)."""
         check = plan.check
         total = plan.examples + len(plan.edges)
@@ -316,7 +317,7 @@ class Checker:
             self._map_rest(search, plan.strategy, plan.examples, check)
         return record
 
-    def _record_search(self, record: CheckRecord, plan: "_Plan", search: _Search) -> None:
+    def _record_search(self, record: CheckRecord, plan: _Plan, search: _Search) -> None:
         """The search's evidence into `record` (counts, samples, the worst case) and its
         features into the implementation's."""
         record.examples, record.unsupported_cases = search.evaluated, search.unsupported
