@@ -33,7 +33,7 @@ def enable_x64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled():
     """The jitted forward and vjp (built on first use: importing jax is not free)."""
     import jax
@@ -70,7 +70,7 @@ def _compiled():
 class JaxFamilyAdapter(Adapter):
     """Base for adapters whose LSTM runs in JAX (jax itself, Flax, Equinox)."""
 
-    requires = JAX_REQUIRES
+    requires: tuple[str, ...] = JAX_REQUIRES
     install = "parity[jax]"
 
     def run(self, config: LSTMConfig, dtype: str, params: Mapping, x, h0, c0):

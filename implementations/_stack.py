@@ -54,21 +54,21 @@ class StackedLSTM(nn.Module):
             c0 = x.new_zeros(rows, batch, self.hidden_size)
         else:
             h0, c0 = hx
-        h_n, c_n = [], []
+        h_layers, c_layers = [], []
         for layer, cells in enumerate(self.cells):
             outputs = []
-            for direction, cell in enumerate(cells):
+            for direction, cell in enumerate(cells):  # type: ignore[arg-type,var-annotated]  # ModuleLists
                 k = layer * self.num_directions + direction
                 seq = x.flip(1) if direction else x
                 y, (h, c) = cell(seq, (h0[k], c0[k]))
                 outputs.append(y.flip(1) if direction else y)
-                h_n.append(h)
-                c_n.append(c)
+                h_layers.append(h)
+                c_layers.append(c)
             x = torch.cat(outputs, dim=2)
             if self.training and self.dropout and layer < self.num_layers - 1:
                 x = nn.functional.dropout(x, self.dropout, training=True)
         output = x.transpose(0, 1)  # back to (T, B, ·)
-        h_n, c_n = torch.stack(h_n), torch.stack(c_n)
+        h_n, c_n = torch.stack(h_layers), torch.stack(c_layers)
         if unbatched:
             return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
         if self.batch_first:

@@ -213,7 +213,7 @@ class FusedAdapter(_ArticleAdapter):
 
 def peephole_parameters(config: LSTMConfig) -> dict[str, tuple[int, ...]]:
     """The peephole weights the variant adds: one vector per gate, layer and direction."""
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for layer in range(config.num_layers):
         for direction in range(config.num_directions):
             sfx = f"_l{layer}{'_reverse' if direction else ''}"

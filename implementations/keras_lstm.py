@@ -129,7 +129,7 @@ class _Built:
         hx = None if state is None else (leaves["h0"], leaves["c0"])
         with torch.no_grad():
             y, h, c = self._run(params, leaves["input"], hx)
-        return tuple([_numpy(y), (_numpy(h), _numpy(c))])
+        return (_numpy(y), (_numpy(h), _numpy(c)))
 
     def gradients(self, input, state, cotangents):
         import torch

@@ -19,7 +19,8 @@ and backwards, with dh_t the total gradient reaching h_t (from the output and fr
     da_i = dc_t * g * i(1-i);  da_f = dc_t * c_{t-1} * f(1-f);  da_g = dc_t * i * (1-g^2)
     da_o = dm_t * tanh(c_t) * o(1-o)
     dh_{t-1} += da_t @ W_hh;  dx_t = da_t @ W_ih
-    dW_ih = sum_t da_t^T x_t;  dW_hh = sum_t da_t^T h_{t-1};  db = sum_t da_t;  dW_hr = sum_t dh_t^T m_t
+    dW_ih = sum_t da_t^T x_t;  dW_hh = sum_t da_t^T h_{t-1};  db = sum_t da_t;
+    dW_hr = sum_t dh_t^T m_t
 
 Where the speed comes from: the per-step arrays are feature-major, (features, batch), so each gate
 is one contiguous block for NumPy's elementwise loops. Each step is one matrix product,
@@ -84,7 +85,7 @@ class _Direction:
         self.w_fwd = np.ascontiguousarray(w * scale)
         self.w_back_t = np.ascontiguousarray(w[:, : self.inp + self.out].T)
         self.w_hr = None if w_hr is None else np.ascontiguousarray(np.asarray(w_hr, dtype))
-        self.w_hr_t = None if w_hr is None else np.ascontiguousarray(self.w_hr.T)
+        self.w_hr_t = None if w_hr is None else np.ascontiguousarray(self.w_hr.T)  # type: ignore[union-attr]  # set just above
 
     def new_z(self, steps: int, batch: int, dtype) -> np.ndarray:
         """The per-step inputs of the forward's product, z_t = [x_t; h_prev; 1], (T+1, K, B)."""
@@ -115,6 +116,12 @@ class _Tape:
     """What one direction's forward keeps for its backward."""
 
     __slots__ = ("z", "gates", "c", "tanh_c", "m", "reverse")
+    z: np.ndarray
+    gates: np.ndarray
+    c: np.ndarray
+    tanh_c: np.ndarray
+    m: np.ndarray | None  # with a projection only
+    reverse: bool
 
 
 def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndarray,
@@ -171,7 +178,7 @@ def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndar
                 multiply(o, tc, out=h_t)
             else:
                 multiply(o, tc, out=m_t)
-                matmul(w_hr, m_t, out=h_t)
+                matmul(w_hr, m_t, out=h_t)  # type: ignore[arg-type]  # m_t is set with w_hr
     if not keep:
         return c[steps % 2], None
     tape = _Tape()
@@ -365,6 +372,7 @@ class NumpyLSTM:
                     grads[kind + sfx] = value
                 dx = d_xh[:, :d.inp]
                 d_x = dx if d_x is None else np.add(d_x, dx, out=d_x)
+            assert d_x is not None  # a layer has one direction or two
             d_y = d_x
         d_input = d_y.transpose(0, 2, 1)  # (T, B, I)
         if unbatched:

@@ -25,7 +25,7 @@ configuration, taking `nn.LSTM`'s own ``weight_ih_l0`` / ``weight_hh_l0`` (f, g,
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def _sigmoid(z):
 
 
 # name -> (activation, its derivative written in terms of the activation's value a = act(z))
-ACTIVATIONS = {
+ACTIVATIONS: dict[str | None, tuple[Callable, Callable]] = {
     "sigmoid": (_sigmoid, lambda a: a * (1 - a)),
     "tanh": (np.tanh, lambda a: 1 - a * a),
     "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(a.dtype)),  # heaviside(z, 0)
@@ -173,7 +173,7 @@ class NestedLSTM:
             dh = d_in[:, I:]
             if not through_time:
                 dh, dc = np.zeros_like(dh), np.zeros_like(dc)
-        grads = {"input": d_input, "h0": dh, "c0": dc}
+        grads: dict = {"input": d_input, "h0": dh, "c0": dc}
         for net in NETWORKS:
             below = [inputs] + [np.stack([step[k] for step in layers[net]]) if T else None
                      for k in range(len(self.weights[net]) - 1)]

@@ -76,7 +76,7 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
 
 
 class _OnnxAdapter(Adapter):
-    requires = ("onnx",)
+    requires: tuple[str, ...] = ("onnx",)
     install = "parity[onnx]"
 
     def onnx_nodes(self, params, config: LSTMConfig) -> list[dict]:

@@ -6,7 +6,7 @@ differences checking each implementation's gradients against its own forward. Se
 
 __version__ = "0.1.0"
 
-from .adapter import (  # noqa: E402 - __version__ first: results.environment() reads it
+from .adapter import (  # __version__ first: results.environment() reads it
     DTYPES,
     GATES,
     Adapter,
@@ -17,10 +17,10 @@ from .adapter import (  # noqa: E402 - __version__ first: results.environment() 
     Variant,
     parameter_shapes,
 )
-from .cases import Case, CaseSpec, materialize  # noqa: E402
-from .checks import CHECKS, PROPERTIES, REFERENCE_CHECKS  # noqa: E402
-from .expected import KnownDivergence  # noqa: E402
-from .registry import (  # noqa: E402
+from .cases import Case, CaseSpec, materialize
+from .checks import CHECKS, PROPERTIES, REFERENCE_CHECKS
+from .expected import KnownDivergence
+from .registry import (
     ENTRY_POINT_GROUP,
     LoadError,
     NotInstalled,
@@ -28,16 +28,16 @@ from .registry import (  # noqa: E402
     load,
     registered,
 )
-from .results import (  # noqa: E402
+from .results import (
     CheckRecord,
     Failure,
     ImplementationRecord,
     RunRecord,
     load_results,
 )
-from .runner import check_implementation  # noqa: E402
-from .strategies import case_specs, lstm_configs  # noqa: E402
-from .torch_adapter import TorchAdapter  # noqa: E402
+from .runner import check_implementation
+from .strategies import case_specs, lstm_configs
+from .torch_adapter import TorchAdapter
 
 __all__ = [
     "CHECKS",

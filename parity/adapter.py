@@ -179,7 +179,7 @@ class Supports:
         """Feature name -> supported, for listings and the report."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.type == "bool"}
 
-    def replace(self, **changes) -> "Supports":
+    def replace(self, **changes) -> Supports:
         return dataclasses.replace(self, **changes)
 
 
@@ -204,7 +204,7 @@ class Variant:
     extra_parameters: Callable[[LSTMConfig], Mapping[str, tuple[int, ...]]]
     reduce: Callable[[LSTMConfig, dict[str, np.ndarray]], dict[str, np.ndarray]]
     lacks: Callable[[LSTMConfig], frozenset[str]] = field(default=lambda config: frozenset())
-    reducing_adapter: "Adapter | None" = None
+    reducing_adapter: Adapter | None = None
 
 
 class Built(Protocol):
@@ -267,7 +267,8 @@ class Adapter(abc.ABC):
         """
 
     def parameter_shapes(self, config: LSTMConfig) -> dict[str, tuple[int, ...]]:
-        """The parameters this implementation takes: canonical, less what a variant lacks, plus extras."""
+        """The parameters this implementation takes: canonical, less what a variant lacks, plus
+        extras."""
         shapes = parameter_shapes(config)
         if self.variant is not None:
             for name in self.variant.lacks(config):

@@ -104,7 +104,8 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
 
 
 def set_threads(n: int) -> dict:
-    """Give torch's pool and the BLAS's (NumPy's OpenBLAS, OpenMP) `n` threads; say what they are."""
+    """Give torch's pool and the BLAS's (NumPy's OpenBLAS, OpenMP) `n` threads; say what they
+    are."""
     import torch
 
     torch.set_num_threads(n)
@@ -212,6 +213,7 @@ def bench(adapters: Sequence[Adapter], shapes=DEFAULT_SHAPES, dtype: str = "floa
                                      seconds / ref))
             del case
             gc.collect()
+    reference_memory: list[dict]
     reference_memory = [{"shape": list(s), "dtype": dtype, "peak_bytes": None} for s in shapes]
     if memory:
         peaks = measure_memory([a.target or a.name for a in adapters], shapes, dtype, threads)

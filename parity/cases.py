@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -118,9 +118,9 @@ class CaseSpec:
         return ",".join(parts)
 
     @classmethod
-    def from_string(cls, text: str) -> "CaseSpec":
+    def from_string(cls, text: str) -> CaseSpec:
         """Parse `to_string`'s form; raises InvalidArgument naming the bad field."""
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         known = {**_config_defaults(), **_spec_defaults(), "input_size": 1, "hidden_size": 1,
                  "seq_len": 1, "batch": 1}
         for part in filter(None, (p.strip() for p in text.split(","))):
@@ -141,7 +141,7 @@ class CaseSpec:
         rest.setdefault("batch", 1)
         return cls(config=config, **rest)
 
-    def replace(self, **changes) -> "CaseSpec":
+    def replace(self, **changes) -> CaseSpec:
         config_keys = {f.name for f in dataclasses.fields(LSTMConfig)}
         config_changes = {k: changes.pop(k) for k in list(changes) if k in config_keys}
         config = dataclasses.replace(self.config, **config_changes)
@@ -161,7 +161,7 @@ class CaseSpec:
         """The one-line command that runs `check` of implementation `target` on this case."""
         return f'python -m parity check --impl {target} --only {check} --case "{self.to_string()}"'
 
-    def simplifications(self, dtypes: tuple[str, ...]) -> Iterator["CaseSpec"]:
+    def simplifications(self, dtypes: tuple[str, ...]) -> Iterator[CaseSpec]:
         """Candidate simplifications of this case, the boldest first; each one change only,
         and each strictly simpler (so that accepting them always ends): what shrinking and the
         diagnosis try."""
@@ -178,7 +178,7 @@ class CaseSpec:
         def smaller(value: int, low: int) -> list[int]:
             return [v for v in dict.fromkeys((low, value // 2, value - 1)) if low <= v < value]
 
-        options = [
+        options: list[dict[str, Any]] = [
             *({"num_layers": n} for n in smaller(c.num_layers, 1)),
             {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
             {"dropout": 0.0}, {"initial_state": "none"},
@@ -200,7 +200,7 @@ class CaseSpec:
                 yield candidate
 
 
-def _validate_lengths(spec: "CaseSpec") -> None:
+def _validate_lengths(spec: CaseSpec) -> None:
     if spec.lengths is None:
         if not spec.enforce_sorted:
             raise InvalidArgument("enforce_sorted=False: only with lengths (a packed batch)")
@@ -313,4 +313,4 @@ def materialize(
                  (2.0 * rng.standard_normal(c_shape)).astype(dtype))
     out_shape = spec.output_shape
     cotangents = tuple(rng.standard_normal(s).astype(dtype) for s in (out_shape, h_shape, c_shape))
-    return Case(spec, params, x.astype(dtype), state, cotangents)
+    return Case(spec, params, x.astype(dtype), state, cotangents)  # type: ignore[arg-type]  # 3 shapes, 3 arrays

@@ -98,8 +98,10 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     got_all = ev.gradients()  # first: a case it declines costs no reference run
     ref = ev.reference()
     want_all = ref.want.gradients
+    assert want_all is not None  # the reference runs with gradients
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
     unit = gradient_unit([want_all[n] for n in names], ev.case.cotangents)
+    blocks: dict[tuple[str, str], float]
     comparisons, blocks = [], {}
     again = ev.again("gradients")
     for n in names:
@@ -195,7 +197,7 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
             return CheckOutcome("finite-differences", False, [c])
     else:
         point.update({n: ev.implementation_params[n] for n in ev.compared_params})
-        grads = ev.reference().want.gradients
+        grads = ev.reference().want.gradients  # type: ignore[assignment]  # run with gradients
     param_names = [n for n in point if n not in ("input", "h0", "c0")]
     fixed = {n: a for n, a in ev.implementation_params.items() if n not in point}
 

@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- list ------------------------------------------------------------------------------------
 def _list(args) -> int:
-    rows = []
+    rows: list[dict] = []
     for name, ep in registered().items():
         try:
             adapter = load(name)
@@ -305,7 +305,7 @@ def _run(args, out=None) -> RunRecord:
         entry_points={name: ep.value for name, ep in registered().items()},
         hypothesis_home=scratch.name if scratch else None)
     started = time.monotonic()
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     progress = None if args.quiet else _Progress()
     records = []
     try:

@@ -189,7 +189,8 @@ def from_equinox(cells, config: LSTMConfig) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for layer, direction, names in _per_direction(config):
         cell = cells[layer][direction]
-        get = cell.get if isinstance(cell, Mapping) else lambda k: getattr(cell, k)
+        # B023: the lambda is called in this iteration only, on this iteration's cell.
+        get = cell.get if isinstance(cell, Mapping) else lambda k: getattr(cell, k)  # noqa: B023
         out[names["weight_ih"]] = np.asarray(get("weight_ih"))
         out[names["weight_hh"]] = np.asarray(get("weight_hh"))
         bias = get("bias")

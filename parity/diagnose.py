@@ -121,7 +121,7 @@ def _reorder_gates(params: dict, order: tuple[str, ...], hidden: int) -> dict:
             out[name] = a
             continue
         blocks = [a[k * hidden:(k + 1) * hidden] for k in range(4)]
-        new = [None] * 4
+        new: list = [None] * 4
         for k, gate in enumerate(order):
             new[GATES.index(gate)] = blocks[k]
         out[name] = np.concatenate(new, axis=0)
@@ -146,7 +146,7 @@ def _bias_variant(params: dict, keep: str, hidden: int, forget_bias: float = 0.0
                   doubled: bool = False) -> dict:
     out = dict(params)
     for name in params:
-        if name.startswith("bias_ih") or name.startswith("bias_hh"):
+        if name.startswith(("bias_ih", "bias_hh")):
             kind = name[:7]
             if keep == "both":
                 value = params[name].copy()
@@ -203,8 +203,8 @@ def known_mistakes(ev: Evaluation):
                             (("weight_ih", "weight_hh"), "weight_ih's and weight_hh's")):
             if all(transposed[k] is not None for k in kinds):
                 merged = dict(params)
-                for k in kinds:
-                    merged.update(transposed[k])
+                for kind in kinds:
+                    merged.update(transposed[kind] or {})  # none is None: checked above
                 yield (f"weights: {what} gate blocks are used transposed (x @ W_k for W_k x: "
                        f"each gate's block is square here, so the shapes fit either way)",
                        lambda merged=merged: run(merged))
@@ -323,7 +323,7 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     return err > tol
 
 
-def _diagnose_forward(ev: Evaluation, checker: "Evaluator | None" = None,
+def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
                       check: str = "output") -> str | None:
     spec, c = ev.spec, ev.spec.config
     got = ev.forward()
@@ -480,7 +480,9 @@ def _final_state_elsewhere(ev: Evaluation, got: dict, masks: dict) -> str | None
         m = masks[name]
         if m is None or not m.any():
             continue
-        tol = check_forward(ev, name).worst.tolerance
+        worst = check_forward(ev, name).worst
+        assert worst is not None  # a failing state has a worst comparison
+        tol = worst.tolerance
         g = np.asarray(got[name], np.float64)
         for row in np.nonzero(m.reshape(m.shape[0], -1).any(axis=1))[0]:
             value = g[row] if spec.batch is not None else g[row][None]
@@ -523,7 +525,10 @@ def _rounding(ev: Evaluation, checker, group: str, names: list[str]) -> str | No
             pgot = probe.forward() if group == "forward" else probe.gradients()
             pw = probe.reference().want
             pwant = pw.forward if group == "forward" else pw.gradients
-            if all(np.asarray(pgot.get(n)).shape == np.shape(pwant.get(n)) for n in names) \
+            assert pwant is not None  # the reference runs with gradients
+            # a missing name: np.shape(None) is () at run time; numpy's stubs refuse None
+            if all(np.asarray(pgot.get(n)).shape == np.shape(pwant.get(n))  # type: ignore[arg-type]
+                   for n in names) \
                     and _fails(probe, group, names):
                 stats = _error_stats(probe, group, names)
     if stats is None or stats[0] < ROUNDING_ELEMENTS:
@@ -560,6 +565,7 @@ def _error_stats(ev: Evaluation, group: str, names: list[str]):
     got = ev.forward() if group == "forward" else ev.gradients()
     ref = ev.reference().want
     want = ref.forward if group == "forward" else ref.gradients
+    assert want is not None  # the reference runs with gradients
     errs, values, rel = [], [], 0.0
     for name in names:
         if name not in got or np.shape(got[name]) != np.shape(want[name]) or not want[name].size:
@@ -706,7 +712,7 @@ def _close(a, b) -> bool:
 
 # -- gradients ------------------------------------------------------------------------------
 def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
-                        checker: "Evaluator | None" = None) -> str | None:
+                        checker: Evaluator | None = None) -> str | None:
     if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
         return ("forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
                 "the gradients follow from it")
@@ -714,6 +720,7 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     if not bad:
         return None
     got, want = ev.gradients(), ev.reference().want.gradients
+    assert want is not None  # the reference runs with gradients
     # Does the backward agree with the implementation's own forward on this very case? Then
     # the backward is right for the function the forward computes, and that function differs
     # from nn.LSTM's though not at this case's values (a zero initial state routed elsewhere).
@@ -826,6 +833,7 @@ def _dropped_cotangent(ev: Evaluation, got: dict, bad) -> str | None:
         if not (np.any(cot[1] != g_h) or np.any(cot[2] != g_c)):
             continue
         grads = run_torch_lstm(ev.spec.config, params, x, state, cot).gradients
+        assert grads is not None  # run with cotangents
         if _gradients_match(got, grads, bad):
             return cause
     return None
@@ -842,6 +850,7 @@ def _gradients_scaled(ev: Evaluation, checker, got: dict, want: dict, bad) -> st
         return None
     try:
         pg, pw = probe.gradients(), probe.reference().want.gradients
+        assert pw is not None  # the reference runs with gradients
     except Exception:  # noqa: BLE001
         return None
     ks = []
@@ -941,6 +950,7 @@ def _same_gate_blocks(ev: Evaluation, checker, bad, blocks: set[str]) -> bool:
 def _gate_blocks(ev: Evaluation, bad) -> set[str]:
     blocks: set[str] = set()
     got, want = ev.gradients(), ev.reference().want.gradients
+    assert want is not None  # the reference runs with gradients
     h = ev.spec.config.hidden_size
     for c in bad:
         parts = split_parameter_name(c.tensor)

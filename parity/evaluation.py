@@ -68,11 +68,11 @@ class Evaluator(Protocol):
     """What the diagnosis and the declared divergences ask of the runner's `Checker`: the
     evaluation and the outcome of other cases, cached across the run."""
 
-    def evaluation(self, spec: CaseSpec, check: str) -> "Evaluation": ...
+    def evaluation(self, spec: CaseSpec, check: str) -> Evaluation: ...
 
-    def outcome(self, spec: CaseSpec, check: str) -> "CheckOutcome": ...
+    def outcome(self, spec: CaseSpec, check: str) -> CheckOutcome: ...
 
-    def known_outcome(self, spec: CaseSpec, check: str) -> "CheckOutcome | None": ...
+    def known_outcome(self, spec: CaseSpec, check: str) -> CheckOutcome | None: ...
 
     def dtypes_for(self, check: str) -> tuple[str, ...]: ...
 
@@ -234,7 +234,7 @@ class Evaluation:
                 result = fn(*args)
         except NotImplementedError as exc:
             raise Unsupported(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - anything it raises is reported, not crashed on
+        except Exception as exc:  # anything it raises is reported, not crashed on
             raise ImplementationError(what, exc) from exc
         finally:
             if hook is not None:
@@ -304,7 +304,7 @@ class Evaluation:
                                                              gradients=False)
         return self._cache["reference-forward"]
 
-    def share_reference(self, other: "Evaluation") -> None:
+    def share_reference(self, other: Evaluation) -> None:
         """Take `other`'s reference run: the same case (another instance of it), computed once."""
         if other.case.spec != self.case.spec:
             raise ValueError("share_reference: the evaluations are of different cases")
@@ -352,7 +352,7 @@ class Evaluation:
         return worst / UNIT_ROUNDOFF["float32"]
 
 
-def expect_forward_shapes(ev: "Evaluation") -> None:
+def expect_forward_shapes(ev: Evaluation) -> None:
     """The case's own forward in nn.LSTM's shapes, or WrongShape: what compares the
     implementation with itself (the properties) would otherwise pass a shape that is wrong the
     same way in both runs, or trip over it."""

@@ -42,7 +42,7 @@ from .cases import CaseSpec
 from .checks import CHECKS
 from .evaluation import CheckOutcome, Unsupported
 from .misbehaviour import MISBEHAVIOURS, is_misbehaviour
-from .results import FIXED, KNOWN, CheckRecord
+from .results import FIXED, KNOWN, CheckRecord, Failure
 
 __all__ = ["FIXED", "KNOWN", "KnownDivergence", "Tracker"]
 
@@ -149,7 +149,7 @@ class KnownDivergence:
             return "every case"
         if callable(self.where):
             return getattr(self.where, "__doc__", None) or \
-                getattr(self.where, "__name__", "a predicate")
+                getattr(self.where, "__name__", "a predicate")  # type: ignore[return-value]
         return ", ".join(f"{k} in {list(_choices(v))}" if len(_choices(v)) > 1
                          else f"{k}={_choices(v)[0]}" for k, v in self.where.items())
 
@@ -195,7 +195,7 @@ class Tracker:
     seen: dict = field(default_factory=dict)  # (check, index) -> _Seen
 
     @classmethod
-    def of(cls, adapter) -> "Tracker":
+    def of(cls, adapter) -> Tracker:
         return cls(tuple(getattr(adapter, "known_divergences", ()) or ()))
 
     def seen_in(self, check: str) -> bool:
@@ -259,6 +259,7 @@ class Tracker:
                                                           checker.adapter.name):
             return record
         i = self.which(record.check, spec, outcome.status, outcome.message(checker.adapter.name))
+        assert i is not None  # `explains`: a declaration explains it
         record.known = [self._entry(checker, record.check, self.declarations[i],
                                     self.seen[(record.check, i)], minimize=False)]
         record.failure, record.message, record.status = None, "", "pass"
@@ -270,7 +271,7 @@ class Tracker:
         mine = self.for_check(record.check)
         if not mine or record.status == "unsupported":
             return record
-        f = record.failure or {}
+        f: Failure | dict = record.failure or {}
         spec = CaseSpec.from_string(f["case_id"]) if f.get("case_id") else None
         i = None if spec is None else self.which(record.check, spec, record.status,
                                                  record.message)

@@ -74,7 +74,7 @@ def _forward(config: LSTMConfig, p, leaves, draw):
     else:
         h0 = x.new_zeros(config.num_layers * dirs, batch, out_size)
         c0 = x.new_zeros(config.num_layers * dirs, batch, config.hidden_size)
-    layer_input, h_n, c_n = x, [], []
+    layer_input, h_layers, c_layers = x, [], []
     for layer in range(config.num_layers):
         outputs = []
         for d in range(dirs):
@@ -98,10 +98,10 @@ def _forward(config: LSTMConfig, p, leaves, draw):
                     h = h @ w_hr.T
                 out[t] = h
             outputs.append(torch.stack(out))
-            h_n.append(h)
-            c_n.append(c)
+            h_layers.append(h)
+            c_layers.append(c)
         layer_input = torch.cat(outputs, -1)
-    output, h_n, c_n = layer_input, torch.stack(h_n), torch.stack(c_n)
+    output, h_n, c_n = layer_input, torch.stack(h_layers), torch.stack(c_layers)
     if not batched:
         return output.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
     if config.batch_first:

@@ -150,6 +150,8 @@ def detached_recurrence_gradients(config: LSTMConfig, params: Mapping[str, np.nd
     steps, batch = x.shape[0], x.shape[1]
     dirs = 2 if config.bidirectional else 1
     out_size = config.proj_size or config.hidden_size
+    h0_leaf: torch.Tensor | None
+    c0_leaf: torch.Tensor | None
     if state is not None:
         h0_leaf, c0_leaf = (torch.tensor(np.asarray(s, np.float64), requires_grad=True)
                             for s in state)
@@ -196,6 +198,7 @@ def detached_recurrence_gradients(config: LSTMConfig, params: Mapping[str, np.nd
                for g, t in zip(cotangents, (output, hn, cn)))
     named = {"input": x_leaf, **({} if h0_leaf is None else {"h0": h0_leaf, "c0": c0_leaf}),
              **leaves}
-    grads = torch.autograd.grad(loss, list(named.values()), allow_unused=True)
+    # loss: a tensor (three cotangents); named: h0 and c0 only where they are leaves
+    grads = torch.autograd.grad(loss, list(named.values()), allow_unused=True)  # type: ignore[arg-type]
     return {n: (np.zeros(tuple(t.shape)) if g is None else g.numpy())
             for (n, t), g in zip(named.items(), grads)}

@@ -294,9 +294,10 @@ def _rerun(ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray):
     T = int(n.max())  # a PackedSequence unpacks to the longest sequence: the padded end
     # An implementation that runs on through the padding sees what unpacking gives: zeros.
     x = _time_major(np.asarray(case.input, np.float64), spec) * _valid_mask(spec)[:, :, None]
-    state = case.state
+    state: tuple[np.ndarray, ...] | None = case.state
     unsorted = np.argsort(sorted_indices)
     if mistake is not None and mistake.permute_h0:
+        assert state is not None  # `_matching` tries permute_h0 only on a case with a state
         # Sorted position j reads hx row j, not row sorted_indices[j]: row b gets unsorted[b].
         state = tuple(np.asarray(s)[:, unsorted] for s in state)
     ranges = (n, n, n - 1) if mistake is None or mistake.ranges is None \
@@ -325,6 +326,7 @@ def _state_gradients_permuted(got: Outcome, want: Outcome, tols: Mapping,
                               sorted_indices: np.ndarray) -> bool:
     """hx used unpermuted where the forward cannot show it (a zero hx): the gradients of h0
     and c0 come back in length-sorted order, and every other gradient is right."""
+    assert got.gradients is not None and want.gradients is not None  # gradient outcomes
     for name, w in want.gradients.items():
         if name in ("h0", "c0"):
             w = w[:, sorted_indices]
@@ -340,8 +342,8 @@ def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
     """The candidate mistakes the implementation's forward matches; None where the rerun
     without a mistake does not reproduce nn.LSTM (no evidence either way)."""
     spec, sorted_indices = ev.spec, _sorted_indices(ev.spec)
-    got, want = got.forward, want.forward
-    if not _within(_rerun(ev, None, sorted_indices), want, tols):
+    got_fw, want_fw = got.forward, want.forward
+    if not _within(_rerun(ev, None, sorted_indices), want_fw, tols):
         return None
     identity = bool(np.all(sorted_indices == np.arange(len(sorted_indices))))
     found = []
@@ -353,9 +355,9 @@ def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
         if mistake.permute_h0 and ev.case.state is None:
             continue
         wrong = _rerun(ev, mistake, sorted_indices)
-        if _within(wrong, want, tols):
+        if _within(wrong, want_fw, tols):
             continue  # the mistake changes nothing on this case
-        if _within(got, wrong, tols):
+        if _within(got_fw, wrong, tols):
             found.append(mistake)
     return found
 
@@ -377,6 +379,7 @@ def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping) -> 
     found = _matching(ev, got, want, tols, MISTAKES)
     if found and len(found) > 1:
         spec = ev.spec
+        assert spec.lengths is not None and spec.batch is not None  # a packed case
         # One more row, two steps longer than any: every other row gets two padded steps.
         extra = spec.seq_len + 2
         lengths = (extra, *spec.lengths) if spec.enforce_sorted else (*spec.lengths, extra)
@@ -392,6 +395,7 @@ def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping) -> 
 
 
 def _sorted_indices(spec: CaseSpec) -> np.ndarray:
+    assert spec.lengths is not None  # a packed case
     packed = pack_padded_sequence(torch.zeros(spec.seq_len, len(spec.lengths), 1),
                                   torch.tensor(spec.lengths), enforce_sorted=spec.enforce_sorted)
     if packed.sorted_indices is None:
@@ -411,6 +415,7 @@ def _implementation_call(ev: Evaluation) -> Callable:
 
 
 def _label(spec: CaseSpec) -> str:
+    assert spec.lengths is not None  # a packed case
     order = "" if spec.enforce_sorted else ", enforce_sorted=false"
     return f"on the packed batch (lengths={';'.join(map(str, spec.lengths))}{order})"
 
@@ -461,6 +466,7 @@ def _compare(ev: Evaluation, got: Outcome):
     for name in FORWARD_NAMES:
         add("forward", name, 1.0)
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
+    assert ref.want.gradients is not None  # the packed reference runs with gradients
     unit = gradient_unit([ref.want.gradients[n] for n in names], ev.case.cotangents)
     for name in names:
         add("gradients", name, unit)
@@ -500,6 +506,7 @@ def run_lengths_property(ev: Evaluation):
     spec = ev.spec
     if spec.lengths is None:
         raise Unsupported("lengths: needs a case with lengths")
+    assert spec.batch is not None  # a case with lengths is batched (`prepare_packed`)
     col = Collector(ev, "lengths")
     try:
         call = _implementation_call(ev)
@@ -592,6 +599,7 @@ def prepare_packed(spec: CaseSpec) -> CaseSpec:
         return spec
     rng = np.random.default_rng(spec.seed)
     T, B = spec.seq_len, spec.batch
+    assert B is not None  # made batched above
     pattern = spec.seed % 3
     if pattern == 0:  # one much longer than the rest
         lengths = [int(v) for v in rng.integers(1, max(1, T // 4) + 1, size=B)]

@@ -264,6 +264,7 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[tuple[float, obj
         y = Axis(min(ys, default=0.0), max(ys, default=1.0), frame["bottom"], frame["top"],
                  label=y_label, pad=0.04)
     plot = _plot(title, width, height, x, y)
+    v: float | None  # a line's position here, a point's value (or None) below
     for v, label in vlines:
         plot["marks"].append({"kind": "vline", "x": x(v), "y1": frame["top"],
                               "y2": frame["bottom"], "label": label})

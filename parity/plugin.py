@@ -209,9 +209,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     # (trylast: after -k and -m have deselected theirs).
     collected: dict[str, list[str]] = {}
     for item in items:
-        target = getattr(item, "target", None)
-        if target is None and hasattr(item, "callspec"):
-            target = item.callspec.params.get(FIXTURE)
-        if isinstance(target, ParityTarget):
-            collected.setdefault(target.target, []).append(target.check)
+        given = getattr(item, "target", None)
+        if given is None and hasattr(item, "callspec"):
+            given = item.callspec.params.get(FIXTURE)
+        if isinstance(given, ParityTarget):
+            collected.setdefault(given.target, []).append(given.check)
     config.stash[_COLLECTED] = collected

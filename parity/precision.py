@@ -78,7 +78,7 @@ def _rounded_lstm(config, params, x, state, rnd: Callable) -> dict[str, np.ndarr
             w_ih, w_hh = rnd(p["weight_ih" + sfx]), rnd(p["weight_hh" + sfx])
             w_hr = rnd(p["weight_hr" + sfx]) if config.proj_size else None
             h, c = h0[layer * D + d], c0[layer * D + d]
-            ys = [None] * T
+            ys: list = [None] * T
             for t in (range(T - 1, -1, -1) if d else range(T)):
                 z = rnd(layer_in[t]) @ w_ih.T + rnd(h) @ w_hh.T
                 if config.bias:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -34,10 +34,11 @@ class Setting:
 
     name: str
     get: Callable[[], object]
-    set: Callable[[object], None]
+    # Setters take their own type (bool, dtype, int...); some return a value (a context manager).
+    set: Callable[[Any], object]
     finding: bool
     # The call that sets `value`, for the message: "torch.set_grad_enabled(False)".
-    call: Callable[[object], str]
+    call: Callable[[Any], str]
     # What the harness's own computations run under (None: whatever it is).
     harness: object = None
 

@@ -72,7 +72,8 @@ def _run_chunks(ev: Evaluation, built, bounds: list[int]):
         output = np.concatenate(outs, axis=ax)
     except ValueError:
         output = outs[-1]  # shapes disagree between chunks: the comparison reports the shape
-    return {"output": output, "h_n": state[0], "c_n": state[1]}, states
+    # after a chunk, state is its (h_n, c_n); with no chunk at all this raises as it always has
+    return {"output": output, "h_n": state[0], "c_n": state[1]}, states  # type: ignore[index]
 
 
 def step_by_step(ev: Evaluation) -> PropertyOutcome:
@@ -110,8 +111,8 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
     x, ax = ev.case.input, time_axis(ev.spec)
     g_out, g_h, g_c = ev.case.cotangents
     names = ev.compared_params
-    total = {n: 0.0 for n in names}
-    inputs = [None] * (len(bounds) - 1)
+    total: dict = dict.fromkeys(names, 0.0)
+    inputs: list = [None] * (len(bounds) - 1)
     for k in reversed(range(len(bounds) - 1)):
         rows = range(bounds[k], bounds[k + 1])
         grads = run_gradients(ev, built, np.take(x, rows, axis=ax), states[k],
@@ -154,6 +155,7 @@ def batch_independence(ev: Evaluation) -> PropertyOutcome:
     spec, x, state, built = ev.spec, ev.case.input, ev.case.state, ev.instance()
     bax, whole = batch_axis(spec), ev.forward()
     rng = rng_for(ev, 4)
+    assert spec.batch is not None and bax is not None  # `applies`: a batch of 2 or more
     for b in _rows_alone(spec.batch, rng):
         sub = None if state is None else tuple(s[:, b:b + 1] for s in state)
         got = run_forward(ev, built, np.take(x, [b], axis=bax), sub)
@@ -331,7 +333,7 @@ def _identical(a, b) -> tuple[bool, float]:
 def determinism(ev: Evaluation) -> PropertyOutcome:
     col = Collector(ev, "determinism")
     built = ev.instance()
-    pairs = []
+    pairs: list[tuple[str, np.ndarray, np.ndarray | None, str]] = []
     first = ev.forward()
     second = run_forward(ev, built, ev.case.input, ev.case.state)
     pairs += [(n, first[n], second[n], "forward") for n in FORWARD_NAMES]
@@ -451,6 +453,7 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
             col.add_problem(label, "output", f"with {what} the implementation raises {raised} "
                             f"where nn.LSTM returns empty results", passed=False)
             continue
+        assert want is not None and got is not None  # neither raised
         for name in FORWARD_NAMES:
             g, w = np.asarray(got[name]), want.forward[name]
             same = g.shape == w.shape and (g.size == 0 or np.allclose(g, w))

@@ -34,7 +34,8 @@ class Outcome:
 
     def pick(self, group: str, name: str) -> np.ndarray:
         """One tensor: `group` is "forward" or "gradients"."""
-        return (self.forward if group == "forward" else self.gradients)[name]
+        # without gradients, asking for one raises (TypeError) as it always has
+        return (self.forward if group == "forward" else self.gradients)[name]  # type: ignore[index]
 
 
 def make_torch_lstm(config: LSTMConfig, dtype: torch.dtype) -> torch.nn.LSTM:
@@ -186,6 +187,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     # (dtype, perturbation, oneDNN). torch's default float32 path (oneDNN) sums the weight
     # gradients over time in one GEMM; its native path is a step loop whose autograd sums them
     # step by step, as most hand-written LSTMs do.
+    plan: list[tuple[type[np.floating], float | None, bool]]
     if case.spec.dtype == "float64":
         plan = [(np.float64, FLOAT64_PROBE, onednn) for onednn in (True, False, True)]
         to_float32 = PERTURBATION[np.float64] / FLOAT64_PROBE
@@ -211,7 +213,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     for _ in range(DIRECT_RUNS):
         size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
 
-        def prep(a, size=size):
+        def prep(a, size=size):  # type: ignore[misc]  # another prep, another signature
             return perturb(rng, a, np.float64, size)
         direct.append(run_torch_lstm(
             config, {n: prep(a) for n, a in f64.items()}, prep(x64),

@@ -21,7 +21,7 @@ import importlib.util
 import inspect
 import sys
 from importlib.metadata import EntryPoint, entry_points
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 
@@ -71,7 +71,7 @@ class NotInstalled(LoadError):
     A usage error when it was named (``--impl jax``); skipped with `reason` when it is only
     registered (``check`` with no ``--impl``, the pytest plugin, ``list``)."""
 
-    def __init__(self, name: str, adapter_class: type, missing: list[str]) -> None:
+    def __init__(self, name: str, adapter_class: type[Adapter], missing: list[str]) -> None:
         self.name, self.adapter_class, self.missing = name, adapter_class, missing
         install = getattr(adapter_class, "install", "") or " ".join(missing)
         self.reason = f"not installed (pip install {install})"
@@ -108,7 +108,7 @@ def load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
     changes: list[str] = []
     with watch(changes):
         adapter = _load(target, names)
-    adapter.load_changes = changes
+    adapter.load_changes = changes  # type: ignore[attr-defined]  # read with getattr (evaluation)
     return adapter
 
 
@@ -135,9 +135,9 @@ def _load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
     eps = registered() if names is None else {
         n: EntryPoint(name=n, value=v, group=ENTRY_POINT_GROUP) for n, v in names.items()}
     if target not in eps:
-        names = ", ".join(eps) or "none"
+        listed = ", ".join(eps) or "none"
         raise LoadError(f"{target}: no implementation registered under that name "
-                        f"(registered: {names}); or give MODULE:ATTR")
+                        f"(registered: {listed}); or give MODULE:ATTR")
     try:
         obj = eps[target].load()
     except Exception as exc:  # noqa: BLE001
@@ -190,7 +190,7 @@ def _not_an_implementation(name: str, obj) -> str:
 
 # -- drop-in nn.LSTM look-alikes --------------------------------------------------------------
 _PROBE = LSTMConfig(input_size=3, hidden_size=4)
-_FEATURE_PROBES = {
+_FEATURE_PROBES: dict[str, dict[str, Any]] = {
     "multi_layer": {"num_layers": 2},
     "bidirectional": {"bidirectional": True},
     "projection": {"proj_size": 2},

@@ -18,6 +18,7 @@ import json
 import math
 from collections import defaultdict
 from importlib import resources
+from typing import Any
 
 import jinja2
 
@@ -40,7 +41,8 @@ STATUS_CELLS = {
 }
 PROBLEM_CELL = ("error", "!")
 NOT_RUN_CELL = ("notrun", "\u00b7")
-REFERENCE_CHECKS = frozenset(_REFERENCE_CHECKS)  # a check record without "kind": these are comparisons
+# a check record without "kind": these are comparisons
+REFERENCE_CHECKS = frozenset(_REFERENCE_CHECKS)
 GATE_COLUMNS = ("i", "f", "g", "o", "all")
 # A study the page does not know is shown as JSON, cut at this many characters.
 MAX_STUDY_JSON = 20_000
@@ -79,15 +81,18 @@ def _where(finding: dict) -> str:
     return f"{finding.get('tensor', '?')}[{inner}]" if inner else str(finding.get("tensor", "?"))
 
 
+IMPLEMENTATION_DEFAULTS: dict[str, Any]
 IMPLEMENTATION_DEFAULTS = {"name": "?", "target": "", "description": "", "status": "error",
                            "gradients": "", "variant": None, "features": {}, "checks": [],
                            "duration_s": None, "error": None}
 CHECK_DEFAULTS = {"status": "error", "examples": 0, "unsupported_cases": 0, "unresolved_cases": 0,
                   "duration_s": None, "message": "", "worst": None, "failure": None,
                   "samples": [], "note": "", "data": None, "known": []}
+FINDING_DEFAULTS: dict[str, Any]
 FINDING_DEFAULTS = {"tensor": "?", "where": {}, "index": None, "got": None, "want": None,
                     "max_abs_error": None, "max_rel_error": None, "tolerance": None,
                     "ratio": None, "problem": None}
+RUN_DEFAULTS: dict[str, Any]
 RUN_DEFAULTS = {"verdict": "error", "seed": None, "max_examples": None, "started": "",
                 "duration_s": None, "command": "", "format": "", "environment": {},
                 "implementations": [], "studies": {}}
@@ -348,7 +353,7 @@ def _audit(audit: dict) -> dict:
 
 
 def _studies(studies: dict, implementations: list[str]) -> dict:
-    out = {"bench": None, "audit": None, "other": []}
+    out: dict[str, Any] = {"bench": None, "audit": None, "other": []}
     for name, value in (studies or {}).items():
         if name == "bench" and isinstance(value, list) and value:
             out["bench"] = _bench(value, implementations)
@@ -389,6 +394,7 @@ def build_view(data: dict) -> dict:
     columns = _columns(implementations)
     features = _feature_columns(implementations)
     seed = data.get("seed")
+    counts: defaultdict[str, int]
     rows, counts = [], defaultdict(int)
     for i, impl in enumerate(implementations):
         checks = {c["check"]: c for c in impl.get("checks") or []}

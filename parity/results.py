@@ -81,7 +81,7 @@ class Failure:
     timeout: dict | None = None  # {call, limit_s}: a call ran past the time limit
 
     @classmethod
-    def of(cls, spec: CaseSpec | None, message: str, reproduce: str, **rest: Any) -> "Failure":
+    def of(cls, spec: CaseSpec | None, message: str, reproduce: str, **rest: Any) -> Failure:
         """The failure of a check on `spec` (None where no case was running)."""
         return cls(message=message, reproduce=reproduce,
                    case=spec.as_dict() if spec else None,
@@ -90,7 +90,7 @@ class Failure:
                    **rest)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Failure":
+    def from_dict(cls, data: dict) -> Failure:
         """Back from its JSON form (a child process's record, a results file)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

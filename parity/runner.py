@@ -19,6 +19,7 @@ from typing import Callable
 from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, seed, settings
 from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Unsatisfiable
+from hypothesis.strategies import SearchStrategy
 
 from .adapter import Adapter
 from .cases import CaseSpec
@@ -97,7 +98,7 @@ class _Plan:
     examples: int
     budget: float
     edges: list[CaseSpec]
-    strategy: object  # a hypothesis SearchStrategy[CaseSpec]
+    strategy: SearchStrategy[CaseSpec]
 
 
 @dataclass
@@ -206,7 +207,7 @@ class Checker:
         return self.known.settle(self, record, (plan.strategy, plan.edges, plan.examples,
                                                 plan.budget))
 
-    def _plan(self, check: str) -> "_Plan | CheckRecord":
+    def _plan(self, check: str) -> _Plan | CheckRecord:
         """What the search of `check` draws, how many cases and for how long; or the record of
         a check decided without one (unsupported, training)."""
         supports = self.adapter.supports
@@ -235,10 +236,10 @@ class Checker:
             strategy = case_specs(supports, dtypes=dtypes, max_work=MAX_WORK // 4).map(
                 PROPERTY_TABLE[check].prepare)
             if PROPERTY_TABLE[check].draw is not None:
-                strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)
+                strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)  # type: ignore[arg-type]  # not None: checked above
         return _Plan(check, is_property, examples, budget, edges, strategy)
 
-    def _search(self, plan: "_Plan", search: _Search) -> CheckRecord:
+    def _search(self, plan: _Plan, search: _Search) -> CheckRecord:
         """Run hypothesis over the plan's cases; the record of what it found (status, failure)."""
         check = plan.check
         total = plan.examples + len(plan.edges)
@@ -316,7 +317,7 @@ class Checker:
             self._map_rest(search, plan.strategy, plan.examples, check)
         return record
 
-    def _record_search(self, record: CheckRecord, plan: "_Plan", search: _Search) -> None:
+    def _record_search(self, record: CheckRecord, plan: _Plan, search: _Search) -> None:
         """The search's evidence into `record` (counts, samples, the worst case) and its
         features into the implementation's."""
         record.examples, record.unsupported_cases = search.evaluated, search.unsupported
@@ -459,6 +460,7 @@ class Checker:
         reproduction), unshrunk: the evidence for a declared divergence."""
         record = CheckRecord(check, outcome.status)
         self._fill_failure(record, _Failed(spec, outcome), minimize=False)
+        assert record.failure is not None  # `_fill_failure` fills it
         return record.failure
 
     def _repeated(self, spec: CaseSpec, check: str, outcome: CheckOutcome) -> CheckOutcome:
@@ -481,6 +483,7 @@ class Checker:
         want = ev.reference().want
         got = ev.gradients() if check in ("gradients", "finite-differences") else ev.forward()
         wanted = want.gradients if check in ("gradients", "finite-differences") else want.forward
+        assert wanted is not None  # the reference runs with gradients
         return {name: {"got": {"shape": list(np.shape(got[name])),
                                "dtype": str(np.asarray(got[name]).dtype)} if name in got else None,
                        "want": {"shape": list(w.shape), "dtype": spec.dtype}}

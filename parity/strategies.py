@@ -167,7 +167,7 @@ def edge_cases(supports: Supports = ALL, dtypes: tuple[str, ...] | None = None) 
     for text in EDGE_CASES:
         spec = CaseSpec.from_string(text)
         c = spec.config
-        changes = {
+        changes: dict[str, object] = {
             "num_layers": c.num_layers if supports.multi_layer else 1,
             "bidirectional": c.bidirectional and supports.bidirectional,
             "proj_size": c.proj_size if supports.projection else 0,

@@ -60,7 +60,7 @@ def strided_views(spec, x: np.ndarray) -> list[tuple[str, torch.Tensor]]:
 def _state_views(state) -> list[tuple[str, tuple, tuple]]:
     """(what, the state as views, the same values contiguous, as NumPy)."""
     h0, c0 = state
-    out = []
+    out: list[tuple[str, tuple, tuple]] = []
 
     def sliced(a):
         wide = torch.zeros(*a.shape[:-1], a.shape[-1] + 1, dtype=torch.as_tensor(a).dtype)
@@ -102,8 +102,9 @@ def run_strides(ev: Evaluation):
             for name in FORWARD_NAMES:
                 col.add(f"input as {what} vs contiguous", name, got[name], plain[name])
         if state is not None:
-            for what, views, same in _state_views(state):
-                want = plain if same[0] is state[0] else run_forward(ev, built, x, same)
+            for what, views, contiguous in _state_views(state):
+                want = plain if contiguous[0] is state[0] else run_forward(ev, built, x,
+                                                                           contiguous)
                 got = run(_tensor(x), views)
                 for name in FORWARD_NAMES:
                     col.add(f"{what} vs contiguous", name, got[name], want[name])

@@ -85,7 +85,7 @@ def render_table(data: dict, *, source: str = "") -> str:
                   "|---|---|---|---|---|---|"]
     for (name, cause), e in by_cause.items():
         evidence = e["evidence"] or {}
-        shown = evidence.get("case_id") and f"`{evidence['case_id']}`" or "not seen"
+        shown = (evidence.get("case_id") and f"`{evidence['case_id']}`") or "not seen"
         lines.append(f"| {_cell(name)} | {_cell(cause)} | {_cell(e['where'])} "
                      f"| {_cell(', '.join(e['checks']))} | {_cell(', '.join(sorted(e['status'])))} "
                      f"| {shown} |")

@@ -23,8 +23,8 @@ a threshold (a gate about to flip late in a chaotic sequence) a larger perturbat
 move the result proportionally further, it moves it to another trajectory;
 and `unit` is 1 for forward quantities (gates live in [0, 1] and tanh in [-1, 1], so 1 is the
 natural scale of h and c) and for gradients the largest reference gradient or cotangent (a
-gradient that is negligible next to the others is judged on that scale). An error is reported as error/tolerance:
-below 1 passes.
+gradient that is negligible next to the others is judged on that scale). An error is reported
+as error/tolerance: below 1 passes.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 
 # How many times torch's own float32 spread a correct implementation may land from the reference.
 # Calibrated by running the correct LSTMs of tests/harness/lstms/correct.py over 300 drawn cases
-# x 2 seeds and 50 search seeds (`pytest -m thorough tests/harness`): correct float32 LSTMs that sum in another order (one fused matrix, eight matrices, a step loop, float64
-# inside) land at most ~2x the spread over thousands of cases; 8 leaves a margin of 4 while
+# x 2 seeds and 50 search seeds (`pytest -m thorough tests/harness`): correct float32 LSTMs
+# that sum in another order (one fused matrix, eight matrices, a step loop, float64 inside)
+# land at most ~2x the spread over thousands of cases; 8 leaves a margin of 4 while
 # keeping a float16 rounding of the gate pre-activations (10-100x the spread) caught.
 SAFETY = 8.0
 

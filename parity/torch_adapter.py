@@ -116,7 +116,7 @@ class _BuiltTorchModule:
         self.params = {name: np.asarray(value) for name, value in params.items()}
         self._calls = _Calls(adapter, module)
 
-    def with_parameters(self, params) -> "_BuiltTorchModule":
+    def with_parameters(self, params) -> _BuiltTorchModule:
         """The same module object called with other weights (see `parity.Built`)."""
         return _BuiltTorchModule(self.adapter, self.config, self.module, params)
 
@@ -182,7 +182,8 @@ class _BuiltTorchModule:
                         f"{what} has shape {tuple(t.shape)}; nn.LSTM gives {g.shape}"
                     )
                 loss = loss + (torch.as_tensor(g, dtype=t.dtype) * t).sum()
-            grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+            # loss is a tensor once a cotangent is added (int 0 with none: torch raises, as ever)
+            grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)  # type: ignore[call-overload]
         _unchanged(leaves, before)
         # A leaf the loss does not reach has gradient zero (None from autograd): reported as zeros
         # so that a detached parameter shows up as a gradient that is wrong, not as a crash.

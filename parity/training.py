@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -97,7 +97,7 @@ def _train(step: LSTMStep, params: dict, trained: list[str], head: dict, x, y, k
     opt, losses = _Optimizer(kind, lr), []
     for _ in range(STEPS):
         w, b = weights["head.weight"], weights["head.bias"]
-        seen = {}
+        seen: dict = {}
 
         def cotangent(output, w=w, b=b, seen=seen):
             if rng is not None:
@@ -276,6 +276,7 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
         record.status = "fail"
         if r.first_divergence is not None:
             s = r.first_divergence
+            finding: dict[str, Any]
             finding = {"tensor": "loss", "where": {"optimizer": r.optimizer, "step": s},
                        "got": r.implementation[s], "want": r.reference[s],
                        "max_abs_error": abs(r.implementation[s] - r.reference[s]),

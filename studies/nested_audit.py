@@ -145,7 +145,7 @@ def network_train(weights, activations, As, Zs, input_data, extended_gradient):
         pre_req = extended_gradient
         z_index = 0
         weight_index = 0
-        for i in range(0, z * -1 + len(weights)):  # len(network): the number of layers
+        for i in range(z * -1 + len(weights)):  # len(network): the number of layers
             if i % 2 == 0:
                 z_index -= 1
                 if activations[z]:

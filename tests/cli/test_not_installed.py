@@ -68,7 +68,7 @@ def test_the_report_renders_it(registered_but_missing, tmp_path, capsys):
 
     tree = parse(page.read_text())
     row = next(r for r in tree.find("table", id="matrix").find_all("tr") if "nowhere" in r.text())
-    assert [c.attrs["data-status"] for c in row.find_all("td") if "data-status" in c.attrs][0] \
+    assert next(c.attrs["data-status"] for c in row.find_all("td") if "data-status" in c.attrs) \
         == "not-installed"
     assert "pip install parity[nowhere]" in tree.text()
 

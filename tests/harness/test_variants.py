@@ -72,7 +72,7 @@ class FusedSwapped(FusedAdapter):
         out = super().module_parameters(config, params)
         h = config.hidden_size
         order = [0, 2, 1, 3]
-        for name in [n for n in out if n.endswith(".W") or n.endswith(".U")]:
+        for name in [n for n in out if n.endswith((".W", ".U"))]:
             out[name] = torch.cat([out[name][:, k * h:(k + 1) * h] for k in order], dim=1)
         return out
 

@@ -6,10 +6,8 @@ implements ``forward(input, hx=None) -> (output, (h_n, c_n))`` with full feature
 Each one contains exactly one bug of the kind people make when writing an LSTM by hand,
 porting one, or optimising one.  See README.md in this folder for the table of bugs.
 """
-import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .outside_good import _LSTMBase, _weights, _to_time_major, _from_time_major
