@@ -8,8 +8,8 @@ own float32 result, and the float64 result on inputs perturbed at float32's roun
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -93,18 +93,55 @@ def run_torch_lstm(
     return Outcome(forward, gradients)
 
 
-@dataclass
-class ReferenceRun:
-    """The reference for one case, and what a correct implementation may differ from it by."""
+Runs = Callable[[str], "tuple[list[Outcome], list[Outcome]]"]
 
-    want: Outcome  # float64 on the case's exact values
-    samples: list[Outcome]  # correct runs that round differently (see run_reference)
-    # What the samples' spread is multiplied by to express it at float32's rounding level (the
-    # samples of a float64 case are perturbed by far less than that; see run_reference).
-    to_float32: float = 1.0
-    # float64 runs on values perturbed by SAFETY x the case dtype's unit roundoff: measured, not
-    # extrapolated, where a perturbation of that size lands (see run_reference).
-    direct: list[Outcome] = field(default_factory=list)
+
+class ReferenceRun:
+    """The reference for one case, and what a correct implementation may differ from it by.
+
+    `want` is computed at once; the sample runs behind the spreads (`samples`, `direct`) may be
+    given, or computed on first need by `runs` (see `run_reference`): most comparisons are
+    settled by the tolerance's floor alone (`parity.tolerances.floor`), and never need them.
+    """
+
+    def __init__(self, want: Outcome, samples: list[Outcome] | None = None,
+                 to_float32: float = 1.0, direct: list[Outcome] | None = None, *,
+                 runs: Runs | None = None) -> None:
+        """`samples`: correct runs that round differently (see run_reference). `to_float32`:
+        what the samples' spread is multiplied by to express it at float32's rounding level
+        (the samples of a float64 case are perturbed by far less than that). `direct`: float64
+        runs on values perturbed by SAFETY x the case dtype's unit roundoff, measured, not
+        extrapolated. `runs`, instead of `samples` and `direct`: ``runs(group)`` gives both
+        for "forward" (forward-only runs) or "gradients" (runs with gradients), when first
+        needed."""
+        if (samples is None) == (runs is None):
+            raise ValueError("give either samples (and direct) or runs")
+        self.want, self.to_float32 = want, to_float32
+        self._runs = runs
+        self._computed: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
+        if samples is not None:
+            given = (list(samples), list(direct or []))
+            self._computed = {"forward": given, "gradients": given}
+
+    def runs(self, group: str) -> tuple[list[Outcome], list[Outcome]]:
+        """(samples, direct) for `group` ("forward" or "gradients"), computed once."""
+        if group not in self._computed:
+            self._computed[group] = self._runs(group)
+        return self._computed[group]
+
+    @property
+    def probed(self) -> tuple[str, ...]:
+        """The groups whose sample runs have been made (or were given)."""
+        return tuple(self._computed)
+
+    @property
+    def samples(self) -> list[Outcome]:
+        """The samples, with gradients where the reference has them."""
+        return self.runs("forward" if self.want.gradients is None else "gradients")[0]
+
+    @property
+    def direct(self) -> list[Outcome]:
+        return self.runs("forward" if self.want.gradients is None else "gradients")[1]
 
     def spread(self, group: str, name: str) -> np.ndarray:
         """Elementwise max |sample - want| over the samples, at float32's rounding level.
@@ -113,13 +150,14 @@ class ReferenceRun:
         (see `parity.tolerances`)."""
         want = self.want.pick(group, name)
         return self.to_float32 * np.max([np.abs(s.pick(group, name) - want)
-                                         for s in self.samples], axis=0)
+                                         for s in self.runs(group)[0]], axis=0)
 
     def overflow(self, group: str, name: str, dtype: str) -> np.ndarray:
         """The elements a correct run in `dtype` cannot give: beyond the dtype's range, or not
         finite in one of the samples (torch's own run in that dtype among them)."""
         mask = np.abs(self.want.pick(group, name)) > np.finfo(dtype).max
-        for s in self.samples + self.direct:
+        samples, direct = self.runs(group)
+        for s in samples + direct:
             mask |= ~np.isfinite(s.pick(group, name))
         return mask
 
@@ -129,8 +167,8 @@ class ReferenceRun:
         want = self.want.pick(group, name)
         if not want.size:
             return Spread(0.0, 0.0)
-        direct = max((float(np.max(np.abs(s.pick(group, name) - want))) for s in self.direct),
-                     default=0.0)
+        direct = max((float(np.max(np.abs(s.pick(group, name) - want)))
+                      for s in self.runs(group)[1]), default=0.0)
         linear = float(np.max(self.spread(group, name)))
         return Spread(linear, linear / self.to_float32, direct)
 
@@ -173,6 +211,11 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     one with that much absolute noise in every gate value (`parity.gate_noise`).
     `params` overrides the case's parameters (a variant's reducing setting); only the canonical
     names are read.
+
+    The reference itself runs at once; the samples run when first asked for (see
+    `ReferenceRun.runs`), forward-only for the forward spreads and with gradients for the
+    gradients' spreads. Either draws the same perturbations (from the case's seed), so when
+    they run changes nothing of what they give.
     """
     params = case.params if params is None else params
     cot = case.cotangents if gradients else None
@@ -182,7 +225,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     cot64 = None if cot is None else tuple(np.asarray(c, np.float64) for c in cot)
     config = case.config
     want = run_torch_lstm(config, f64, x64, s64, cot64, torch.float64)
-    rng = np.random.default_rng(case.spec.seed ^ 0x5EED)
+    seed = case.spec.seed ^ 0x5EED
     # (dtype, perturbation, oneDNN). torch's default float32 path (oneDNN) sums the weight
     # gradients over time in one GEMM; its native path is a step loop whose autograd sums them
     # step by step, as most hand-written LSTMs do.
@@ -194,29 +237,38 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
                 (np.float32, PERTURBATION[np.float32], False),
                 (np.float64, PERTURBATION[np.float64], True)]
         to_float32 = 1.0
-    samples = []
-    for dtype, move, onednn in plan:
-        def prep(a, dtype=dtype, move=move):
-            return np.asarray(a, dtype) if move is None else _perturb(rng, a, dtype, move)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.backends.mkldnn.flags(enabled=onednn):
-                samples.append(run_torch_lstm(
-                    config, {n: prep(a) for n, a in f64.items()}, prep(x64),
-                    None if s64 is None else tuple(prep(s) for s in s64),
-                    None if cot64 is None else tuple(np.asarray(c, dtype) for c in cot64),
-                    torch.float32 if dtype == np.float32 else torch.float64,
-                ))
-    direct = []
-    for _ in range(DIRECT_RUNS):
-        size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
+    size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
 
-        def prep(a, size=size):
-            return _perturb(rng, a, np.float64, size)
-        direct.append(run_torch_lstm(
-            config, {n: prep(a) for n, a in f64.items()}, prep(x64),
-            None if s64 is None else tuple(prep(s) for s in s64), cot64, torch.float64))
-    forward, grads = run_gate_noise_lstm(config, f64, x64, s64, cot64,
-                                         SAFETY * UNIT_ROUNDOFF[case.spec.dtype], rng)
-    direct.append(Outcome(forward, grads))
-    return ReferenceRun(want, samples, to_float32, direct)
+    @harness_settings()
+    def runs(group: str) -> tuple[list[Outcome], list[Outcome]]:
+        if group == "gradients" and cot64 is None:
+            raise ValueError("this reference was run without gradients")
+        cotangents = cot64 if group == "gradients" else None
+        rng = np.random.default_rng(seed)  # the same draws for either group
+        samples = []
+        for dtype, move, onednn in plan:
+            def prep(a, dtype=dtype, move=move):
+                return np.asarray(a, dtype) if move is None else _perturb(rng, a, dtype, move)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with torch.backends.mkldnn.flags(enabled=onednn):
+                    samples.append(run_torch_lstm(
+                        config, {n: prep(a) for n, a in f64.items()}, prep(x64),
+                        None if s64 is None else tuple(prep(s) for s in s64),
+                        None if cotangents is None
+                        else tuple(np.asarray(c, dtype) for c in cotangents),
+                        torch.float32 if dtype == np.float32 else torch.float64,
+                    ))
+        direct = []
+        for _ in range(DIRECT_RUNS):
+            def prep(a):
+                return _perturb(rng, a, np.float64, size)
+            direct.append(run_torch_lstm(
+                config, {n: prep(a) for n, a in f64.items()}, prep(x64),
+                None if s64 is None else tuple(prep(s) for s in s64), cotangents,
+                torch.float64))
+        forward, grads = run_gate_noise_lstm(config, f64, x64, s64, cotangents, size, rng)
+        direct.append(Outcome(forward, grads))
+        return samples, direct
+
+    return ReferenceRun(want, to_float32=to_float32, runs=runs)
