@@ -528,6 +528,7 @@ class DifferenceProblem:
     noise: float  # the rounding noise of one loss evaluation (see `rounding_scale`)
     magnitude: float  # the sum of the loss's terms' magnitudes
     dtype: str = "float64"  # what the forward runs in
+    reused: bool = False  # one instance called through `with_parameters` (difference_problem)
 
     def directional(self, rng: np.random.Generator, directions: int,
                     names: list[str] | None = None) -> list[Comparison]:
@@ -540,8 +541,13 @@ class DifferenceProblem:
                            directions, self.reference, self.magnitude)
 
 
-def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
-    """The finite-difference problem of `ev`, or a failed outcome when gradients are missing."""
+def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem | CheckOutcome:
+    """The finite-difference problem of `ev`, or a failed outcome when gradients are missing.
+
+    Each loss evaluation builds an instance with the perturbed parameters; with `reuse`, one
+    built instance that has ``with_parameters`` (see `parity.Built`) is called with them
+    instead, which skips the construction (a module, its parameter checks) on every step.
+    """
     case, spec = ev.case, ev.spec
     point = {"input": case.input}
     if case.state is not None:
@@ -560,8 +566,16 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
     param_names = [n for n in point if n not in ("input", "h0", "c0")]
     fixed = {n: a for n, a in ev.implementation_params.items() if n not in point}
 
+    template = None
+    if reuse:
+        template = ev._build({**fixed, **{n: point[n] for n in param_names}})
+        if not callable(getattr(template, "with_parameters", None)):
+            template = None
+
     def run(p) -> dict[str, np.ndarray]:
-        built = ev._build({**fixed, **{n: p[n] for n in param_names}})
+        params = {**fixed, **{n: p[n] for n in param_names}}
+        built = (ev._build(params) if template is None else
+                 ev._call("build", template.with_parameters, params, watched=params))
         state = (p["h0"], p["c0"]) if "h0" in p else None
         return _unpack("forward", ev._call("forward", built.forward, p["input"], state))
 
@@ -580,7 +594,8 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
     # The reference's slopes keep the steps in the linear regime: the implementation's own
     # gradients cannot be trusted to say how far that is.
     ref_grads = ev.reference().want.gradients or {}
-    return DifferenceProblem(loss, point, grads, ref_grads, noise, magnitude, spec.dtype)
+    return DifferenceProblem(loss, point, grads, ref_grads, noise, magnitude, spec.dtype,
+                             template is not None)
 
 
 # Steps (relative to each tensor's scale) at which the loss's own noise is measured: far below
@@ -615,15 +630,32 @@ def check_finite_differences(ev: Evaluation) -> CheckOutcome:
     For an implementation with gradients, `ev` is built with ``reduced=False``: a variant is
     checked with its extra parameters as drawn.
     """
-    problem = difference_problem(ev)
+    # First with one instance called with each step's weights (`with_parameters`), where the
+    # implementation has it: no construction per step. Anything but a pass (a discrepancy, an
+    # error, a declined call) is decided again as before, building an instance per step: a
+    # pass through `with_parameters` is the differences of the implementation's forward
+    # agreeing with its gradients, which a stale or wrong `with_parameters` would not give.
+    try:
+        outcome, reused = _finite_differences(ev, reuse=True)
+        if outcome.passed or not reused:
+            return outcome
+    except (ImplementationError, Unsupported):
+        pass
+    return _finite_differences(ev, reuse=False)[0]
+
+
+def _finite_differences(ev: Evaluation, reuse: bool) -> tuple[CheckOutcome, bool]:
+    """The outcome, and whether it was computed through `with_parameters`."""
+    problem = difference_problem(ev, reuse)
     if isinstance(problem, CheckOutcome):
-        return problem
+        return problem, False
     p = problem
     comparisons = p.directional(np.random.default_rng(ev.spec.seed + 2), FD_DIRECTIONS)
     if sum(a.size for a in p.point.values()) <= PER_ELEMENT_MAX_ELEMENTS:
         comparisons += per_element(p.loss, p.point, p.gradients, p.dtype, p.noise, ev.spec,
                                    p.reference, p.magnitude)
-    return CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons)
+    return (CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons),
+            p.reused)
 
 
 def run_check(ev: Evaluation, check: str) -> CheckOutcome:
