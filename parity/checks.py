@@ -29,7 +29,7 @@ from .gradient_blocks import block_ratios
 from .misbehaviour import (ChangesGlobalState, Misbehaviour, MutatesInput, WrongShape,
                            WrongStructure, changed, snapshot)
 from .process_state import watch
-from .reference import FORWARD_NAMES, ReferenceRun, run_reference
+from .reference import FORWARD_NAMES, ReferenceRun, shared_reference
 from .tolerances import UNIT_ROUNDOFF, floor, resolvable, tolerance
 
 __all__ = [
@@ -245,7 +245,7 @@ class Evaluation:
 
     def reference(self) -> ReferenceRun:
         if "reference" not in self._cache:
-            self._cache["reference"] = run_reference(self.case, self.reduced)
+            self._cache["reference"] = shared_reference(self.case, self.reduced)
         return self._cache["reference"]
 
     def forward(self) -> dict[str, np.ndarray]:

@@ -7,7 +7,9 @@ own float32 result, and the float64 result on inputs perturbed at float32's roun
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -20,7 +22,7 @@ from .gate_noise import run_gate_noise_lstm
 from .process_state import harness_settings
 from .tolerances import SAFETY, UNIT_ROUNDOFF, Spread
 
-__all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm"]
+__all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm", "shared_reference"]
 
 FORWARD_NAMES = ("output", "h_n", "c_n")
 
@@ -272,3 +274,47 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
         return samples, direct
 
     return ReferenceRun(want, to_float32=to_float32, runs=runs)
+
+
+# Reference runs kept for reuse, most recently used last: the evaluations of one case by
+# several checks (finite differences build their own, see parity.runner) and by several
+# implementations checked in one process draw the same cases from the same seed.
+SHARED_REFERENCES = 64
+_shared: OrderedDict[tuple, ReferenceRun] = OrderedDict()
+
+
+def shared_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
+                     gradients: bool = True) -> ReferenceRun:
+    """`run_reference`, run once per distinct case and parameters in this process.
+
+    Keyed by the case's spec and the bytes of every array `run_reference` reads (the
+    parameters, input, state and cotangents: a variant's extra parameters move the input's
+    draw), so a hit is the very computation a new run would make. A reference with gradients
+    also serves one asked for without. The runs are the harness's own, made under its own
+    settings (`harness_settings`), and are not changed by their users.
+    """
+    params = case.params if params is None else params
+    key = (case.spec, _digest(case, params))
+    for with_gradients in ((True,) if gradients else (True, False)):
+        ref = _shared.get((*key, with_gradients))
+        if ref is not None:
+            _shared.move_to_end((*key, with_gradients))
+            return ref
+    ref = run_reference(case, params, gradients)
+    _shared[(*key, gradients)] = ref
+    while len(_shared) > SHARED_REFERENCES:
+        _shared.popitem(last=False)
+    return ref
+
+
+def _digest(case: Case, params: Mapping[str, np.ndarray]) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    arrays = [(f"parameter {n}", a) for n, a in sorted(params.items())]
+    arrays += [("input", case.input)]
+    arrays += [(f"state {i}", s) for i, s in enumerate(case.state or ())]
+    arrays += [(f"cotangent {i}", c) for i, c in enumerate(case.cotangents)]
+    for name, a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{name} {a.dtype.str} {a.shape}".encode())
+        h.update(a.tobytes())
+    return h.digest()
