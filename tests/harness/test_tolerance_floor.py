@@ -4,6 +4,8 @@ shortcut may change what runs, never a verdict. A correct LSTM computed another 
 pass (by the floor where it lands inside it, by the full tolerance where it does not), and a
 broken one must still fail, decided by the full tolerance."""
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from parity import CaseSpec, as_adapter
 from parity import checks as checks_module
+from parity import reference
 from parity.cases import materialize
 from parity.checks import Evaluation, check_forward, check_gradients
 from parity.reference import run_reference
@@ -30,6 +33,13 @@ SHORT = [
 # not resolvable in float32 at all), though it is correct.
 CHAOTIC = ("input_size=16,hidden_size=2,num_layers=2,bias=false,bidirectional=true,seq_len=200,"
            "batch=1,dtype=float32,weight_scale=8.0,input_offset=3.0,seed=277")
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_references(monkeypatch):
+    # Which sample runs a case's reference has made is the point here: no run shared with an
+    # earlier test (parity.reference.shared_reference) may have made them already.
+    monkeypatch.setattr(reference, "_shared", OrderedDict())
 
 
 def _evaluation(cls, spec: str) -> Evaluation:
@@ -97,7 +107,7 @@ def test_a_small_bug_fails_as_the_full_computation_decides(cls, spec, monkeypatc
             assert [c.as_dict() for c in a.comparisons] == [c.as_dict() for c in b.comparisons]
 
 
-@pytest.mark.parametrize("spec", SHORT + [CHAOTIC])
+@pytest.mark.parametrize("spec", SHORT)
 @pytest.mark.parametrize("cls", [correct.PerGateLSTM, correct.SigmoidTanhLSTM],
                          ids=lambda c: c.__name__)
 def test_the_floor_never_changes_a_correct_lstms_verdict(cls, spec, monkeypatch):
