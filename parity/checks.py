@@ -27,7 +27,7 @@ from .finite_diff import shifted, directional, per_element, perturbation_scales
 from .gradient_blocks import block_ratios
 from .properties import PROPERTIES, PROPERTY_TABLE, run_property
 from .reference import FORWARD_NAMES
-from .tolerances import FD_EPS, UNIT_ROUNDOFF, gradient_unit, resolvable, tolerance
+from .tolerances import FD_EPS, UNIT_ROUNDOFF, floor, gradient_unit, resolvable, tolerance
 
 __all__ = [
     "CHECKS",
@@ -77,21 +77,36 @@ def _nondeterministic(name: str, first: np.ndarray, second: np.ndarray, tol: flo
 
 
 # -- the checks ------------------------------------------------------------------------------
+# Each reference check compares first under the tolerance's floor (`parity.tolerances.floor`),
+# which needs no sample runs of the reference: the full tolerance is never below it, so what
+# passes there passes under the full tolerance too. Anything else (an error beyond the floor, a
+# wrong dtype, a repeated call that differs by more than the floor) is decided again, as a
+# whole, under the full tolerance, which runs the samples (`ReferenceRun.runs`).
 def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
     got = ev.forward()[name]  # first: a case it declines costs no reference run
     ref = ev.reference()
     want = ref.want.forward[name]
+    cmp = _forward_comparison(ev, name, got, want, floor(ev.spec.dtype, want, 1.0), True, None)
+    if cmp.passed:
+        return CheckOutcome(name, True, [cmp])
     spread = ref.spread_of("forward", name)
     tol = tolerance(ev.spec.dtype, want, spread, 1.0)
-    cmp = compare(name, got, want, tol, ev.spec, resolvable(ev.spec.dtype, want, spread),
-                  ref.overflow("forward", name, ev.spec.dtype))
+    cmp = _forward_comparison(ev, name, got, want, tol,
+                              resolvable(ev.spec.dtype, want, spread),
+                              ref.overflow("forward", name, ev.spec.dtype))
+    return CheckOutcome(name, cmp.passed, [cmp])
+
+
+def _forward_comparison(ev: Evaluation, name: str, got, want: np.ndarray, tol: float,
+                        resolved: bool, overflow: np.ndarray | None) -> Comparison:
+    cmp = compare(name, got, want, tol, ev.spec, resolved, overflow)
     if cmp.status is None:  # a wrong shape or a NaN says more than a dtype or a repeat
         again = None if cmp.unresolved else ev.again("forward")
         cmp = (wrong_dtype(name, got, ev.spec)
                or (again is not None and _nondeterministic(name, got, again[name], tol, ev.spec,
                                                            "forward"))
                or cmp)
-    return CheckOutcome(name, cmp.passed, [cmp])
+    return cmp
 
 
 def check_gradients(ev: Evaluation) -> CheckOutcome:
@@ -101,6 +116,26 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     assert want_all is not None  # the reference runs with gradients
     names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
     unit = gradient_unit([want_all[n] for n in names], ev.case.cotangents)
+    dtype = ev.spec.dtype
+
+    def at_floor(n: str, want: np.ndarray):
+        return floor(dtype, want, unit), True, None
+
+    def full(n: str, want: np.ndarray):
+        spread = ref.spread_of("gradients", n)
+        return (tolerance(dtype, want, spread, unit), resolvable(dtype, want, spread),
+                ref.overflow("gradients", n, dtype))
+
+    outcome = _gradient_comparisons(ev, got_all, want_all, names, at_floor)
+    if outcome.passed:
+        return outcome
+    return _gradient_comparisons(ev, got_all, want_all, names, full)
+
+
+def _gradient_comparisons(ev: Evaluation, got_all: Mapping[str, np.ndarray],
+                          want_all: Mapping[str, np.ndarray], names: list[str],
+                          judge: Callable) -> CheckOutcome:
+    """The gradients check with `judge(name, want) -> (tolerance, resolved, overflow)`."""
     blocks: dict[tuple[str, str], float]
     comparisons, blocks = [], {}
     again = ev.again("gradients")
@@ -112,10 +147,7 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
                 problem=f"no gradient for {n} (the gradients returned: "
                         f"{', '.join(sorted(got_all)) or 'none'})", status="wrong-structure"))
             continue
-        spread = ref.spread_of("gradients", n)
-        tol = tolerance(ev.spec.dtype, want, spread, unit)
-        resolved = resolvable(ev.spec.dtype, want, spread)
-        overflow = ref.overflow("gradients", n, ev.spec.dtype)
+        tol, resolved, overflow = judge(n, want)
         cmp = compare(n, got_all[n], want, tol, ev.spec, resolved, overflow)
         if cmp.status is None:
             cmp = (wrong_dtype(n, got_all[n], ev.spec)
@@ -169,6 +201,7 @@ class DifferenceProblem:
     noise: float  # the rounding noise of one loss evaluation (see `rounding_scale`)
     magnitude: float  # the sum of the loss's terms' magnitudes
     dtype: str = "float64"  # what the forward runs in
+    reused: bool = False  # one instance called through `with_parameters` (difference_problem)
 
     def directional(self, rng: np.random.Generator, directions: int,
                     names: list[str] | None = None) -> list[Comparison]:
@@ -181,8 +214,13 @@ class DifferenceProblem:
                            directions, self.reference, self.magnitude)
 
 
-def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
-    """The finite-difference problem of `ev`, or a failed outcome when gradients are missing."""
+def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem | CheckOutcome:
+    """The finite-difference problem of `ev`, or a failed outcome when gradients are missing.
+
+    Each loss evaluation builds an instance with the perturbed parameters; with `reuse`, one
+    built instance that has ``with_parameters`` (see `parity.Built`) is called with them
+    instead, which skips the construction (a module, its parameter checks) on every step.
+    """
     case, spec = ev.case, ev.spec
     point = {"input": case.input}
     if case.state is not None:
@@ -201,8 +239,16 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
     param_names = [n for n in point if n not in ("input", "h0", "c0")]
     fixed = {n: a for n, a in ev.implementation_params.items() if n not in point}
 
+    template = None
+    if reuse:
+        template = ev.build({**fixed, **{n: point[n] for n in param_names}})
+        if not callable(getattr(template, "with_parameters", None)):
+            template = None
+
     def run(p) -> dict[str, np.ndarray]:
-        built = ev.build({**fixed, **{n: p[n] for n in param_names}})
+        params = {**fixed, **{n: p[n] for n in param_names}}
+        built = (ev.build(params) if template is None else
+                 ev.call("build", template.with_parameters, params, watched=params))
         state = (p["h0"], p["c0"]) if "h0" in p else None
         return ev.forward_of(built, p["input"], state)
 
@@ -221,7 +267,8 @@ def difference_problem(ev: Evaluation) -> DifferenceProblem | CheckOutcome:
     # The reference's slopes keep the steps in the linear regime: the implementation's own
     # gradients cannot be trusted to say how far that is.
     ref_grads = ev.reference().want.gradients or {}
-    return DifferenceProblem(loss, point, grads, ref_grads, noise, magnitude, spec.dtype)
+    return DifferenceProblem(loss, point, grads, ref_grads, noise, magnitude, spec.dtype,
+                             template is not None)
 
 
 # Steps (relative to each tensor's scale) at which the loss's own noise is measured: far below
@@ -254,15 +301,32 @@ def check_finite_differences(ev: Evaluation) -> CheckOutcome:
     For an implementation with gradients, `ev` is built with ``reduced=False``: a variant is
     checked with its extra parameters as drawn.
     """
-    problem = difference_problem(ev)
+    # First with one instance called with each step's weights (`with_parameters`), where the
+    # implementation has it: no construction per step. Anything but a pass (a discrepancy, an
+    # error, a declined call) is decided again as before, building an instance per step: a
+    # pass through `with_parameters` is the differences of the implementation's forward
+    # agreeing with its gradients, which a stale or wrong `with_parameters` would not give.
+    try:
+        outcome, reused = _finite_differences(ev, reuse=True)
+        if outcome.passed or not reused:
+            return outcome
+    except (ImplementationError, Unsupported):
+        pass
+    return _finite_differences(ev, reuse=False)[0]
+
+
+def _finite_differences(ev: Evaluation, reuse: bool) -> tuple[CheckOutcome, bool]:
+    """The outcome, and whether it was computed through `with_parameters`."""
+    problem = difference_problem(ev, reuse)
     if isinstance(problem, CheckOutcome):
-        return problem
+        return problem, False
     p = problem
     comparisons = p.directional(np.random.default_rng(ev.spec.seed + 2), FD_DIRECTIONS)
     if sum(a.size for a in p.point.values()) <= PER_ELEMENT_MAX_ELEMENTS:
         comparisons += per_element(p.loss, p.point, p.gradients, p.dtype, p.noise, ev.spec,
                                    p.reference, p.magnitude)
-    return CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons)
+    return (CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons),
+            p.reused)
 
 
 def run_check(ev: Evaluation, check: str) -> CheckOutcome:

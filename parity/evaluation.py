@@ -30,7 +30,7 @@ from .compare import Comparison, format_where
 from .misbehaviour import (ChangesGlobalState, Misbehaviour, MutatesInput, WrongShape,
                            WrongStructure, changed, snapshot)
 from .process_state import watch
-from .reference import FORWARD_NAMES, ReferenceRun, run_reference
+from .reference import FORWARD_NAMES, ReferenceRun, shared_reference
 from .tolerances import UNIT_ROUNDOFF
 
 __all__ = [
@@ -291,7 +291,7 @@ class Evaluation:
     def reference(self) -> ReferenceRun:
         """nn.LSTM on this case, with gradients and the spread of correct answers."""
         if "reference" not in self._cache:
-            self._cache["reference"] = run_reference(self.case, self.reduced)
+            self._cache["reference"] = shared_reference(self.case, self.reduced)
         return self._cache["reference"]
 
     def reference_forward(self) -> ReferenceRun:
@@ -300,8 +300,8 @@ class Evaluation:
         if "reference" in self._cache:
             return self._cache["reference"]
         if "reference-forward" not in self._cache:
-            self._cache["reference-forward"] = run_reference(self.case, self.reduced,
-                                                             gradients=False)
+            self._cache["reference-forward"] = shared_reference(self.case, self.reduced,
+                                                                gradients=False)
         return self._cache["reference-forward"]
 
     def share_reference(self, other: Evaluation) -> None:

@@ -7,9 +7,11 @@ own float32 result, and the float64 result on inputs perturbed at float32's roun
 
 from __future__ import annotations
 
+import hashlib
 import warnings
-from dataclasses import dataclass, field
-from typing import Mapping
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from .gate_noise import run_gate_noise_lstm
 from .process_state import harness_settings
 from .tolerances import SAFETY, UNIT_ROUNDOFF, Spread
 
-__all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm"]
+__all__ = ["Outcome", "ReferenceRun", "run_reference", "run_torch_lstm", "shared_reference"]
 
 FORWARD_NAMES = ("output", "h_n", "c_n")
 
@@ -94,18 +96,56 @@ def run_torch_lstm(
     return Outcome(forward, gradients)
 
 
-@dataclass
-class ReferenceRun:
-    """The reference for one case, and what a correct implementation may differ from it by."""
+Runs = Callable[[str], "tuple[list[Outcome], list[Outcome]]"]
 
-    want: Outcome  # float64 on the case's exact values
-    samples: list[Outcome]  # correct runs that round differently (see run_reference)
-    # What the samples' spread is multiplied by to express it at float32's rounding level (the
-    # samples of a float64 case are perturbed by far less than that; see run_reference).
-    to_float32: float = 1.0
-    # float64 runs on values perturbed by SAFETY x the case dtype's unit roundoff: measured, not
-    # extrapolated, where a perturbation of that size lands (see run_reference).
-    direct: list[Outcome] = field(default_factory=list)
+
+class ReferenceRun:
+    """The reference for one case, and what a correct implementation may differ from it by.
+
+    `want` is computed at once; the sample runs behind the spreads (`samples`, `direct`) may be
+    given, or computed on first need by `runs` (see `run_reference`): most comparisons are
+    settled by the tolerance's floor alone (`parity.tolerances.floor`), and never need them.
+    """
+
+    def __init__(self, want: Outcome, samples: list[Outcome] | None = None,
+                 to_float32: float = 1.0, direct: list[Outcome] | None = None, *,
+                 runs: Runs | None = None) -> None:
+        """`samples`: correct runs that round differently (see run_reference). `to_float32`:
+        what the samples' spread is multiplied by to express it at float32's rounding level
+        (the samples of a float64 case are perturbed by far less than that). `direct`: float64
+        runs on values perturbed by SAFETY x the case dtype's unit roundoff, measured, not
+        extrapolated. `runs`, instead of `samples` and `direct`: ``runs(group)`` gives both
+        for "forward" (forward-only runs) or "gradients" (runs with gradients), when first
+        needed."""
+        if (samples is None) == (runs is None):
+            raise ValueError("give either samples (and direct) or runs")
+        self.want, self.to_float32 = want, to_float32
+        self._runs = runs
+        self._computed: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
+        if samples is not None:
+            given = (list(samples), list(direct or []))
+            self._computed = {"forward": given, "gradients": given}
+
+    def runs(self, group: str) -> tuple[list[Outcome], list[Outcome]]:
+        """(samples, direct) for `group` ("forward" or "gradients"), computed once."""
+        if group not in self._computed:
+            assert self._runs is not None  # given samples cover both groups (__init__)
+            self._computed[group] = self._runs(group)
+        return self._computed[group]
+
+    @property
+    def probed(self) -> tuple[str, ...]:
+        """The groups whose sample runs have been made (or were given)."""
+        return tuple(self._computed)
+
+    @property
+    def samples(self) -> list[Outcome]:
+        """The samples, with gradients where the reference has them."""
+        return self.runs("forward" if self.want.gradients is None else "gradients")[0]
+
+    @property
+    def direct(self) -> list[Outcome]:
+        return self.runs("forward" if self.want.gradients is None else "gradients")[1]
 
     def spread(self, group: str, name: str) -> np.ndarray:
         """Elementwise max |sample - want| over the samples, at float32's rounding level.
@@ -114,13 +154,14 @@ class ReferenceRun:
         (see `parity.tolerances`)."""
         want = self.want.pick(group, name)
         return self.to_float32 * np.max([np.abs(s.pick(group, name) - want)
-                                         for s in self.samples], axis=0)
+                                         for s in self.runs(group)[0]], axis=0)
 
     def overflow(self, group: str, name: str, dtype: str) -> np.ndarray:
         """The elements a correct run in `dtype` cannot give: beyond the dtype's range, or not
         finite in one of the samples (torch's own run in that dtype among them)."""
         mask = np.abs(self.want.pick(group, name)) > np.finfo(dtype).max
-        for s in self.samples + self.direct:
+        samples, direct = self.runs(group)
+        for s in samples + direct:
             mask |= ~np.isfinite(s.pick(group, name))
         return mask
 
@@ -130,8 +171,8 @@ class ReferenceRun:
         want = self.want.pick(group, name)
         if not want.size:
             return Spread(0.0, 0.0)
-        direct = max((float(np.max(np.abs(s.pick(group, name) - want))) for s in self.direct),
-                     default=0.0)
+        direct = max((float(np.max(np.abs(s.pick(group, name) - want)))
+                      for s in self.runs(group)[1]), default=0.0)
         linear = float(np.max(self.spread(group, name)))
         return Spread(linear, linear / self.to_float32, direct)
 
@@ -174,6 +215,11 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     one with that much absolute noise in every gate value (`parity.gate_noise`).
     `params` overrides the case's parameters (a variant's reducing setting); only the canonical
     names are read.
+
+    The reference itself runs at once; the samples run when first asked for (see
+    `ReferenceRun.runs`), forward-only for the forward spreads and with gradients for the
+    gradients' spreads. Either draws the same perturbations (from the case's seed), so when
+    they run changes nothing of what they give.
     """
     params = case.params if params is None else params
     cot = case.cotangents if gradients else None
@@ -183,7 +229,7 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     cot64 = None if cot is None else tuple(np.asarray(c, np.float64) for c in cot)
     config = case.config
     want = run_torch_lstm(config, f64, x64, s64, cot64, torch.float64)
-    rng = np.random.default_rng(case.spec.seed ^ 0x5EED)
+    seed = case.spec.seed ^ 0x5EED
     # (dtype, perturbation, oneDNN). torch's default float32 path (oneDNN) sums the weight
     # gradients over time in one GEMM; its native path is a step loop whose autograd sums them
     # step by step, as most hand-written LSTMs do.
@@ -196,29 +242,82 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
                 (np.float32, PERTURBATION[np.float32], False),
                 (np.float64, PERTURBATION[np.float64], True)]
         to_float32 = 1.0
-    samples = []
-    for dtype, move, onednn in plan:
-        def prep(a, dtype=dtype, move=move):
-            return np.asarray(a, dtype) if move is None else perturb(rng, a, dtype, move)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.backends.mkldnn.flags(enabled=onednn):
-                samples.append(run_torch_lstm(
-                    config, {n: prep(a) for n, a in f64.items()}, prep(x64),
-                    None if s64 is None else tuple(prep(s) for s in s64),
-                    None if cot64 is None else tuple(np.asarray(c, dtype) for c in cot64),
-                    torch.float32 if dtype == np.float32 else torch.float64,
-                ))
-    direct = []
-    for _ in range(DIRECT_RUNS):
-        size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
+    size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
 
-        def prep(a, size=size):  # type: ignore[misc]  # another prep, another signature
-            return perturb(rng, a, np.float64, size)
-        direct.append(run_torch_lstm(
-            config, {n: prep(a) for n, a in f64.items()}, prep(x64),
-            None if s64 is None else tuple(prep(s) for s in s64), cot64, torch.float64))
-    forward, grads = run_gate_noise_lstm(config, f64, x64, s64, cot64,
-                                         SAFETY * UNIT_ROUNDOFF[case.spec.dtype], rng)
-    direct.append(Outcome(forward, grads))
-    return ReferenceRun(want, samples, to_float32, direct)
+    @harness_settings()
+    def runs(group: str) -> tuple[list[Outcome], list[Outcome]]:
+        if group == "gradients" and cot64 is None:
+            raise ValueError("this reference was run without gradients")
+        cotangents = cot64 if group == "gradients" else None
+        rng = np.random.default_rng(seed)  # the same draws for either group
+        samples = []
+        for dtype, move, onednn in plan:
+            def prep(a, dtype=dtype, move=move):
+                return np.asarray(a, dtype) if move is None else perturb(rng, a, dtype, move)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with torch.backends.mkldnn.flags(enabled=onednn):
+                    samples.append(run_torch_lstm(
+                        config, {n: prep(a) for n, a in f64.items()}, prep(x64),
+                        None if s64 is None else tuple(prep(s) for s in s64),
+                        None if cotangents is None
+                        else tuple(np.asarray(c, dtype) for c in cotangents),
+                        torch.float32 if dtype == np.float32 else torch.float64,
+                    ))
+        direct = []
+        for _ in range(DIRECT_RUNS):
+            def prep(a):  # type: ignore[misc]  # another prep, another signature
+                return perturb(rng, a, np.float64, size)
+            direct.append(run_torch_lstm(
+                config, {n: prep(a) for n, a in f64.items()}, prep(x64),
+                None if s64 is None else tuple(prep(s) for s in s64), cotangents,
+                torch.float64))
+        forward, grads = run_gate_noise_lstm(config, f64, x64, s64, cotangents, size, rng)
+        direct.append(Outcome(forward, grads))
+        return samples, direct
+
+    return ReferenceRun(want, to_float32=to_float32, runs=runs)
+
+
+# Reference runs kept for reuse, most recently used last: the evaluations of one case by
+# several checks (finite differences build their own, see parity.runner) and by several
+# implementations checked in one process draw the same cases from the same seed.
+SHARED_REFERENCES = 64
+_shared: OrderedDict[tuple, ReferenceRun] = OrderedDict()
+
+
+def shared_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
+                     gradients: bool = True) -> ReferenceRun:
+    """`run_reference`, run once per distinct case and parameters in this process.
+
+    Keyed by the case's spec and the bytes of every array `run_reference` reads (the
+    parameters, input, state and cotangents: a variant's extra parameters move the input's
+    draw), so a hit is the very computation a new run would make. A reference with gradients
+    also serves one asked for without. The runs are the harness's own, made under its own
+    settings (`harness_settings`), and are not changed by their users.
+    """
+    params = case.params if params is None else params
+    key = (case.spec, _digest(case, params))
+    for with_gradients in ((True,) if gradients else (True, False)):
+        ref = _shared.get((*key, with_gradients))
+        if ref is not None:
+            _shared.move_to_end((*key, with_gradients))
+            return ref
+    ref = run_reference(case, params, gradients)
+    _shared[(*key, gradients)] = ref
+    while len(_shared) > SHARED_REFERENCES:
+        _shared.popitem(last=False)
+    return ref
+
+
+def _digest(case: Case, params: Mapping[str, np.ndarray]) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    arrays = [(f"parameter {n}", a) for n, a in sorted(params.items())]
+    arrays += [("input", case.input)]
+    arrays += [(f"state {i}", s) for i, s in enumerate(case.state or ())]
+    arrays += [(f"cotangent {i}", c) for i, c in enumerate(case.cotangents)]
+    for name, a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{name} {a.dtype.str} {a.shape}".encode())
+        h.update(a.tobytes())
+    return h.digest()

@@ -42,6 +42,7 @@ __all__ = [
     "SAFETY",
     "UNIT_ROUNDOFF",
     "Spread",
+    "floor",
     "resolvable",
     "tolerance",
 ]
@@ -92,6 +93,19 @@ def tolerance(dtype: str, want: np.ndarray, spread: Spread, unit: float) -> floa
     scale = float(np.max(np.abs(want))) if want.size else 0.0
     return max(RTOL_FLOOR[dtype] * scale, _noise(dtype, spread), spread.direct) \
         + ATOL[dtype] * unit
+
+
+def floor(dtype: str, want: np.ndarray, unit: float) -> float:
+    """The least `tolerance` can be for this tensor, whatever the spreads: its relative and
+    absolute floors.
+
+    An error within it passes under the full tolerance too, so such a comparison is decided
+    without the sample runs the spreads come from (`parity.reference.ReferenceRun.runs`); an
+    error beyond it is decided by the full tolerance. Correct implementations mostly land far
+    inside it (float32: ~1e-7 relative against 1e-5; float64: ~1e-15 against 1e-11).
+    """
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    return RTOL_FLOOR[dtype] * scale + ATOL[dtype] * unit
 
 
 def resolvable(dtype: str, want: np.ndarray, spread: Spread) -> bool:

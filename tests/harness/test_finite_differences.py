@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from parity import CaseSpec, Supports, TorchAdapter, as_adapter, check_implementation
+from parity import (CaseSpec, Supports, TorchAdapter, as_adapter, check_implementation,
+                    torch_adapter)
+from parity.checks import _finite_differences, check_finite_differences
+from parity.evaluation import Evaluation
 from parity.finite_diff import _estimate, directional, per_element
 from parity.reference import make_torch_lstm
+
+from .lstms import broken, correct
 
 SPEC = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=2,batch=1")
 
@@ -113,3 +118,46 @@ def test_noise_as_large_as_the_differences_is_unresolved():
     loss, point, grads = _problem(0)
     direction = {n: np.ones_like(a) for n, a in point.items()}
     assert not _estimate(loss, point, direction, 1e-3, noise=1.0)[2]
+
+
+# -- one instance through with_parameters (check_finite_differences' first try) ---------------
+FD_CASES = ["input_size=3,hidden_size=4,seq_len=4,batch=2,initial_state=random,seed=5",
+            "input_size=4,hidden_size=6,num_layers=2,seq_len=12,batch=3,seed=6"]
+
+
+def _fd_evaluation(cls, spec):
+    adapter = as_adapter(cls, name=cls.__name__, target=f"tests:{cls.__name__}")
+    return Evaluation(adapter, CaseSpec.from_string(spec), reduced=False)
+
+
+@pytest.mark.parametrize("spec", FD_CASES)
+@pytest.mark.parametrize("name", ["CandidateTanhWrongDerivative", "BiasHhGradHalved",
+                                  "WeightHhDetached"])
+def test_a_wrong_gradient_fails_differences_as_rebuilding_every_step_decides(name, spec):
+    cls = getattr(broken, name)
+    reused, through = _finite_differences(_fd_evaluation(cls, spec), reuse=True)
+    assert through and not reused.passed
+    outcome = check_finite_differences(_fd_evaluation(cls, spec))
+    rebuilt, _ = _finite_differences(_fd_evaluation(cls, spec), reuse=False)
+    assert outcome.status == rebuilt.status == "fail"
+    assert [c.as_dict() for c in outcome.comparisons] == [c.as_dict() for c in rebuilt.comparisons]
+
+
+@pytest.mark.parametrize("spec", FD_CASES)
+def test_a_stale_with_parameters_falls_back_to_rebuilding(spec, monkeypatch):
+    # with_parameters that keeps the weights it was built with: the differences through it see
+    # a loss that does not move with the weights and disagree with the gradients; the check
+    # then builds an instance per step, and a correct LSTM passes.
+    monkeypatch.setattr(torch_adapter._BuiltTorchModule, "with_parameters",
+                        lambda self, params: self)
+    stale, through = _finite_differences(_fd_evaluation(correct.PerGateLSTM, spec), reuse=True)
+    assert through and not stale.passed
+    assert check_finite_differences(_fd_evaluation(correct.PerGateLSTM, spec)).status == "pass"
+
+
+@pytest.mark.parametrize("spec", FD_CASES)
+@pytest.mark.parametrize("name", ["PerGateLSTM", "Float64InternallyLSTM", "SigmoidTanhLSTM"])
+def test_a_correct_lstm_passes_differences_through_with_parameters(name, spec):
+
+    outcome, through = _finite_differences(_fd_evaluation(getattr(correct, name), spec), True)
+    assert through and outcome.status == "pass"

@@ -6,10 +6,14 @@ import numpy as np
 import torch
 from hypothesis import given, settings
 
+from parity import CaseSpec, as_adapter
 from parity.cases import materialize
+from parity.evaluation import Evaluation
 from parity.gate_noise import run_gate_noise_lstm
-from parity.reference import run_reference, run_torch_lstm
+from parity.reference import run_reference, run_torch_lstm, shared_reference
 from parity.strategies import case_specs
+
+from .lstms import correct
 
 
 def _float64(case):
@@ -74,3 +78,20 @@ def test_reference_samples_land_near_the_reference(spec):
     if spec.weight_scale <= 1.0 and spec.input_scale <= 1.0 and spec.seq_len <= 16:
         scale = max(float(np.max(np.abs(w), initial=0.0)) for w in ref.want.forward.values())
         assert spread <= WELL_CONDITIONED_SPREAD * max(scale, 1.0), (spread, scale)
+
+
+def test_evaluations_of_one_case_share_its_reference_run_and_no_other():
+    spec = CaseSpec.from_string("input_size=3,hidden_size=4,seq_len=5,batch=2,seed=41")
+    first = Evaluation(as_adapter(correct.PerGateLSTM, name="a"), spec)
+    second = Evaluation(as_adapter(correct.FusedLSTM, name="b"), spec, reduced=False)
+    assert first.reference() is second.reference()
+    # Other parameters (a variant's reducing setting), or another case: another run.
+    case = first.case
+    other = {n: a * 2 for n, a in case.params.items()}
+    moved = shared_reference(case, other)
+    assert moved is not first.reference()
+    np.testing.assert_allclose(moved.want.forward["output"],
+                               run_reference(case, other).want.forward["output"])
+    assert not np.allclose(moved.want.forward["output"], first.reference().want.forward["output"])
+    another = Evaluation(as_adapter(correct.PerGateLSTM, name="a"), spec.replace(seed=42))
+    assert another.reference() is not first.reference()
