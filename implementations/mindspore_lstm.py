@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity import CHECKS, Adapter, KnownDivergence, LSTMConfig, Supports
+from parity import CHECKS, Adapter, KnownDivergence, LSTMConfig, Layout, Supports
 
 from ._layout import reject_empty_sequence
 
@@ -60,6 +60,7 @@ def import_mindspore():
 
 
 class MindSporeAdapter(Adapter):
+    layout = Layout()  # nn.LSTM's names and shapes (its CPU kernel is given their sum)
     name = "mindspore"
     description = "MindSpore mindspore.nn.LSTM (nn.LSTM's parameter names, its own LSTM kernel)"
     # float64: it documents float32 and float16 input only, and on float64 its forward raises
