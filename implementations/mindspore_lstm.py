@@ -14,8 +14,8 @@ by its NumPy bridge (docs/frameworks.md).
 Declared as known divergences (parity.expected, docs/known-divergences.md), each shown with
 MindSpore alone in tests/frameworks/test_mindspore.py: unbatched input raises; an empty batch
 raises. float64 is not drawn: MindSpore documents float32 and float16 input only, and what it
-does with float64 (raises given a state; otherwise float32's precision and wrong gradients) is
-shown there too.
+does with float64 (raises given a state; otherwise float32's precision at best, and wrong
+gradients) is shown there too.
 """
 
 from __future__ import annotations
@@ -63,9 +63,12 @@ class MindSporeAdapter(Adapter):
     layout = Layout()  # nn.LSTM's names and shapes (its CPU kernel is given their sum)
     name = "mindspore"
     description = "MindSpore mindspore.nn.LSTM (nn.LSTM's parameter names, its own LSTM kernel)"
-    # float64: it documents float32 and float16 input only, and on float64 its forward raises
-    # when given a state, and otherwise computes at float32's precision and returns wrong
-    # gradients (docs/frameworks.md, tests/frameworks/test_mindspore.py): not drawn.
+    # float64: it documents float32 and float16 input only. Given float64 its forward raises
+    # when given a state; without one it returns float64 computed at float32's precision at
+    # best (wrong outright after another LSTM of other sizes ran in the process), and wrong
+    # gradients (docs/frameworks.md, tests/frameworks/test_mindspore.py): not drawn. Declared
+    # instead, the raise would explain every float64 case (the harness's first call on a case
+    # gives a state), and the rest depends on what ran before: no strict declaration holds.
     supports = Supports(projection=False, float64=False, gradients="autograd")
     requires = ("mindspore",)
     install = "parity[mindspore]"
