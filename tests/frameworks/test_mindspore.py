@@ -98,11 +98,34 @@ def test_it_raises_on_unbatched_input(ms):
 
 
 def test_it_raises_on_an_empty_batch(ms):
+    """Not drawn: after other calls in the process it has crashed it (SIGFPE) instead."""
     _, lstm = _pair(ms, LSTMConfig(input_size=3, hidden_size=4))
     x = np.zeros((5, 0, 3), np.float32)
     assert tuple(torch.nn.LSTM(3, 4)(torch.tensor(x))[0].shape) == (5, 0, 4)
     with pytest.raises(RuntimeError, match="could not execute a primitive"):
         lstm(ms.Tensor(x))
+
+
+def test_the_check_is_known_with_the_declaration_and_fails_without_it():
+    from parity import check_implementation
+    from parity_implementations.mindspore_lstm import KNOWN_DIVERGENCES, MindSporeAdapter
+
+    [unbatched] = KNOWN_DIVERGENCES
+
+    def check(declared):
+        class Adapter(MindSporeAdapter):
+            known_divergences = declared
+
+        record = check_implementation(Adapter(), checks=("unbatched",), seed=0,
+                                      max_examples=5, time_budget=3600.0)
+        return record.checks[0]
+
+    declared = check(KNOWN_DIVERGENCES)
+    assert declared.status == "known"
+    assert [(k["cause"], k["status"]) for k in declared.known] == [(unbatched.cause, "known")]
+    undeclared = check(())
+    assert undeclared.status == "error" and undeclared.failure["case"]["batch"] is None
+    assert "x_shape.size() must be equal to 3" in undeclared.message
 
 
 # -- float64, not drawn (Supports(float64=False)): why ----------------------------------------
