@@ -11,25 +11,23 @@ Needs NumPy 1 (``parity[mindspore]`` pins it): MindSpore 2.10's compiled modules
 against NumPy 1.x, and under NumPy 2 a float64 forward failed with a SystemError left pending
 by its NumPy bridge (docs/frameworks.md).
 
-Declared as known divergences (parity.expected, docs/known-divergences.md), each shown with
+Declared as a known divergence (parity.expected, docs/known-divergences.md), shown with
 MindSpore alone in tests/frameworks/test_mindspore.py: unbatched input raises. Not drawn, each
-shown there too: an empty batch (it raises, and after other calls in the process it has crashed
-it with SIGFPE, so the adapter declines it); float64 is not drawn: MindSpore documents float32 and float16 input only, and what it
-does with float64 (raises given a state; otherwise float32's precision at best, and wrong
-gradients) is shown there too.
+with the reason shown there too: an empty batch (it raises, and after other calls in the
+process it has crashed it with SIGFPE); float64 (MindSpore documents float32 and float16 input
+only; given float64 it raises with a state, and otherwise computes at float32's precision at
+best, with wrong gradients).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from parity import CHECKS, Adapter, KnownDivergence, LSTMConfig, Layout, Supports
+from parity import Adapter, KnownDivergence, LSTMConfig, Layout, Supports
 
 from ._layout import reject_empty_sequence
 
 __all__ = ["KNOWN_DIVERGENCES", "MindSporeAdapter", "import_mindspore"]
-
-_EVERY_CHECK = tuple(CHECKS)
 
 KNOWN_DIVERGENCES = (
     KnownDivergence(
