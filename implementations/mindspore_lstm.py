@@ -59,10 +59,10 @@ class MindSporeAdapter(Adapter):
     description = "MindSpore mindspore.nn.LSTM (nn.LSTM's parameter names, its own LSTM kernel)"
     # float64: it documents float32 and float16 input only. Given float64 its forward raises
     # when given a state; without one it returns float64 computed at float32's precision at
-    # best (wrong outright after another LSTM of other sizes ran in the process), and wrong
-    # gradients (docs/frameworks.md, tests/frameworks/test_mindspore.py): not drawn. Declared
+    # best (wrong outright in some runs of the same case), and wrong gradients (NaN in some
+    # runs) (docs/frameworks.md, tests/frameworks/test_mindspore.py): not drawn. Declared
     # instead, the raise would explain every float64 case (the harness's first call on a case
-    # gives a state), and the rest depends on what ran before: no strict declaration holds.
+    # gives a state), and the rest varies from run to run: no strict declaration holds.
     supports = Supports(projection=False, float64=False, gradients="autograd")
     requires = ("mindspore",)
     install = "parity[mindspore]"
