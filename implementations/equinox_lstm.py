@@ -18,9 +18,9 @@ __all__ = ["EquinoxAdapter"]
 
 
 class EquinoxAdapter(JaxFamilyAdapter):
-    layout = Layout(biases=1, weights="W x: weight_ih (4H, I), weight_hh (4H, H), one bias (4H)")
     name = "equinox"
     description = "eqx.nn.LSTMCell, vmapped over the batch and scanned over time"
+    layout = Layout(biases=1, weights="W x: weight_ih (4H, I), weight_hh (4H, H), one bias (4H)")
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("equinox",)
 

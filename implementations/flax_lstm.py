@@ -19,10 +19,10 @@ __all__ = ["FlaxAdapter", "FlaxOptimizedAdapter"]
 
 
 class FlaxAdapter(JaxFamilyAdapter):
-    layout = Layout(biases=1, weights="x @ kernel: one Dense per gate and side, (I, H) and "
-                                      "(H, H); the bias on h's side")
     name = "flax"
     description = "flax.linen LSTMCell driven by nn.RNN / nn.Bidirectional, one per layer"
+    layout = Layout(biases=1, weights="x @ kernel: one Dense per gate and side, (I, H) and "
+                                      "(H, H); the bias on h's side")
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("flax",)
     cell = "LSTMCell"  # or "OptimizedLSTMCell": the same parameters, fused kernels

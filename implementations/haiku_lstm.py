@@ -18,10 +18,10 @@ __all__ = ["HaikuAdapter"]
 
 
 class HaikuAdapter(JaxFamilyAdapter):
-    layout = Layout(gate_order="i, g, f, o", biases=1,
-                    weights="[x, h] @ w (I + H, 4H); +1 added to the forget gate in every call")
     name = "haiku"
     description = "dm-haiku hk.LSTM unrolled by hk.dynamic_unroll, one per layer and direction"
+    layout = Layout(gate_order="i, g, f, o", biases=1,
+                    weights="[x, h] @ w (I + H, 4H); +1 added to the forget gate in every call")
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("haiku",)
     install = "parity[haiku]"

@@ -53,9 +53,9 @@ def jax_lstm(config: LSTMConfig, params, x, h0, c0):
 
 
 class JaxAdapter(JaxFamilyAdapter):
-    layout = Layout()  # nn.LSTM's names and shapes, as they are
     name = "jax"
     description = "an LSTM in JAX: lax.scan over time, jitted, gradients from jax.vjp"
+    layout = Layout()  # nn.LSTM's names and shapes, as they are
     supports = Supports(gradients="autograd")
 
     def run(self, config, dtype, params, x, h0, c0):

@@ -42,10 +42,10 @@ def import_keras():
 
 
 class KerasAdapter(Adapter):
-    layout = Layout(gate_order="i, f, g, o", biases=1,
-                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
     name = "keras"
     description = "keras.layers.LSTM / Bidirectional on Keras 3's torch backend, one per layer"
+    layout = Layout(gate_order="i, f, g, o", biases=1,
+                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
     supports = Supports(projection=False, gradients="autograd")
     requires = ("keras",)
     install = "parity[keras]"

@@ -51,10 +51,10 @@ def import_keras_tensorflow():
 
 
 class KerasTensorFlowAdapter(Adapter):
-    layout = Layout(gate_order="i, f, g, o", biases=1,
-                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
     name = "keras-tf"
     description = "keras.layers.LSTM / Bidirectional on Keras 3's TensorFlow backend, one per layer"
+    layout = Layout(gate_order="i, f, g, o", biases=1,
+                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
     supports = Supports(projection=False, gradients="autograd")
     requires = ("keras", "tensorflow")
     install = "parity[tensorflow]"

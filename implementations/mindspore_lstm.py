@@ -54,9 +54,9 @@ def import_mindspore():
 
 
 class MindSporeAdapter(Adapter):
-    layout = Layout()  # nn.LSTM's names and shapes (its CPU kernel is given their sum)
     name = "mindspore"
     description = "MindSpore mindspore.nn.LSTM (nn.LSTM's parameter names, its own LSTM kernel)"
+    layout = Layout()  # nn.LSTM's names and shapes (its CPU kernel is given their sum)
     # float64: it documents float32 and float16 input only. Given float64 its forward raises
     # when given a state; without one it returns float64 computed at float32's precision at
     # best (wrong outright in some runs of the same case), and wrong gradients (NaN in some

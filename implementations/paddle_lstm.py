@@ -77,9 +77,9 @@ def _default_dtype(dtype: str):
 
 
 class PaddleAdapter(Adapter):
-    layout = Layout()  # nn.LSTM's names and shapes
     name = "paddle"
     description = "PaddlePaddle paddle.nn.LSTM (nn.LSTM's parameter names, its own rnn kernel)"
+    layout = Layout()  # nn.LSTM's names and shapes
     supports = Supports(no_bias=False, projection=False, gradients="autograd")
     requires = ("paddle",)
     install = "parity[paddle]"

@@ -69,10 +69,10 @@ _GATE_NETWORKS = {"igates": ("weight_ih", "bias_ih"), "hgates": ("weight_hh", "b
 
 
 class QuantizableAdapter(TorchAdapter):
-    layout = Layout(weights="W x: two nn.Linear per cell, igates (4H, I) on x and hgates "
-                            "(4H, H) on h")
     name = "quantizable"
     description = "torch.ao.nn.quantizable.LSTM in float mode (the LSTM quantization swaps in)"
+    layout = Layout(weights="W x: two nn.Linear per cell, igates (4H, I) on x and hgates "
+                            "(4H, H) on h")
     # No proj_size argument at all: a missing feature, not a divergence.
     supports = Supports(projection=False, gradients="autograd")
     known_divergences = KNOWN_DIVERGENCES
