@@ -9,7 +9,7 @@ outputs back. No projection (the cell has none): proj_size > 0 is unsupported.
 
 from __future__ import annotations
 
-from parity import LSTMConfig, Supports
+from parity import LSTMConfig, Layout, Supports
 from parity.convert import to_equinox
 
 from ._jax import JAX_REQUIRES, JaxFamilyAdapter
@@ -20,6 +20,7 @@ __all__ = ["EquinoxAdapter"]
 class EquinoxAdapter(JaxFamilyAdapter):
     name = "equinox"
     description = "eqx.nn.LSTMCell, vmapped over the batch and scanned over time"
+    layout = Layout(biases=1, weights="W x: weight_ih (4H, I), weight_hh (4H, H), one bias (4H)")
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("equinox",)
 

@@ -10,7 +10,7 @@ the function is the same).
 
 from __future__ import annotations
 
-from parity import LSTMConfig, Supports
+from parity import LSTMConfig, Layout, Supports
 from parity.convert import to_flax
 
 from ._jax import JAX_REQUIRES, JaxFamilyAdapter
@@ -21,6 +21,8 @@ __all__ = ["FlaxAdapter", "FlaxOptimizedAdapter"]
 class FlaxAdapter(JaxFamilyAdapter):
     name = "flax"
     description = "flax.linen LSTMCell driven by nn.RNN / nn.Bidirectional, one per layer"
+    layout = Layout(biases=1, weights="x @ kernel: one Dense per gate and side, (I, H) and "
+                                      "(H, H); the bias on h's side")
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("flax",)
     cell = "LSTMCell"  # or "OptimizedLSTMCell": the same parameters, fused kernels

@@ -9,7 +9,7 @@ unsupported; bias=False is the bias zero but for the forget gate's -1 (hk.LSTM a
 
 from __future__ import annotations
 
-from parity import LSTMConfig, Supports
+from parity import LSTMConfig, Layout, Supports
 from parity.convert import to_haiku
 
 from ._jax import JAX_REQUIRES, JaxFamilyAdapter
@@ -20,6 +20,8 @@ __all__ = ["HaikuAdapter"]
 class HaikuAdapter(JaxFamilyAdapter):
     name = "haiku"
     description = "dm-haiku hk.LSTM unrolled by hk.dynamic_unroll, one per layer and direction"
+    layout = Layout(gate_order="i, g, f, o", biases=1,
+                    weights="[x, h] @ w (I + H, 4H); +1 added to the forget gate in every call")
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("haiku",)
     install = "parity[haiku]"

@@ -9,7 +9,7 @@ The input projection of all steps is one matrix product before the scan; the sca
 
 from __future__ import annotations
 
-from parity import LSTMConfig, Supports
+from parity import LSTMConfig, Layout, Supports
 
 from ._jax import JaxFamilyAdapter
 from ._layout import names
@@ -55,6 +55,7 @@ def jax_lstm(config: LSTMConfig, params, x, h0, c0):
 class JaxAdapter(JaxFamilyAdapter):
     name = "jax"
     description = "an LSTM in JAX: lax.scan over time, jitted, gradients from jax.vjp"
+    layout = Layout()  # nn.LSTM's names and shapes, as they are
     supports = Supports(gradients="autograd")
 
     def run(self, config, dtype, params, x, h0, c0):

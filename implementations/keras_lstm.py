@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from parity import Adapter, LSTMConfig, Supports
+from parity import Adapter, LSTMConfig, Layout, Supports
 from parity.convert import to_keras
 from ._layout import reject_empty_sequence
 
@@ -44,6 +44,8 @@ def import_keras():
 class KerasAdapter(Adapter):
     name = "keras"
     description = "keras.layers.LSTM / Bidirectional on Keras 3's torch backend, one per layer"
+    layout = Layout(gate_order="i, f, g, o", biases=1,
+                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
     supports = Supports(projection=False, gradients="autograd")
     requires = ("keras",)
     install = "parity[keras]"

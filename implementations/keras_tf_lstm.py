@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from parity import Adapter, KnownDivergence, LSTMConfig, Supports
+from parity import Adapter, KnownDivergence, LSTMConfig, Layout, Supports
 from parity.convert import to_keras
 
 from ._layout import reject_empty_sequence
@@ -53,6 +53,8 @@ def import_keras_tensorflow():
 class KerasTensorFlowAdapter(Adapter):
     name = "keras-tf"
     description = "keras.layers.LSTM / Bidirectional on Keras 3's TensorFlow backend, one per layer"
+    layout = Layout(gate_order="i, f, g, o", biases=1,
+                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
     supports = Supports(projection=False, gradients="autograd")
     requires = ("keras", "tensorflow")
     install = "parity[tensorflow]"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity import Adapter, LSTMConfig, Supports
+from parity import Adapter, LSTMConfig, Layout, Supports
 from parity.convert import to_onnx
 from ._layout import reject_empty_sequence
 
@@ -76,6 +76,8 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
 
 
 class _OnnxAdapter(Adapter):
+    layout = Layout(gate_order="i, o, f, g",
+                    weights="W x: W (D, 4H, I), R (D, 4H, H), B (D, 8H) = [Wb, Rb]; ONNX calls g c")
     requires: tuple[str, ...] = ("onnx",)
     install = "parity[onnx]"
 

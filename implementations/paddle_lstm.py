@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from parity import Adapter, KnownDivergence, LSTMConfig, Supports
+from parity import Adapter, KnownDivergence, LSTMConfig, Layout, Supports
 
 from ._layout import reject_empty_sequence
 
@@ -79,6 +79,7 @@ def _default_dtype(dtype: str):
 class PaddleAdapter(Adapter):
     name = "paddle"
     description = "PaddlePaddle paddle.nn.LSTM (nn.LSTM's parameter names, its own rnn kernel)"
+    layout = Layout()  # nn.LSTM's names and shapes
     supports = Supports(no_bias=False, projection=False, gradients="autograd")
     requires = ("paddle",)
     install = "parity[paddle]"

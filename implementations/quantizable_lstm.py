@@ -17,7 +17,7 @@ import warnings
 import torch
 from torch import nn
 
-from parity import CHECKS, KnownDivergence, LSTMConfig, Supports, TorchAdapter
+from parity import CHECKS, KnownDivergence, LSTMConfig, Layout, Supports, TorchAdapter
 
 __all__ = ["KNOWN_DIVERGENCES", "QuantizableAdapter"]
 
@@ -71,6 +71,8 @@ _GATE_NETWORKS = {"igates": ("weight_ih", "bias_ih"), "hgates": ("weight_hh", "b
 class QuantizableAdapter(TorchAdapter):
     name = "quantizable"
     description = "torch.ao.nn.quantizable.LSTM in float mode (the LSTM quantization swaps in)"
+    layout = Layout(weights="W x: two nn.Linear per cell, igates (4H, I) on x and hgates "
+                            "(4H, H) on h")
     # No proj_size argument at all: a missing feature, not a divergence.
     supports = Supports(projection=False, gradients="autograd")
     known_divergences = KNOWN_DIVERGENCES

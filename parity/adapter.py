@@ -22,6 +22,7 @@ __all__ = [
     "GATES",
     "GRADIENT_MODES",
     "Adapter",
+    "Layout",
     "Built",
     "Cotangents",
     "LSTMConfig",
@@ -184,6 +185,34 @@ class Supports:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How an implementation holds nn.LSTM's parameters: what the cross-framework table shows.
+
+    Metadata for people porting weights (exported into the results JSON, rendered by
+    `parity table`), stated by the adapter and tested against its converter
+    (tests/convert): nothing the checks rely on. nn.LSTM's own is the default.
+    """
+
+    #: The gate blocks in the order the implementation stores them, nn.LSTM's names
+    #: (i, f, g, o; Keras calls g "c", ONNX stores i, o, f, c).
+    gate_order: str = "i, f, g, o"
+    #: 2: a bias on each side (bias_ih and bias_hh), as nn.LSTM; 1: one per gate (their sum).
+    biases: int = 2
+    #: The weights' form: ``"W x, (4H, I) and (4H, H)"`` is nn.LSTM's.
+    weights: str = "W x: weight_ih (4H, I), weight_hh (4H, H), nn.LSTM's names"
+
+    def __post_init__(self) -> None:
+        if sorted(g.strip() for g in self.gate_order.split(",")) != sorted(GATES):
+            raise InvalidArgument(f"gate_order={self.gate_order!r}: must name the gates "
+                                  f"{', '.join(GATES)} once each, comma-separated")
+        if self.biases not in (1, 2):
+            raise InvalidArgument(f"biases={self.biases!r}: must be 1 or 2")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class Variant:
     """An LSTM variant: parameters it adds to (or lacks from) `nn.LSTM`, and where it reduces to it.
 
@@ -257,6 +286,9 @@ class Adapter(abc.ABC):
     #: Findings declared in advance (`parity.expected.KnownDivergence`), each required to still
     #: happen: shown apart as known, and failing as "fixed" once it no longer does.
     known_divergences: tuple = ()
+    #: How it holds nn.LSTM's parameters (`Layout`), for the cross-framework table; None: not
+    #: stated.
+    layout: Layout | None = None
 
     @abc.abstractmethod
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str) -> Built:

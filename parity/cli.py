@@ -358,6 +358,7 @@ def _not_installed(i: dict, out) -> ImplementationRecord:
     return ImplementationRecord(
         name=i["name"], target=i["target"], description=f"{i['description']} ({i['reason']})",
         status=NOT_INSTALLED, supports=i["supports"], gradients=i["gradients"],
+        layout=i.get("layout"),
         features={f: {"supported": v, "cases": 0, "failed": 0}
                   for f, v in i["supports"].items()},
     )

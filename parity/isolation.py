@@ -223,7 +223,8 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
             messages.send(("loaded", target, {
                 "name": exc.name, "target": target, "status": "not-installed",
                 "reason": exc.reason, "error": str(exc), "description": cls.description,
-                "supports": cls.supports.features(), "gradients": cls.supports.gradients}))
+                "supports": cls.supports.features(), "gradients": cls.supports.gradients,
+                "layout": cls.layout.to_dict() if cls.layout else None}))
             continue
         except LoadError as exc:
             messages.send(("load-error", target, str(exc)))
@@ -234,7 +235,8 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
             "name": adapter.name, "target": getattr(adapter, "target", "") or adapter.name,
             "description": adapter.description, "supports": adapter.supports.features(),
             "gradients": adapter.supports.gradients,
-            "variant": adapter.variant.description if adapter.variant else None}))
+            "variant": adapter.variant.description if adapter.variant else None,
+            "layout": adapter.layout.to_dict() if adapter.layout else None}))
         if kind != "check":
             continue
         from .runner import check_implementation
@@ -429,7 +431,7 @@ class _Job:
         record = ImplementationRecord(
             name=i["name"], target=i["target"], description=i.get("description", ""),
             supports=i.get("supports", {}), gradients=i.get("gradients", ""),
-            variant=i.get("variant"), features=self.features,
+            variant=i.get("variant"), layout=i.get("layout"), features=self.features,
             checks=[self.records[c] for c in self.checks if c in self.records],
             duration_s=round(time.monotonic() - self.started, 3), error=i.get("error"),
         )

@@ -164,6 +164,9 @@ class ImplementationRecord:
     supports: dict = field(default_factory=dict)
     gradients: str = ""
     variant: str | None = None
+    # How it holds nn.LSTM's parameters (parity.Layout: gate_order, biases, weights), as its
+    # adapter states it; None where not stated.
+    layout: dict | None = None
     features: dict = field(default_factory=dict)  # feature -> {"supported", "cases", "failed"}
     checks: list[CheckRecord] = field(default_factory=list)
     duration_s: float = 0.0

@@ -573,6 +573,7 @@ def check_implementation(
         description=adapter.description, supports=adapter.supports.features(),
         gradients=adapter.supports.gradients,
         variant=adapter.variant.description if adapter.variant else None,
+        layout=adapter.layout.to_dict() if adapter.layout else None,
     )
     checker = Checker(adapter, seed=seed, max_examples=max_examples, time_budget=time_budget,
                       progress=progress, shrink=shrink, database=database)

@@ -2,8 +2,10 @@
 
 Generated from a results JSON (``parity check --json``), never written by hand:
 ``python -m parity table reports/parity.json --out docs/frameworks-table.md``. A row per
-implementation: its description, the features it supports (and so was checked on), the checks'
-outcome, and its known divergences (parity.expected) with their declared causes.
+implementation: its description, how it holds nn.LSTM's parameters (gate order, one bias or
+two: its adapter's `parity.Layout`), the features it supports (and so was checked on), the
+checks' outcome; then each one's weight layout, and its known divergences (parity.expected)
+with their declared causes.
 """
 
 from __future__ import annotations
@@ -50,14 +52,19 @@ def render_table(data: dict, *, source: str = "") -> str:
              f"(seed {data.get('seed')}, {data.get('max_examples')} examples per check, "
              f"parity {data.get('environment', {}).get('parity', '?')}, torch "
              f"{data.get('environment', {}).get('torch', '?')}); do not edit by hand.", "",
-             "Features: yes = supported and checked; - = not drawn (the adapter declines it). "
-             "Checks: how many passed, were known divergences (declared, still happening), "
-             "failed or misbehaved.", "",
-             "| implementation | what it is | gradients | " +
+             "Gate order: the order its gate blocks are stored in, in nn.LSTM's names (nn.LSTM: "
+             "i, f, g, o). Biases: 2, bias_ih and bias_hh as nn.LSTM; 1, one per gate (their "
+             "sum). Features: yes = supported and checked; - = not drawn (the adapter declines "
+             "it). Checks: how many passed, were known divergences (declared, still happening), "
+             "failed or misbehaved. ? = not stated.", "",
+             "| implementation | what it is | gate order | biases | gradients | " +
              " | ".join(short for _, short in _FEATURES) + " | checks | status |",
-             "|---|---|---|" + "---|" * len(_FEATURES) + "---|---|"]
+             "|---|---|---|---|---|" + "---|" * len(_FEATURES) + "---|---|"]
     divergences = []
+    layouts = []
     for impl in data.get("implementations") or []:
+        layout = impl.get("layout") or {}
+        layouts.append((impl.get("name", "?"), layout))
         supports = impl.get("supports") or {}
         counts: dict[str, int] = {}
         for c in impl.get("checks") or []:
@@ -67,8 +74,15 @@ def render_table(data: dict, *, source: str = "") -> str:
         checks = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none run"
         marks = " | ".join("yes" if supports.get(f) else "-" for f, _ in _FEATURES)
         lines.append(f"| {_cell(impl.get('name', '?'))} | {_cell(impl.get('description', ''))} "
+                     f"| {_cell(layout.get('gate_order', '?'))} "
+                     f"| {_cell(layout.get('biases', '?'))} "
                      f"| {_cell(impl.get('gradients', ''))} | {marks} | {checks} "
                      f"| {_cell(impl.get('status', '?'))} |")
+    lines += ["", "## Weights", "",
+              "How each holds nn.LSTM's weights (nn.LSTM: W x, weight_ih (4H, I) and weight_hh "
+              "(4H, H)).", "", "| implementation | weights |", "|---|---|"]
+    lines += [f"| {_cell(name)} | {_cell(layout.get('weights', '?'))} |"
+              for name, layout in layouts]
     lines += ["", "## Known divergences", ""]
     if not divergences:
         lines.append("None declared in these results.")

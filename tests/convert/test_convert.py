@@ -182,3 +182,94 @@ def test_haiku_layout():
     no_bias = convert.to_haiku(gate_labelled(LSTMConfig(2, 3, bias=False)),
                                LSTMConfig(2, 3, bias=False))["lstm_l0/linear"]
     np.testing.assert_array_equal(no_bias["b"], np.repeat([0.0, 0.0, -1.0, 0.0], 3))
+
+
+# -- the layouts the adapters state (parity.Layout, shown by `parity table`) ---------------------
+GATE_NAMES = {1.0: "i", 2.0: "f", 3.0: "g", 4.0: "o"}
+
+
+def _stored(blocks) -> tuple[str, int]:
+    """(gate order, biases) read off a converter's output for the forward direction of layer
+    0 of `gate_labelled`: `blocks` is (the weight's gate blocks, as they are stored; the stored
+    biases' values, one array each)."""
+    weight, biases = blocks
+    order = ", ".join(GATE_NAMES[float(v)] for v in weight)
+    return order, len(biases)
+
+
+def _read_onnx(config):
+    node = convert.to_onnx(gate_labelled(config), config)[0]
+    h = config.hidden_size
+    return node["W"][0, ::h, 0], np.split(node["B"][0], 2)  # B: [Wb, Rb]
+
+
+def _read_keras(config):
+    kernel, _recurrent, bias = convert.to_keras(gate_labelled(config), config)[0][:3]
+    return kernel[0, ::config.hidden_size], [bias]
+
+
+def _read_haiku(config):
+    node = convert.to_haiku(gate_labelled(config), config)["lstm_l0/linear"]
+    return node["w"][0, ::config.hidden_size], [node["b"]]
+
+
+def _read_equinox(config):
+    cell = convert.to_equinox(gate_labelled(config), config)[0][0]
+    return cell["weight_ih"][::config.hidden_size, 0], [cell["bias"]]
+
+
+def _read_flax(config):
+    cell = convert.to_flax(gate_labelled(config), config)["layer_0"]["cell"]
+    # One Dense per gate, named for nn.LSTM's gate: the order is by name.
+    order = [cell["i" + g]["kernel"][0, 0] for g in "ifgo"]
+    return order, [np.concatenate([cell[s + g].get("bias", []) for g in "ifgo"])
+                   for s in "ih" if any("bias" in cell[s + g] for g in "ifgo")]
+
+
+def _read_by_name(adapter_method):
+    """Adapters that set nn.LSTM's names as they are: what they hand over is what they got."""
+    def read(config):
+        p = gate_labelled(config)
+        given = adapter_method(p, config)
+        assert given.keys() == p.keys() and all(given[n] is p[n] for n in p)
+        return p["weight_ih_l0"][::config.hidden_size, 0], [p["bias_ih_l0"], p["bias_hh_l0"]]
+    return read
+
+
+def _stated_layouts():
+    from parity_implementations.equinox_lstm import EquinoxAdapter
+    from parity_implementations.flax_lstm import FlaxAdapter
+    from parity_implementations.haiku_lstm import HaikuAdapter
+    from parity_implementations.keras_lstm import KerasAdapter
+    from parity_implementations.keras_tf_lstm import KerasTensorFlowAdapter
+    from parity_implementations.mindspore_lstm import MindSporeAdapter
+    from parity_implementations.onnx_lstm import OnnxReferenceAdapter, OnnxRuntimeAdapter
+    from parity_implementations.paddle_lstm import PaddleAdapter
+
+    return [(OnnxRuntimeAdapter, _read_onnx), (OnnxReferenceAdapter, _read_onnx),
+            (KerasAdapter, _read_keras), (KerasTensorFlowAdapter, _read_keras),
+            (HaikuAdapter, _read_haiku), (EquinoxAdapter, _read_equinox),
+            (FlaxAdapter, _read_flax),
+            (PaddleAdapter, _read_by_name(PaddleAdapter().paddle_parameters)),
+            (MindSporeAdapter, _read_by_name(MindSporeAdapter().mindspore_parameters))]
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_each_adapters_stated_layout_is_what_its_converter_writes(index):
+    """The gate order and bias count `parity table` shows come from the adapter's `layout`;
+    here they are read back off what the adapter actually hands its framework."""
+    adapter, read = _stated_layouts()[index]
+    config = LSTMConfig(input_size=2, hidden_size=3)
+    order, biases = _stored(read(config))
+    assert (adapter.layout.gate_order, adapter.layout.biases) == (order, biases), adapter.name
+
+
+def test_a_layout_must_name_each_gate_once_and_one_or_two_biases():
+    from parity import InvalidArgument, Layout
+
+    assert Layout().to_dict() == {"gate_order": "i, f, g, o", "biases": 2,
+                                  "weights": Layout().weights}
+    with pytest.raises(InvalidArgument, match="gate_order='i, f, f, o'"):
+        Layout(gate_order="i, f, f, o")
+    with pytest.raises(InvalidArgument, match="biases=3"):
+        Layout(biases=3)

@@ -10,6 +10,7 @@ import numpy as np
 from parity_implementations.flax_lstm import FlaxAdapter
 from parity_implementations.haiku_lstm import HaikuAdapter
 from parity_implementations.keras_tf_lstm import KerasTensorFlowAdapter
+from parity_implementations.mindspore_lstm import MindSporeAdapter
 from parity_implementations.paddle_lstm import PaddleAdapter
 from parity_implementations.jax_lstm import JaxAdapter
 from parity_implementations.keras_lstm import KerasAdapter
@@ -17,7 +18,8 @@ from parity_implementations.onnx_lstm import OnnxReferenceAdapter
 from parity.convert import HAIKU_FORGET_BIAS, to_flax, to_haiku, to_keras
 
 __all__ = ["FlaxBiasNotFolded", "HaikuForgetBiasKept", "JaxReverseOutputUnflipped",
-           "KerasGatesIFOC", "KerasTensorFlowGatesIFOC", "OnnxOutputReadAsTBDH",
+           "KerasGatesIFOC", "KerasTensorFlowGatesIFOC", "MindSporeAscendGateOrder",
+           "OnnxOutputReadAsTBDH",
            "OnnxTorchGateOrder", "PaddleBiasIhTwice"]
 
 
@@ -131,3 +133,14 @@ class PaddleBiasIhTwice(PaddleAdapter):
 
     def paddle_parameters(self, params, config):
         return {n: params[n.replace("bias_hh", "bias_ih")] for n in params}
+
+
+class MindSporeAscendGateOrder(MindSporeAdapter):
+    """MindSpore's parameters written with the gate blocks in i, g, f, o: the order of
+    ``ops.DynamicRNN`` (its i, j, f, o), which mindspore.nn.LSTM itself feeds on Ascend, where
+    nn.LSTM on CPU reads i, f, g, o."""
+
+    description = "mindspore, gate blocks written as i, g, f, o (Ascend's DynamicRNN order)"
+
+    def mindspore_parameters(self, params, config):
+        return _gate_blocks_in(params, config, (0, 2, 1, 3))

@@ -134,10 +134,12 @@ def test_importing_parity_and_listing_import_no_framework():
     code = ("import sys, parity, parity_implementations.jax_lstm, parity_implementations.flax_lstm, "
             "parity_implementations.equinox_lstm, parity_implementations.keras_lstm, "
             "parity_implementations.onnx_lstm, parity_implementations.haiku_lstm, "
-            "parity_implementations.paddle_lstm, parity_implementations.keras_tf_lstm; "
+            "parity_implementations.paddle_lstm, parity_implementations.keras_tf_lstm, "
+            "parity_implementations.mindspore_lstm; "
             "from parity.cli import main; main(['list']); "
             "print(sorted(m for m in ('jax', 'flax', 'equinox', 'keras', 'onnx', "
-            "'onnxruntime', 'haiku', 'paddle', 'tensorflow') if m in sys.modules))")
+            "'onnxruntime', 'haiku', 'paddle', 'tensorflow', 'mindspore') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
