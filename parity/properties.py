@@ -713,6 +713,18 @@ for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
         _name, _run, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
         applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
 
+# Padded input plus lengths (parity.lengths): adapters that declare Supports(lengths=True).
+from .lengths import padded_cases, padding_lengths, run_padded, run_padding_invariance  # noqa: E402
+
+PROPERTY_TABLE["padded"] = Property(
+    "padded", run_padded, needs=("lengths",), prepare=prepare_packed, draw=packed_lengths,
+    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+PROPERTY_TABLE["padding-invariance"] = Property(
+    "padding-invariance", run_padding_invariance, needs=("lengths",), prepare=padded_cases,
+    draw=padding_lengths,
+    applies=lambda s: _needs(s.lengths is not None and min(s.lengths) < s.seq_len,
+                             "needs a case with lengths and a padded row"))
+
 # Views with strides, and tensors kept across calls (parity.strides): torch modules only.
 from .strides import run_strides, torch_module_only  # noqa: E402
 
