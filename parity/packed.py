@@ -244,11 +244,11 @@ MISTAKES = (
             permute_h0=True),
     Mistake("final state after padding",
             "the final state is taken after running on through the padding: h_n and c_n are "
-            "the state at the padded end (the longest sequence's last step), not at each "
+            "the state at the padded end (the padded batch's last step), not at each "
             "sequence's own last step",
             lambda n, T: (np.full_like(n, T), np.full_like(n, T), n - 1)),
     Mistake("reverse from padded end",
-            "the reverse direction starts at the padded end (the longest sequence's last "
+            "the reverse direction starts at the padded end (the padded batch's last "
             "step) instead of at each sequence's own last step (length - 1)",
             lambda n, T: (n, n, np.full_like(n, T - 1)), needs_bidirectional=True),
     Mistake("padding run as data",

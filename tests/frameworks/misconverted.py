@@ -68,6 +68,14 @@ class OnnxTorchGateOrder(OnnxReferenceAdapter):
         return nodes
 
 
+class OnnxReferenceWithLengths(OnnxReferenceAdapter):
+    """onnx's reference evaluator declared to take lengths: its LSTM ignores sequence_lens
+    (onnx 1.23), so every row runs on through the padding."""
+
+    description = "onnx-reference, sequence_lens given (which it ignores)"
+    supports = OnnxReferenceAdapter.supports.replace(lengths=True)
+
+
 class OnnxOutputReadAsTBDH(OnnxReferenceAdapter):
     """ONNX's Y [T, D, B, H] reshaped to [T, B, D*H] as if it were [T, B, D, H]."""
 
