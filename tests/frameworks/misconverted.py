@@ -91,10 +91,10 @@ class JaxReverseOutputUnflipped(JaxAdapter):
 
     description = "jax, reverse direction's output not flipped back"
 
-    def run(self, config, dtype, params, x, h0, c0):
+    def run(self, config, dtype, params, x, h0, c0, lengths=None):
         import jax.numpy as jnp
 
-        y, h_n, c_n = super().run(config, dtype, params, x, h0, c0)
+        y, h_n, c_n = super().run(config, dtype, params, x, h0, c0, lengths)
         if config.bidirectional:
             h = config.output_hidden_size
             y = jnp.concatenate([y[..., :h], y[::-1, :, h:]], axis=-1)
