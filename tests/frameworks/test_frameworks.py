@@ -82,6 +82,17 @@ def test_onnxruntime_with_sequence_lens_passes():
     assert all(c.examples > 0 for c in record.checks)
 
 
+def test_jax_with_a_mask_passes():
+    from parity_implementations.jax_lstm import JaxAdapter
+
+    adapter = JaxAdapter()
+    assert adapter.supports.lengths
+    record = check_implementation(adapter, checks=("padded", "padding-invariance"), seed=0,
+                                  max_examples=4, time_budget=3600.0)
+    assert [c.status for c in record.checks] == ["pass", "pass"], record.checks
+    assert all(c.examples > 0 for c in record.checks)
+
+
 def test_onnx_reference_ignoring_sequence_lens_is_caught():
     """Measured: onnx's reference evaluator runs every row over the whole padded batch."""
     record = checked(misconverted.OnnxReferenceWithLengths, checks=("padded",))
