@@ -38,10 +38,11 @@ WIDE_ONE_IN = 8
 # Long sequences: past 64 (and past a power of two) where drift and truncation show.
 LONG_SEQUENCES = (65, 100, 128, 200)
 # Real batch and sequence sizes, drawn for one case in REAL_ONE_IN at small widths (REAL_WIDTH,
-# one or two layers; a long sequence in LONG_ONE_IN of them, a wide batch otherwise): batches past the 64-row tiles of batched kernels, sequences past the 256-
-# and 512-step chunks of long-sequence kernels. Such a case costs its steps more than its
-# multiply-adds (each step is a few calls), so a long one is kept to REAL_STEPS steps over all
-# layers and directions (250 to 1000 steps each), and a wide batch to what MAX_WORK allows.
+# one or two layers; a long sequence in LONG_ONE_IN of them, a wide batch otherwise): batches
+# past the 64-row tiles of batched kernels, sequences past the 256- and 512-step chunks of
+# long-sequence kernels. Such a case costs its steps more than its multiply-adds (each step is a
+# few calls), so a long one is kept to REAL_STEPS steps over all layers and directions (250 to
+# 1000 steps each), and a wide batch to what MAX_WORK allows.
 REAL_BATCHES = (65, 128, 129, 256)
 REAL_SEQUENCES = (257, 300, 513, 1000)
 REAL_ONE_IN = 48

@@ -4,7 +4,7 @@ adapters passing, and adapters without `Supports(lengths=True)` never called wit
 import numpy as np
 import pytest
 
-from parity import Adapter, Supports, check_implementation
+from parity import Supports, check_implementation
 from parity.cases import CaseSpec
 from parity.packed import MISTAKES
 from parity_implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
