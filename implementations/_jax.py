@@ -39,7 +39,7 @@ def _compiled():
     import jax
     import jax.numpy as jnp
 
-    def apply(adapter, config, dtype, unbatched, params, x, h0, c0):
+    def apply(adapter, config, dtype, unbatched, params, x, h0, c0, lengths=None):
         x = to_time_major(config, unbatched, x)
         batch = x.shape[1]
         if h0 is None:
@@ -48,19 +48,24 @@ def _compiled():
             c0 = jnp.zeros((rows, batch, config.hidden_size), dtype)
         else:
             h0, c0 = state_batched(unbatched, h0), state_batched(unbatched, c0)
-        y, h_n, c_n = adapter.run(config, dtype, params, x, h0, c0)
+        if lengths is None:
+            y, h_n, c_n = adapter.run(config, dtype, params, x, h0, c0)
+        else:  # only adapters that declare Supports(lengths=True) take them
+            y, h_n, c_n = adapter.run(config, dtype, params, x, h0, c0, lengths=lengths)
         return from_time_major(config, unbatched, y, h_n, c_n)
 
     static = (0, 1, 2, 3)
     forward = jax.jit(apply, static_argnums=static)
 
-    def vjp(adapter, config, dtype, unbatched, params, x, h0, c0, cotangents):
+    def vjp(adapter, config, dtype, unbatched, params, x, h0, c0, cotangents, lengths=None):
         if h0 is None:
             primals = (params, x)
-            fn = lambda p, x: apply(adapter, config, dtype, unbatched, p, x, None, None)  # noqa: E731
+            fn = lambda p, x: apply(adapter, config, dtype, unbatched, p, x, None, None,  # noqa: E731
+                                    lengths)
         else:
             primals = (params, x, h0, c0)
-            fn = lambda p, x, h, c: apply(adapter, config, dtype, unbatched, p, x, h, c)  # noqa: E731
+            fn = lambda p, x, h, c: apply(adapter, config, dtype, unbatched, p, x, h, c,  # noqa: E731
+                                          lengths)
         _, pullback = jax.vjp(fn, *primals)
         return pullback(cotangents)
 
@@ -75,7 +80,8 @@ class JaxFamilyAdapter(Adapter):
 
     def run(self, config: LSTMConfig, dtype: str, params: Mapping, x, h0, c0):
         """Time-major batched: x (T, B, I), h0 (L*D, B, H_out), c0 (L*D, B, H) ->
-        (output (T, B, D*H_out), h_n, c_n), in jax ops on canonical `params`."""
+        (output (T, B, D*H_out), h_n, c_n), in jax ops on canonical `params`. An adapter that
+        declares Supports(lengths=True) also takes ``lengths=`` (B,), an int array."""
         raise NotImplementedError
 
     def check_config(self, config: LSTMConfig) -> None:
@@ -110,21 +116,26 @@ class _Built:
             h0, c0 = (np.asarray(s, self.np_dtype) for s in state)
         return x, h0, c0, x.ndim == 2
 
-    def forward(self, input, state):
+    def forward(self, input, state, lengths=None):
         forward, _ = _compiled()
         x, h0, c0, unbatched = self._arrays(input, state)
         y, h_n, c_n = forward(self.adapter, self.config, self.dtype, unbatched, self.params,
-                              x, h0, c0)
+                              x, h0, c0, _lengths(lengths))
         return np.asarray(y), (np.asarray(h_n), np.asarray(c_n))
 
-    def gradients(self, input, state, cotangents):
+    def gradients(self, input, state, cotangents, lengths=None):
         _, vjp = _compiled()
         x, h0, c0, unbatched = self._arrays(input, state)
         cts = tuple(np.asarray(g, self.np_dtype) for g in cotangents)
         grads = vjp(self.adapter, self.config, self.dtype, unbatched, self.params, x, h0, c0,
-                    cts)
+                    cts, _lengths(lengths))
         out = {n: np.asarray(g) for n, g in grads[0].items()}
         out["input"] = np.asarray(grads[1])
         if state is not None:
             out["h0"], out["c0"] = np.asarray(grads[2]), np.asarray(grads[3])
         return out
+
+
+def _lengths(lengths):
+    """Lengths as JAX takes them (a copy: the implementation never sees the harness's array)."""
+    return None if lengths is None else np.array(lengths, np.int32)

@@ -17,11 +17,18 @@ from ._layout import names
 __all__ = ["JaxAdapter", "jax_lstm"]
 
 
-def jax_lstm(config: LSTMConfig, params, x, h0, c0):
-    """nn.LSTM's forward in jax ops: x (T, B, I), h0/c0 (L*D, B, ·), canonical `params`."""
+def jax_lstm(config: LSTMConfig, params, x, h0, c0, lengths=None):
+    """nn.LSTM's forward in jax ops: x (T, B, I), h0/c0 (L*D, B, ·), canonical `params`.
+    `lengths` (B,): a padded batch, masked: a step past a row's length leaves its state as it
+    is and outputs zero, so the reverse direction starts at each row's own last step."""
     import jax
     import jax.numpy as jnp
 
+    steps, batch = x.shape[0], x.shape[1]
+    if lengths is None:
+        valid = jnp.ones((steps, batch), bool)
+    else:
+        valid = jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :]
     h_n, c_n = [], []
     layer_input = x
     for layer in range(config.num_layers):
@@ -31,20 +38,26 @@ def jax_lstm(config: LSTMConfig, params, x, h0, c0):
             w_hh = params[n["weight_hh"]]
             w_hr = params[n["weight_hr"]] if config.proj_size else None
             seq = layer_input[::-1] if direction else layer_input
+            mask = valid[::-1] if direction else valid
             xw = seq @ params[n["weight_ih"]].T
             if config.bias:
                 xw = xw + (params[n["bias_ih"]] + params[n["bias_hh"]])
 
-            def step(carry, xw_t, w_hh=w_hh, w_hr=w_hr):
+            def step(carry, inputs, w_hh=w_hh, w_hr=w_hr):
                 h, c = carry
+                xw_t, m = inputs
                 i, f, g, o = jnp.split(xw_t + h @ w_hh.T, 4, axis=-1)
-                c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-                h = jax.nn.sigmoid(o) * jnp.tanh(c)
+                c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+                h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
                 if w_hr is not None:
-                    h = h @ w_hr.T
-                return (h, c), h
+                    h_new = h_new @ w_hr.T
+                if lengths is None:
+                    return (h_new, c_new), h_new
+                m = m[:, None]
+                return ((jnp.where(m, h_new, h), jnp.where(m, c_new, c)),
+                        jnp.where(m, h_new, jnp.zeros_like(h_new)))
 
-            (h, c), ys = jax.lax.scan(step, (h0[k], c0[k]), xw)
+            (h, c), ys = jax.lax.scan(step, (h0[k], c0[k]), (xw, mask))
             outputs.append(ys[::-1] if direction else ys)
             h_n.append(h)
             c_n.append(c)
@@ -56,7 +69,7 @@ class JaxAdapter(JaxFamilyAdapter):
     name = "jax"
     description = "an LSTM in JAX: lax.scan over time, jitted, gradients from jax.vjp"
     layout = Layout()  # nn.LSTM's names and shapes, as they are
-    supports = Supports(gradients="autograd")
+    supports = Supports(gradients="autograd", lengths=True)
 
-    def run(self, config, dtype, params, x, h0, c0):
-        return jax_lstm(config, params, x, h0, c0)
+    def run(self, config, dtype, params, x, h0, c0, lengths=None):
+        return jax_lstm(config, params, x, h0, c0, lengths)

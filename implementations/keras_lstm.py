@@ -79,7 +79,7 @@ class _Built:
         self.adapter, self.config, self.layers, self.dtype = adapter, config, layers, dtype
         self.params = {n: np.array(a, dtype) for n, a in params.items()}
 
-    def _run(self, params, x, state):
+    def _run(self, params, x, state, lengths=None):
         import torch
 
         c = self.config
@@ -90,6 +90,9 @@ class _Built:
         elif not c.batch_first:
             x = x.transpose(0, 1)  # Keras is batch-major
         weights = self.adapter.keras_weights(params, c)
+        mask = None
+        if lengths is not None:  # Keras's mask: (B, T), True at valid steps
+            mask = torch.arange(x.shape[1])[None, :] < torch.as_tensor(lengths)[:, None]
         h_n, c_n = [], []
         for layer, keras_layer in enumerate(self.layers):
             rows = range(layer * c.num_directions, (layer + 1) * c.num_directions)
@@ -101,7 +104,7 @@ class _Built:
                 # The non-trainable variables (dropout's seed state) are passed as they are.
                 result, _ = keras_layer.stateless_call(
                     list(weights[layer]), [v.value for v in keras_layer.non_trainable_variables],
-                    x, initial_state=initial)
+                    x, initial_state=initial, mask=mask)
             x, finals = result[0], result[1:]
             h_n += finals[0::2]
             c_n += finals[1::2]
@@ -123,30 +126,35 @@ class _Built:
             t.requires_grad_(requires_grad)
         return leaves, params
 
-    def forward(self, input, state):
+    def forward(self, input, state, lengths=None):
         import torch
 
         reject_empty_sequence(self.config, input)
         leaves, params = self._leaves(input, state, False)
         hx = None if state is None else (leaves["h0"], leaves["c0"])
         with torch.no_grad():
-            y, h, c = self._run(params, leaves["input"], hx)
+            y, h, c = self._run(params, leaves["input"], hx, _lengths(lengths))
         return (_numpy(y), (_numpy(h), _numpy(c)))
 
-    def gradients(self, input, state, cotangents):
+    def gradients(self, input, state, cotangents, lengths=None):
         import torch
 
         reject_empty_sequence(self.config, input)
         leaves, params = self._leaves(input, state, True)
         hx = None if state is None else (leaves["h0"], leaves["c0"])
         with torch.enable_grad():
-            outs = self._run(params, leaves["input"], hx)
+            outs = self._run(params, leaves["input"], hx, _lengths(lengths))
             loss = sum((torch.as_tensor(np.asarray(g)).to(t.dtype) * t).sum()
                        for g, t in zip(cotangents, outs))
             every = {**leaves, **params}
             grads = torch.autograd.grad(loss, list(every.values()), allow_unused=True)
         return {n: np.zeros_like(leaf.detach().numpy()) if g is None else _numpy(g)
                 for (n, leaf), g in zip(every.items(), grads)}
+
+
+def _lengths(lengths):
+    """Lengths for the mask (a copy: the implementation never sees the harness's array)."""
+    return None if lengths is None else np.array(lengths, np.int64)
 
 
 def _numpy(t) -> np.ndarray:

@@ -337,16 +337,74 @@ class NumpyLSTM:
             return out[:, 0, :]
         return out.transpose(1, 0, 2).copy() if self.batch_first else out
 
-    def forward(self, input: np.ndarray, state=None):
-        """`(output, (h_n, c_n))`, keeping nothing for a backward pass."""
+    # -- variable lengths: padded input plus one length per row (parity's Supports.lengths) ----
+    def _groups(self, input: np.ndarray, lengths):
+        """(n, rows, at) for each length n: the batch rows of that length, and the index of
+        their first n steps in an array of the input's layout (batch_first or not)."""
+        lengths = np.asarray(lengths)
+        if np.ndim(input) != 3 or lengths.shape != (np.shape(input)[0 if self.batch_first
+                                                                   else 1],):
+            raise ValueError(f"lengths of shape {lengths.shape} for input of shape "
+                             f"{np.shape(input)}: one length per batch row")
+        steps = np.shape(input)[1 if self.batch_first else 0]
+        if lengths.size and not (1 <= lengths.min() and lengths.max() <= steps):
+            raise ValueError(f"lengths={lengths.tolist()}: each must be in 1..{steps}")
+        for n in np.unique(lengths):
+            rows = np.flatnonzero(lengths == n)
+            steps_kept = slice(0, int(n))
+            yield int(n), rows, ((rows, steps_kept) if self.batch_first
+                                 else (steps_kept, rows))
+
+    def _forward_lengths(self, input, state, lengths):
+        """Each length's rows as one batch over that length: a row's padding never enters,
+        as nn.LSTM on the batch packed (the output is zero at padded positions)."""
+        x = np.asarray(input, dtype=self.dtype)
+        out_shape = x.shape[:2] + (self.out * self.num_directions,)
+        output = np.zeros(out_shape, self.dtype)
+        rows_all = self.num_layers * self.num_directions
+        h_n = np.zeros((rows_all, x.shape[0 if self.batch_first else 1], self.out), self.dtype)
+        c_n = np.zeros(h_n.shape[:2] + (self.hidden_size,), self.dtype)
+        for _, rows, at in self._groups(x, lengths):
+            sub = None if state is None else tuple(np.asarray(s)[:, rows] for s in state)
+            y, (h, c) = self.forward(x[at], sub)
+            output[at] = y
+            h_n[:, rows], c_n[:, rows] = h, c
+        return output, (h_n, c_n)
+
+    def _gradients_lengths(self, input, state, cotangents, lengths):
+        """The gradients of `_forward_lengths`: each length's rows as one batch, summed."""
+        x = np.asarray(input, dtype=self.dtype)
+        g_out, g_h, g_c = (np.asarray(g, dtype=self.dtype) for g in cotangents)
+        grads: dict[str, np.ndarray] = {"input": np.zeros_like(x)}
+        if state is not None:
+            grads["h0"] = np.zeros(np.shape(state[0]), self.dtype)
+            grads["c0"] = np.zeros(np.shape(state[1]), self.dtype)
+        for _, rows, at in self._groups(x, lengths):
+            sub = None if state is None else tuple(np.asarray(s)[:, rows] for s in state)
+            part = self.gradients(x[at], sub, (g_out[at], g_h[:, rows], g_c[:, rows]))
+            grads["input"][at] = part.pop("input")
+            if state is not None:
+                grads["h0"][:, rows], grads["c0"][:, rows] = part.pop("h0"), part.pop("c0")
+            for name, g in part.items():
+                grads[name] = grads[name] + g if name in grads else g
+        return grads
+
+    def forward(self, input: np.ndarray, state=None, lengths=None):
+        """`(output, (h_n, c_n))`, keeping nothing for a backward pass. `lengths`: one per
+        row of a padded batch (see `_forward_lengths`)."""
+        if lengths is not None:
+            return self._forward_lengths(input, state, lengths)
         x, h0, c0, unbatched = self._time_major(input, state)
         last, h_n, c_n, _ = self._run(x, h0, c0, keep=False)
         if unbatched:
             h_n, c_n = h_n[:, 0, :], c_n[:, 0, :]
         return self._output(last, unbatched), (h_n, c_n)
 
-    def gradients(self, input: np.ndarray, state, cotangents) -> dict[str, np.ndarray]:
+    def gradients(self, input: np.ndarray, state, cotangents,
+                  lengths=None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``."""
+        if lengths is not None:
+            return self._gradients_lengths(input, state, cotangents, lengths)
         x, h0, c0, unbatched = self._time_major(input, state)
         _, _, _, tapes = self._run(x, h0, c0, keep=True)
         g_out, g_h, g_c = (np.asarray(g, dtype=self.dtype) for g in cotangents)
@@ -389,7 +447,7 @@ class NumpyAdapter(Adapter):
     name = "numpy"
     description = ("nn.LSTM in NumPy with back-propagation through time by hand, every feature, "
                    "built for speed")
-    supports = Supports(gradients="manual")
+    supports = Supports(gradients="manual", lengths=True)
     lstm: type = NumpyLSTM
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):

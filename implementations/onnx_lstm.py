@@ -25,10 +25,12 @@ OPSET = 17  # LSTM-14, Transpose-13, Reshape-14, Concat-13
 ONNX_DTYPES = {"float32": 1, "float64": 11}  # TensorProto.FLOAT, TensorProto.DOUBLE
 
 
-def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bool):
+def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bool,
+               with_lengths: bool = False):
     """An ONNX model of `config`'s LSTM holding `nodes` (`to_onnx`'s output) as initializers.
 
-    Inputs ``X [T, B, I]`` and, `with_state`, ``initial_h_{k}``, ``initial_c_{k}`` per layer
+    Inputs ``X [T, B, I]``, with `with_lengths` ``sequence_lens [B]`` (int32, given to every
+    layer's node), and, `with_state`, ``initial_h_{k}``, ``initial_c_{k}`` per layer
     ``[D, B, H]``; outputs ``Y [T, D, B, H]`` (the last layer's), ``Y_h``, ``Y_c``
     ``[L*D, B, H]``."""
     from onnx import helper, numpy_helper
@@ -37,6 +39,8 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
     d, h = config.num_directions, config.hidden_size
     direction = "bidirectional" if config.bidirectional else "forward"
     inputs = [helper.make_tensor_value_info("X", elem, ["T", "B", config.input_size])]
+    if with_lengths:
+        inputs.append(helper.make_tensor_value_info("sequence_lens", 6, ["B"]))  # INT32
     graph_nodes, initializers, finals_h, finals_c = [], [], [], []
     x = "X"
     for layer, node in enumerate(nodes):
@@ -46,9 +50,10 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
                 names[key] = f"{key}_{layer}"
                 initializers.append(numpy_helper.from_array(
                     np.asarray(node[key], dtype), names[key]))
-        state = ["", "", ""]  # sequence_lens, initial_h, initial_c
+        lens = "sequence_lens" if with_lengths else ""
+        state = [lens, "", ""]  # sequence_lens, initial_h, initial_c
         if with_state:
-            state = ["", f"initial_h_{layer}", f"initial_c_{layer}"]
+            state = [lens, f"initial_h_{layer}", f"initial_c_{layer}"]
             inputs += [helper.make_tensor_value_info(n, elem, [d, "B", h]) for n in state[1:]]
         y, y_h, y_c = f"Y_{layer}", f"Y_h_{layer}", f"Y_c_{layer}"
         graph_nodes.append(helper.make_node(
@@ -98,16 +103,28 @@ class _OnnxAdapter(Adapter):
         if config.proj_size:
             raise NotImplementedError("ONNX's LSTM has no projection (proj_size > 0)")
         nodes = self.onnx_nodes({n: np.asarray(a, dtype) for n, a in params.items()}, config)
-        run = {with_state: self.session(lstm_model(config, nodes, dtype, with_state))
+        run = {(with_state, False): self.session(lstm_model(config, nodes, dtype, with_state))
                for with_state in (False, True)}
-        return _Built(self, config, run, dtype)
+        return _Built(self, config, run, dtype, nodes)
 
 
 class _Built:
-    def __init__(self, adapter: _OnnxAdapter, config: LSTMConfig, run, dtype: str) -> None:
+    def __init__(self, adapter: _OnnxAdapter, config: LSTMConfig, run, dtype: str,
+                 nodes) -> None:
         self.adapter, self.config, self.run, self.dtype = adapter, config, run, dtype
+        self.nodes = nodes
 
-    def forward(self, input, state):
+    def _session(self, with_state: bool, with_lengths: bool):
+        """The model with or without initial state and sequence_lens; those with lengths
+        made on first use (most runs never ask for them)."""
+        key = (with_state, with_lengths)
+        if key not in self.run:
+            self.run[key] = self.adapter.session(lstm_model(self.config, self.nodes, self.dtype,
+                                                            with_state, with_lengths))
+        return self.run[key]
+
+    def forward(self, input, state, lengths=None):
+        """nn.LSTM's forward; `lengths` (Supports.lengths) go in as ``sequence_lens``."""
         c = self.config
         reject_empty_sequence(c, input)
         if np.ndim(input) == 3 and np.shape(input)[0 if c.batch_first else 1] == 0:
@@ -122,13 +139,17 @@ class _Built:
         elif c.batch_first:
             x = x.swapaxes(0, 1)
         feeds = {"X": np.ascontiguousarray(x)}
+        if lengths is not None:
+            if unbatched:
+                raise ValueError("lengths for unbatched input: lengths need a batch")
+            feeds["sequence_lens"] = np.asarray(lengths, np.int32)
         if state is not None:
             d = c.num_directions
             for layer in range(c.num_layers):
                 rows = slice(layer * d, (layer + 1) * d)
                 feeds[f"initial_h_{layer}"] = np.ascontiguousarray(state[0][rows], self.dtype)
                 feeds[f"initial_c_{layer}"] = np.ascontiguousarray(state[1][rows], self.dtype)
-        y, h_n, c_n = self.run[state is not None](feeds)
+        y, h_n, c_n = self._session(state is not None, lengths is not None)(feeds)
         output = self.adapter.read_output(np.asarray(y))
         if unbatched:
             return output[:, 0], (h_n[:, 0], c_n[:, 0])
@@ -140,7 +161,7 @@ class _Built:
 class OnnxRuntimeAdapter(_OnnxAdapter):
     name = "onnxruntime"
     description = "an ONNX LSTM node per layer, run by ONNX Runtime (CPU, float32)"
-    supports = Supports(projection=False, float64=False, gradients="none")
+    supports = Supports(projection=False, float64=False, gradients="none", lengths=True)
     requires = ("onnx", "onnxruntime")
 
     def session(self, model):
@@ -157,6 +178,8 @@ class OnnxRuntimeAdapter(_OnnxAdapter):
 class OnnxReferenceAdapter(_OnnxAdapter):
     name = "onnx-reference"
     description = "an ONNX LSTM node per layer, run by onnx's reference evaluator (NumPy)"
+    # No lengths: the reference evaluator's LSTM ignores sequence_lens (onnx 1.23, measured:
+    # it runs every row over the whole padded batch).
     supports = Supports(projection=False, gradients="none")
 
     def session(self, model):

@@ -145,6 +145,11 @@ class Supports:
     framework's), ``"manual"`` (a hand-written backward), or ``"none"`` (forward only: the harness
     then compares finite differences of the forward with the reference's gradients).
 
+    `lengths` True: `Built.forward` and `Built.gradients` also take ``lengths=``, an int64
+    array with one length per batch row (1..seq_len, in the batch's order, not sorted), the
+    input being padded to seq_len with values that must not matter (docs/adapter-contract.md).
+    False (the default): no call ever passes the keyword.
+
     `initial_state` False: the implementation takes no (h0, c0). No call then ever passes a
     state (``state`` is None in every `Built.forward` and `Built.gradients` call), the cases
     are drawn without one, and the checks that need a state to carry between calls
@@ -164,6 +169,10 @@ class Supports:
     # Takes a `PackedSequence` as nn.LSTM does (parity.packed): torch modules only, so off
     # unless declared or found by probing a drop-in look-alike.
     packed: bool = False
+    # Takes padded input plus per-row lengths, ``forward(input, state, lengths=...)`` and
+    # ``gradients(input, state, cotangents, lengths=...)`` (parity.lengths): declared only.
+    # An adapter without it is never called with the keyword.
+    lengths: bool = False
     gradients: Literal["autograd", "manual", "none"] = "autograd"
 
     def __post_init__(self) -> None:
@@ -260,6 +269,13 @@ class Built(Protocol):
         ``wrong-structure``, another shape ``wrong-shape`` (docs/adapter-contract.md).
         Needed only when `Supports.gradients` is not ``"none"``.
         """
+
+    # With `Supports.lengths`, both also take ``lengths=None``: an int64 array (B,), each row's
+    # length in the batch's order; the input is padded to seq_len. Then only what nn.LSTM
+    # computes on the same batch packed is compared: output at each row's valid steps, h_n and
+    # c_n at each row's own last step (the reverse direction's at its first), and the
+    # gradients (the cotangent of output is zero at padded steps) of the valid input, h0, c0
+    # and every parameter. The keyword is passed only when lengths are given.
 
     # Optional: ``with_parameters(params) -> Built``, the same instance (its module, its caches)
     # called with other weights, as after ``load_state_dict`` or an optimizer step. Where a built

@@ -92,6 +92,7 @@ class CaseSpec:
             "dropout": c.dropout > 0,
             "initial_state": self.initial_state != "none",
             "packed": self.lengths is not None,
+            "lengths": self.lengths is not None,
             self.dtype: True,
         }
         return frozenset(name for name, on in used.items() if on)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Protocol
@@ -196,15 +197,23 @@ class Evaluation:
         return self.call("build", self.builder.build, config or self.spec.config, params,
                          dtype or self.spec.dtype, watched=params)
 
-    def forward_of(self, built, x: np.ndarray, state) -> dict[str, np.ndarray]:
-        """`built`'s forward on `x` from `state`, as ``{output, h_n, c_n}``."""
-        return unpack("forward", self.call("forward", built.forward, x, state))
+    def forward_of(self, built, x: np.ndarray, state,
+                   lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """`built`'s forward on `x` from `state`, as ``{output, h_n, c_n}``; with `lengths`
+        (padded input, `Supports(lengths=True)`), called with ``lengths=``."""
+        fn = built.forward if lengths is None else functools.partial(built.forward,
+                                                                      lengths=lengths)
+        return unpack("forward", self.call("forward", fn, x, state))
 
     def gradients_of(self, built, x: np.ndarray, state, cotangents,
-                     given: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                     given: Mapping[str, np.ndarray] | None = None,
+                     lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """`built`'s gradients, a dict of arrays or WrongStructure; with `given` (what they
-        are gradients of: input, h0, c0, parameters), their names and shapes checked too."""
-        grads = self.call("gradients", built.gradients, x, state, cotangents)
+        are gradients of: input, h0, c0, parameters), their names and shapes checked too;
+        with `lengths`, called with ``lengths=``."""
+        fn = built.gradients if lengths is None else functools.partial(built.gradients,
+                                                                        lengths=lengths)
+        grads = self.call("gradients", fn, x, state, cotangents)
         if not isinstance(grads, Mapping):
             raise ImplementationError("gradients", WrongStructure(
                 f"returned {type(grads).__name__}, not a dict of arrays"))

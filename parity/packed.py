@@ -245,11 +245,11 @@ MISTAKES = (
             permute_h0=True),
     Mistake("final state after padding",
             "the final state is taken after running on through the padding: h_n and c_n are "
-            "the state at the padded end (the longest sequence's last step), not at each "
+            "the state at the padded end (the padded batch's last step), not at each "
             "sequence's own last step",
             lambda n, T: (np.full_like(n, T), np.full_like(n, T), n - 1)),
     Mistake("reverse from padded end",
-            "the reverse direction starts at the padded end (the longest sequence's last "
+            "the reverse direction starts at the padded end (the padded batch's last "
             "step) instead of at each sequence's own last step (length - 1)",
             lambda n, T: (n, n, np.full_like(n, T - 1)), needs_bidirectional=True),
     Mistake("padding run as data",
@@ -282,18 +282,24 @@ def _time_major(a: np.ndarray, spec: CaseSpec) -> np.ndarray:
     return np.swapaxes(a, 0, 1) if spec.config.batch_first else a
 
 
-def _valid_mask(spec: CaseSpec) -> np.ndarray:
+def valid_mask(spec: CaseSpec) -> np.ndarray:
     """(T, B) True where a row has data."""
     return np.arange(spec.seq_len)[:, None] < np.asarray(spec.lengths)[None, :]
 
 
-def _rerun(ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray):
-    """The forward with `mistake` built in (None: none), in the case's layouts."""
+def _rerun(ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray,
+           padded: bool = False):
+    """The forward with `mistake` built in (None: none), in the case's layouts. `padded`:
+    the implementation was given the padded input itself (parity.lengths), not packed."""
     spec, case = ev.spec, ev.case
     n = np.asarray(spec.lengths)
-    T = int(n.max())  # a PackedSequence unpacks to the longest sequence: the padded end
-    # An implementation that runs on through the padding sees what unpacking gives: zeros.
-    x = _time_major(np.asarray(case.input, np.float64), spec) * _valid_mask(spec)[:, :, None]
+    x = _time_major(np.asarray(case.input, np.float64), spec)
+    if padded:
+        T = spec.seq_len  # it runs on through the padding as given, values and all
+    else:
+        T = int(n.max())  # a PackedSequence unpacks to the longest sequence: the padded end
+        # An implementation that runs on through the padding sees what unpacking gives: zeros.
+        x = x * valid_mask(spec)[:, :, None]
     state: tuple[np.ndarray, ...] | None = case.state
     unsorted = np.argsort(sorted_indices)
     if mistake is not None and mistake.permute_h0:
@@ -306,7 +312,7 @@ def _rerun(ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray):
     out, h_n, c_n = simulate(spec.config, {k: np.asarray(v, np.float64)
                                            for k, v in ev.reduced.items()},
                              x, state, forward_steps=f, final_step=g, reverse_start=r)
-    out = out * _valid_mask(spec)[:, :, None]
+    out = out * valid_mask(spec)[:, :, None]
     if mistake is not None and mistake.sorted_final:
         h_n, c_n = h_n[:, sorted_indices], c_n[:, sorted_indices]
     return {"output": _time_major(out, spec), "h_n": h_n, "c_n": c_n}
@@ -338,12 +344,12 @@ def _state_gradients_permuted(got: Outcome, want: Outcome, tols: Mapping,
 
 
 def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
-              candidates) -> list[Mistake] | None:
+              candidates, padded: bool = False) -> list[Mistake] | None:
     """The candidate mistakes the implementation's forward matches; None where the rerun
     without a mistake does not reproduce nn.LSTM (no evidence either way)."""
     spec, sorted_indices = ev.spec, _sorted_indices(ev.spec)
     got_fw, want_fw = got.forward, want.forward
-    if not _within(_rerun(ev, None, sorted_indices), want_fw, tols):
+    if not _within(_rerun(ev, None, sorted_indices, padded), want_fw, tols):
         return None
     identity = bool(np.all(sorted_indices == np.arange(len(sorted_indices))))
     found = []
@@ -354,7 +360,7 @@ def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
             continue
         if mistake.permute_h0 and ev.case.state is None:
             continue
-        wrong = _rerun(ev, mistake, sorted_indices)
+        wrong = _rerun(ev, mistake, sorted_indices, padded)
         if _within(wrong, want_fw, tols):
             continue  # the mistake changes nothing on this case
         if _within(got_fw, wrong, tols):
@@ -362,21 +368,31 @@ def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
     return found
 
 
-def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping) -> str | None:
+def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping, *,
+                 padded: bool = False, measure: Callable | None = None) -> str | None:
     """The mistake the implementation matches, or None.
 
     Where two mistakes give the same result on the case (running to the padded end and one
     step past each length, when the padding is one step), the implementation is run again on
     the case with one more row, two steps longer than the others, which tells them apart;
-    still more than one, none is named."""
+    still more than one, none is named.
+
+    `padded`: the implementation took the padded input and the lengths (parity.lengths), not
+    a PackedSequence: it sees the padded values, the padded end is seq_len, and the batch is
+    never sorted (the mistakes of sorted order do not apply). `measure(ev)` runs it on another
+    case: (got, reference, comparisons, tolerances), or None."""
+    candidates = [m for m in MISTAKES if not (padded and (m.permute_h0 or m.sorted_final))]
+    measure = measure or _measure
     if _within(got.forward, want.forward, tols):
+        if padded:
+            return None
         # Only the gradients differ: a permuted zero hx is the one mistake that shows there.
         mistake = next(m for m in MISTAKES if m.permute_h0)
         if ev.case.state is not None and _state_gradients_permuted(got, want, tols,
                                                                    _sorted_indices(ev.spec)):
             return mistake.cause
         return None
-    found = _matching(ev, got, want, tols, MISTAKES)
+    found = _matching(ev, got, want, tols, candidates, padded)
     if found and len(found) > 1:
         spec = ev.spec
         assert spec.lengths is not None and spec.batch is not None  # a packed case
@@ -385,10 +401,10 @@ def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping) -> 
         lengths = (extra, *spec.lengths) if spec.enforce_sorted else (*spec.lengths, extra)
         longer = Evaluation(ev.adapter, spec.replace(seq_len=extra, batch=spec.batch + 1,
                                                      lengths=lengths))
-        measured = _measure(longer)
+        measured = measure(longer)
         if measured is None:
             return None
-        found = _matching(longer, measured[0], measured[1].want, measured[3], found)
+        found = _matching(longer, measured[0], measured[1].want, measured[3], found, padded)
     if found and len(found) == 1:
         return found[0].cause
     return None
@@ -429,13 +445,16 @@ def _measure(ev: Evaluation):
                        ev.case.cotangents, _dtype(ev.spec.dtype))
     except (ImplementationError, Unsupported):
         return None
-    return (got, *_compare(ev, got))
+    return (got, *compare_packed(ev, got))
 
 
-def _compare(ev: Evaluation, got: Outcome):
-    spec = ev.spec
-    ref = run_packed_reference(ev.case, ev.reduced)
-    label = _label(spec)
+def compare_packed(ev: Evaluation, got: Outcome, case: Case | None = None,
+                   label: str | None = None):
+    """Compare `got` with nn.LSTM on `case` (`ev`'s unless given: the same with other
+    cotangents) packed; gradients only where `got` has them."""
+    spec, case = ev.spec, case or ev.case
+    ref = run_packed_reference(case, ev.reduced)
+    label = label or _label(spec)
     comparisons, tols = [], {}
 
     def add(group, name, unit):
@@ -465,9 +484,11 @@ def _compare(ev: Evaluation, got: Outcome):
 
     for name in FORWARD_NAMES:
         add("forward", name, 1.0)
-    names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
+    if got.gradients is None:
+        return ref, comparisons, tols
+    names = ["input"] + (["h0", "c0"] if case.state is not None else []) + ev.compared_params
     assert ref.want.gradients is not None  # the packed reference runs with gradients
-    unit = gradient_unit([ref.want.gradients[n] for n in names], ev.case.cotangents)
+    unit = gradient_unit([ref.want.gradients[n] for n in names], case.cotangents)
     for name in names:
         add("gradients", name, unit)
     return ref, comparisons, tols
@@ -485,7 +506,7 @@ def run_packed(ev: Evaluation):
                        ev.case.cotangents, _dtype(spec.dtype))
     except ImplementationError as exc:
         return PropertyOutcome("packed", False, error=exc)
-    ref, comparisons, tols = _compare(ev, got)
+    ref, comparisons, tols = compare_packed(ev, got)
     passed = all(c.passed for c in comparisons)
     cause = None
     if not passed and all(c.status is None for c in comparisons):

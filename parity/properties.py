@@ -44,6 +44,7 @@ from .adapter import LSTMConfig, Supports, split_parameter_name
 from .cases import CaseSpec
 from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported, expect_forward_shapes
+from .lengths import padded_cases, padding_lengths, run_padded, run_padding_invariance
 from .metamorphic import (Collector, PropertyOutcome, batch_axis, forward_names, forward_shapes,
                           rng_for, run_forward, run_gradients, time_axis)
 from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed
@@ -543,6 +544,17 @@ for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
     PROPERTY_TABLE[_name] = Property(
         _name, _run, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
         applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+
+# Padded input plus lengths (parity.lengths): adapters that declare Supports(lengths=True).
+
+PROPERTY_TABLE["padded"] = Property(
+    "padded", run_padded, needs=("lengths",), prepare=prepare_packed, draw=packed_lengths,
+    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+PROPERTY_TABLE["padding-invariance"] = Property(
+    "padding-invariance", run_padding_invariance, needs=("lengths",), prepare=padded_cases,
+    draw=padding_lengths,
+    applies=lambda s: _needs(s.lengths is not None and min(s.lengths) < s.seq_len,
+                             "needs a case with lengths and a padded row"))
 
 # Views with strides, and tensors kept across calls (parity.strides): torch modules only.
 

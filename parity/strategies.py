@@ -18,6 +18,7 @@ from .cases import CaseSpec
 __all__ = [
     "EDGE_CASES",
     "case_specs",
+    "real_sizes",
     "edge_cases",
     "initial_states",
     "lstm_configs",
@@ -36,6 +37,18 @@ WIDE_SIZES = (63, 64, 65, 127, 128, 129, 256)
 WIDE_ONE_IN = 8
 # Long sequences: past 64 (and past a power of two) where drift and truncation show.
 LONG_SEQUENCES = (65, 100, 128, 200)
+# Real batch and sequence sizes, drawn for one case in REAL_ONE_IN at small widths (REAL_WIDTH,
+# one or two layers; a long sequence in LONG_ONE_IN of them, a wide batch otherwise): batches
+# past the 64-row tiles of batched kernels, sequences past the 256- and 512-step chunks of
+# long-sequence kernels. Such a case costs its steps more than its multiply-adds (each step is a
+# few calls), so a long one is kept to REAL_STEPS steps over all layers and directions (250 to
+# 1000 steps each), and a wide batch to what MAX_WORK allows.
+REAL_BATCHES = (65, 128, 129, 256)
+REAL_SEQUENCES = (257, 300, 513, 1000)
+REAL_ONE_IN = 48
+LONG_ONE_IN = 4  # of those, a long sequence (it costs as much as ~5 other cases)
+REAL_WIDTH = 9  # block edges 7, 8, 9 included
+REAL_STEPS = 1000
 # Keep one case cheap enough to run hundreds of: seq_len x batch x width x layers x directions,
 # where a wide layer's width counts as its multiply-adds per step over those of a 40 x 40 one
 # (see `_work`).
@@ -110,20 +123,44 @@ def _work(config: LSTMConfig, seq_len: int, batch: int | None) -> int:
 
 
 @st.composite
+def real_sizes(draw, supports: Supports = ALL, *,
+               max_work: int = MAX_WORK) -> tuple[LSTMConfig, int, int]:
+    """(config, seq_len, batch) of a real batch or a real sequence at small widths: one of
+    REAL_BATCHES rows of a short sequence, or one of REAL_SEQUENCES steps of a small batch."""
+    config = draw(lstm_configs(supports, max_input=REAL_WIDTH, max_hidden=REAL_WIDTH,
+                               max_layers=2, wide=False))
+    directions_layers = config.num_layers * config.num_directions
+    if draw(st.integers(0, LONG_ONE_IN - 1)) == LONG_ONE_IN - 1:
+        seq_len = draw(st.sampled_from(REAL_SEQUENCES))
+        seq_len = max(1, min(seq_len, REAL_STEPS // directions_layers))
+        batch = draw(st.integers(1, 4))
+    else:
+        seq_len = draw(st.integers(1, 8))
+        batch = draw(st.sampled_from(REAL_BATCHES))
+    batch = max(1, min(batch, max_work // max(1, _work(config, seq_len, 1))))
+    return config, seq_len, batch
+
+
+@st.composite
 def case_specs(draw, supports: Supports = ALL, *, dtypes: tuple[str, ...] | None = None,
                max_seq_len: int = 64, max_work: int = MAX_WORK) -> CaseSpec:
-    """One case: config, sequence length, batch, dtype, scales, initial state, seed."""
-    config = draw(lstm_configs(supports))
-    seq_len = draw(sequences(max_len=max_seq_len))
-    # A wide layer runs a shorter sequence rather than blow the budget (narrow ones never do).
-    seq_len = max(1, min(seq_len, max_work // max(1, _work(config, 1, 1))))
-    unbatched = supports.unbatched and draw(st.booleans())
-    batch = None
-    if not unbatched:
-        # Shrink the batch before the rest when the case would be slow to run.
-        room = max(1, max_work // max(1, _work(config, seq_len, 1)))
-        batch = draw(st.one_of(st.integers(1, min(4, room)),
-                               st.integers(1, max(1, min(40, room)))))
+    """One case: config, sequence length, batch, dtype, scales, initial state, seed; now and
+    then (one in REAL_ONE_IN, `real_sizes`) a real batch or sequence at small widths."""
+    if draw(st.integers(0, REAL_ONE_IN - 1)) == REAL_ONE_IN - 1:
+        config, seq_len, batch = draw(real_sizes(supports, max_work=max_work))
+    else:
+        config = draw(lstm_configs(supports))
+        seq_len = draw(sequences(max_len=max_seq_len))
+        # A wide layer runs a shorter sequence rather than blow the budget (narrow ones never
+        # do).
+        seq_len = max(1, min(seq_len, max_work // max(1, _work(config, 1, 1))))
+        unbatched = supports.unbatched and draw(st.booleans())
+        batch = None
+        if not unbatched:
+            # Shrink the batch before the rest when the case would be slow to run.
+            room = max(1, max_work // max(1, _work(config, seq_len, 1)))
+            batch = draw(st.one_of(st.integers(1, min(4, room)),
+                                   st.integers(1, max(1, min(40, room)))))
     dtype = draw(st.sampled_from(list(dtypes or supports.dtypes)))
     weight, bias, scale, offset = draw(scales())
     return CaseSpec(

@@ -98,5 +98,5 @@ def test_dropout_for_a_one_layer_implementation_is_not_applicable_not_unsupporte
     proc, _ = both
     block = proc.stdout.split(f"{WARNING}:")[0]
     assert "unsupported features (not drawn): multi_layer, bidirectional, projection, " \
-           "unbatched, packed\n" in block
+           "unbatched, packed, lengths\n" in block
     assert "not applicable: dropout (one layer only" in block

@@ -70,6 +70,14 @@ class OnnxTorchGateOrder(OnnxReferenceAdapter):
         return nodes
 
 
+class OnnxReferenceWithLengths(OnnxReferenceAdapter):
+    """onnx's reference evaluator declared to take lengths: its LSTM ignores sequence_lens
+    (onnx 1.23), so every row runs on through the padding."""
+
+    description = "onnx-reference, sequence_lens given (which it ignores)"
+    supports = OnnxReferenceAdapter.supports.replace(lengths=True)
+
+
 class OnnxOutputReadAsTBDH(OnnxReferenceAdapter):
     """ONNX's Y [T, D, B, H] reshaped to [T, B, D*H] as if it were [T, B, D, H]."""
 
@@ -85,10 +93,10 @@ class JaxReverseOutputUnflipped(JaxAdapter):
 
     description = "jax, reverse direction's output not flipped back"
 
-    def run(self, config, dtype, params, x, h0, c0):
+    def run(self, config, dtype, params, x, h0, c0, lengths=None):
         import jax.numpy as jnp
 
-        y, h_n, c_n = super().run(config, dtype, params, x, h0, c0)
+        y, h_n, c_n = super().run(config, dtype, params, x, h0, c0, lengths)
         if config.bidirectional:
             h = config.output_hidden_size
             y = jnp.concatenate([y[..., :h], y[::-1, :, h:]], axis=-1)

@@ -70,6 +70,39 @@ def test_flax_optimized_cell_passes():
     assert [c.status for c in record.checks] == ["pass"] * 4
 
 
+# -- padded input plus lengths (Supports(lengths=True)) -------------------------------------------
+def test_onnxruntime_with_sequence_lens_passes():
+    from parity_implementations.onnx_lstm import OnnxRuntimeAdapter
+
+    adapter = OnnxRuntimeAdapter()
+    assert adapter.supports.lengths
+    record = check_implementation(adapter, checks=("padded", "padding-invariance"), seed=0,
+                                  max_examples=20, time_budget=3600.0)
+    assert [c.status for c in record.checks] == ["pass", "pass"], record.checks
+    assert all(c.examples > 0 for c in record.checks)
+
+
+def test_jax_with_a_mask_passes():
+    from parity_implementations.jax_lstm import JaxAdapter
+
+    adapter = JaxAdapter()
+    assert adapter.supports.lengths
+    record = check_implementation(adapter, checks=("padded", "padding-invariance"), seed=0,
+                                  max_examples=4, time_budget=3600.0)
+    assert [c.status for c in record.checks] == ["pass", "pass"], record.checks
+    assert all(c.examples > 0 for c in record.checks)
+
+
+def test_onnx_reference_ignoring_sequence_lens_is_caught():
+    """Measured: onnx's reference evaluator runs every row over the whole padded batch."""
+    record = checked(misconverted.OnnxReferenceWithLengths, checks=("padded",))
+    result = record.checks[0]
+    assert result.status == "fail", result.message
+    assert result.failure["likely_cause"].startswith((
+        "the final state is taken after running on through the padding",
+        "the padding is run as if it were data")), result.failure["likely_cause"]
+
+
 # -- porting a framework's own weights to torch with from_* --------------------------------------
 def torch_lstm(config, params, x, batch_first=True):
     module = torch.nn.LSTM(**config.as_dict(), dtype=torch.float64)

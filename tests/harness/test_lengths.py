@@ -1,0 +1,121 @@
+"""Padded input plus lengths (parity.lengths): the classic bugs caught with their cause, correct
+adapters passing, and adapters without `Supports(lengths=True)` never called with the keyword."""
+
+import numpy as np
+import pytest
+
+from parity import Supports, check_implementation
+from parity.cases import CaseSpec
+from parity.packed import MISTAKES
+from parity_implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
+
+from .lstms.lengths_adapters import (LENGTHS_BROKEN, FinalStateAfterPadding, GradientThroughPadding,
+                                     MaskedLengthsAdapter, NormalizesOverPadding)
+from .verdicts import assert_no_false_alarm
+
+CAUSES = {m.name: m.cause for m in MISTAKES}
+
+
+def run(adapter, checks, **kw):
+    kw.setdefault("seed", 1)
+    kw.setdefault("max_examples", 20)
+    return check_implementation(adapter, checks=tuple(checks), time_budget=3600.0, **kw)
+
+
+@pytest.mark.parametrize("cls", list(LENGTHS_BROKEN), ids=lambda c: c.__name__)
+def test_lengths_bug_is_caught_with_its_cause(cls):
+    record = run(cls(), ["padded"])
+    check = record.checks[0]
+    assert check.status == "fail", check.message
+    assert check.failure["likely_cause"] == CAUSES[LENGTHS_BROKEN[cls]], check.failure
+    # The failure names the lengths, and --case reproduces it.
+    assert "lengths=" in check.failure["case_id"]
+    again = run(cls(), ["padded"], case=CaseSpec.from_string(check.failure["case_id"]))
+    assert again.checks[0].status == "fail"
+    assert again.checks[0].failure["likely_cause"] == check.failure["likely_cause"]
+
+
+@pytest.mark.parametrize("adapter", [NumpyAdapter(), MaskedLengthsAdapter()],
+                         ids=lambda a: type(a).__name__)
+def test_correct_lengths_adapter_passes(adapter):
+    record = run(adapter, ["padded", "padding-invariance"], seed=2)
+    for check in record.checks:
+        assert check.examples > 0, check.check
+    assert record.features["lengths"]["cases"] > 0
+    assert_no_false_alarm(record)
+
+
+@pytest.mark.parametrize("cls, part", [
+    (NormalizesOverPadding, "reach valid results"),
+    (FinalStateAfterPadding, "reach valid results"),
+    (GradientThroughPadding, "reach the gradients of valid positions"),
+], ids=["normalizes over padding", "final state after padding", "gradient through padding"])
+def test_padding_invariance_catches_a_leak(cls, part):
+    check = run(cls(), ["padding-invariance"]).checks[0]
+    assert check.status == "fail", check.message
+    assert part in check.failure["likely_cause"]
+
+
+def test_gradient_leak_fails_padded_on_gradients_only():
+    check = run(GradientThroughPadding(), ["padded"]).checks[0]
+    assert check.status == "fail", check.message
+    assert check.failure["likely_cause"] is None  # no classic mistake fits
+
+
+class _NoLengthsBuilt(NumpyLSTM):
+    """Takes no `lengths` keyword at all: being called with it would raise TypeError."""
+
+    def forward(self, input, state=None):
+        return super().forward(input, state)
+
+    def gradients(self, input, state, cotangents):
+        return super().gradients(input, state, cotangents)
+
+
+class NoLengths(NumpyAdapter):
+    supports = Supports(gradients="manual")
+    lstm = _NoLengthsBuilt
+
+
+class DeclinesLengths(NumpyAdapter):
+    """Declares lengths, then declines them (NotImplementedError): unsupported, not pass."""
+
+    class lstm(NumpyLSTM):
+        def forward(self, input, state=None, lengths=None):
+            if lengths is not None:
+                raise NotImplementedError("no lengths here")
+            return super().forward(input, state)
+
+
+def test_adapter_without_lengths_is_unsupported_and_never_called_with_it():
+    record = run(NoLengths(), ["padded", "padding-invariance", "output"], max_examples=5)
+    status = {c.check: c.status for c in record.checks}
+    assert status == {"padded": "unsupported", "padding-invariance": "unsupported",
+                      "output": "pass"}
+    assert not record.features["lengths"]["supported"]
+
+
+def test_adapter_declining_lengths_is_unsupported():
+    record = run(DeclinesLengths(), ["padded"], max_examples=5)
+    assert record.checks[0].status == "unsupported"
+
+
+def test_lengths_are_given_as_declared():
+    """One int64 length per batch row, in the batch's order; the input padded to seq_len with
+    drawn (not zero) values."""
+    seen = []
+
+    class Spy(NumpyAdapter):
+        class lstm(NumpyLSTM):
+            def forward(self, input, state=None, lengths=None):
+                if lengths is not None:
+                    seen.append((np.array(input), np.array(lengths)))
+                return super().forward(input, state, lengths)
+
+    spec = CaseSpec.from_string("input_size=2,hidden_size=3,seq_len=5,batch=3,seed=4,"
+                                "lengths=2;5;1,enforce_sorted=false")
+    record = run(Spy(), ["padded"], case=spec)
+    assert record.checks[0].status == "pass"
+    x, lengths = seen[0]
+    assert lengths.dtype == np.int64 and lengths.tolist() == [2, 5, 1]
+    assert x.shape == (5, 3, 2) and np.all(x[2:, 0] != 0)
