@@ -391,9 +391,10 @@ def load_isolated(targets: list[str], options: Options) -> dict[str, dict]:
                         break
                     if child.ended():
                         status, words = "crashed", child.how_it_ended()[2]
-                    # The heartbeat is read twice: a call that ends between the reads makes the
-                    # second None (TypeError). A race to fix on its own, not in a typing change.
-                    elif child.deadline() is not None and time.monotonic() > child.deadline():  # type: ignore[operator]
+                    # The heartbeat read once: a call that ends between two reads would make
+                    # the second None.
+                    elif (deadline := child.deadline()) is not None and \
+                            time.monotonic() > deadline:
                         status, words = "timeout", f"ran over the {options.timeout:g}s limit"
                     else:
                         _until_event([child])
