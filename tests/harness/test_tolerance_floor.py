@@ -143,3 +143,25 @@ def test_the_sample_runs_draw_the_same_perturbations_whenever_they_run(seed):
     assert all(s.gradients is not None for s in with_gradients[0] + with_gradients[1])
     assert resolvable("float32", first.want.forward["output"],
                       first.spread_of("forward", "output"))
+
+
+# -- the properties compare two runs of the implementation the same way ---------------------------
+@pytest.mark.parametrize("spec", SHORT[:2])
+def test_a_property_of_a_correct_lstm_passes_without_sample_runs(spec):
+    from parity.properties import run_property
+
+    ev = _evaluation(correct.PerGateLSTM, spec)
+    outcome = run_property(ev, "step-by-step")
+    assert outcome.status == "pass", outcome.message("PerGateLSTM")
+    assert ev.reference_forward().probed == ()
+
+
+def test_a_property_finding_is_decided_under_the_full_tolerance():
+    """A state not carried over (a step at a time restarts from zeros): caught, and the
+    comparison that fails is the one under the full tolerance (the sample runs were made)."""
+    from parity.properties import run_property
+
+    ev = _evaluation(broken.InitialStateIgnored, SHORT[0])
+    outcome = run_property(ev, "step-by-step")
+    assert outcome.status == "fail"
+    assert ev.reference_forward().probed == ("forward",)
