@@ -91,8 +91,9 @@ def test_a_correct_lookalike_passes_with_exit_0(tmp_path):
     assert {c["check"] for c in impl["checks"] if c["kind"] == "property"} == set(PROPERTIES)
     training = next(c for c in impl["checks"] if c["check"] == "training")
     assert [r["optimizer"] for r in training["data"]["runs"]] == ["sgd", "adam"]
-    # It takes no PackedSequence: the packed-batch checks are unsupported, never passed.
-    packed = {"packed", "lengths"}
+    # It takes no PackedSequence, nor lengths: the variable-length checks are unsupported,
+    # never passed.
+    packed = {"packed", "lengths", "padded", "padding-invariance"}
     assert all(c["status"] == "pass" and c["examples"] > 0 for c in impl["checks"]
                if c["check"] not in packed)
     assert {c["status"] for c in impl["checks"] if c["check"] in packed} == {"unsupported"}
