@@ -31,6 +31,7 @@ from .compare import Comparison, format_where
 from .misbehaviour import (ChangesGlobalState, Misbehaviour, MutatesInput, WrongShape,
                            WrongStructure, changed, snapshot)
 from .process_state import watch
+from .results import Failure
 from .reference import FORWARD_NAMES, ReferenceRun, shared_reference
 from .tolerances import UNIT_ROUNDOFF
 
@@ -66,8 +67,12 @@ def reporting_calls(hook: CallHook) -> Iterator[None]:
 
 
 class Evaluator(Protocol):
-    """What the diagnosis and the declared divergences ask of the runner's `Checker`: the
-    evaluation and the outcome of other cases, cached across the run."""
+    """What the diagnosis, training and the declared divergences ask of the runner's
+    `Checker`: the implementation, and the evaluation and outcome of other cases, cached
+    across the run."""
+
+    adapter: Adapter
+    seed: int
 
     def evaluation(self, spec: CaseSpec, check: str) -> Evaluation: ...
 
@@ -76,6 +81,8 @@ class Evaluator(Protocol):
     def known_outcome(self, spec: CaseSpec, check: str) -> CheckOutcome | None: ...
 
     def dtypes_for(self, check: str) -> tuple[str, ...]: ...
+
+    def evidence(self, check: str, spec: CaseSpec, outcome: CheckOutcome) -> Failure | None: ...
 
 
 class Unsupported(Exception):

@@ -40,7 +40,7 @@ from hypothesis.errors import Unsatisfiable
 from .adapter import InvalidArgument, LSTMConfig
 from .cases import CaseSpec
 from .checks import CHECKS
-from .evaluation import CheckOutcome, Unsupported
+from .evaluation import CheckOutcome, Evaluator, Unsupported
 from .misbehaviour import MISBEHAVIOURS, is_misbehaviour
 from .results import FIXED, KNOWN, CheckRecord, Failure
 
@@ -233,7 +233,7 @@ class Tracker:
         return i
 
     # -- after a check --------------------------------------------------------------------------
-    def settle(self, checker, record: CheckRecord, drawn=None) -> CheckRecord:
+    def settle(self, checker: Evaluator, record: CheckRecord, drawn=None) -> CheckRecord:
         """Confirm each declaration for `record`'s check (drawing its cases when the search did
         not meet them), attach what was found, and set the status: ``known`` when only
         declared findings showed, ``fixed`` when a declaration no longer shows."""
@@ -251,7 +251,7 @@ class Tracker:
         record.known = entries
         return _with_status(record)
 
-    def settle_single(self, checker, record: CheckRecord, spec: CaseSpec,
+    def settle_single(self, checker: Evaluator, record: CheckRecord, spec: CaseSpec,
                       outcome: CheckOutcome) -> CheckRecord:
         """`--case`: one case decides nothing about the others; only an explained finding is
         recorded (and makes the status ``known``)."""
@@ -265,7 +265,8 @@ class Tracker:
         record.failure, record.message, record.status = None, "", "pass"
         return _with_status(record)
 
-    def settle_record(self, checker, record: CheckRecord, strict: bool = True) -> CheckRecord:
+    def settle_record(self, checker: Evaluator, record: CheckRecord,
+                      strict: bool = True) -> CheckRecord:
         """A check decided outside the search (training): its one finding, explained or not;
         `strict` False (`--case`): a declaration not seen on this one case is not fixed."""
         mine = self.for_check(record.check)
@@ -289,7 +290,7 @@ class Tracker:
         record.known = entries
         return _with_status(record)
 
-    def _confirm(self, checker, check: str, i: int, declaration: KnownDivergence,
+    def _confirm(self, checker: Evaluator, check: str, i: int, declaration: KnownDivergence,
                  drawn) -> None:
         """Draw cases inside the combination until the finding shows, or as many as the search
         drew, or its time budget is spent."""
@@ -320,7 +321,7 @@ class Tracker:
         except (_Found, Unsatisfiable):
             pass
 
-    def _try(self, checker, check: str, spec: CaseSpec, name: str) -> int | None:
+    def _try(self, checker: Evaluator, check: str, spec: CaseSpec, name: str) -> int | None:
         """The declaration that explains `check`'s outcome on `spec`, if one does."""
         try:
             outcome = checker.outcome(spec, check)
@@ -328,8 +329,8 @@ class Tracker:
             return None
         return self._explained_by(check, spec, outcome, name)
 
-    def _entry(self, checker, check: str, declaration: KnownDivergence, seen: _Seen | None,
-               minimize: bool = True) -> dict:
+    def _entry(self, checker: Evaluator, check: str, declaration: KnownDivergence,
+               seen: _Seen | None, minimize: bool = True) -> dict:
         entry = {**declaration.as_dict(), "status": FIXED, "cases": 0, "evidence": None}
         if seen is None or seen.first is None:
             return entry
@@ -340,7 +341,7 @@ class Tracker:
                      evidence=checker.evidence(check, spec, outcome))
         return entry
 
-    def _simplest(self, checker, check, declaration, spec, outcome):
+    def _simplest(self, checker: Evaluator, check, declaration, spec, outcome):
         """A simpler case inside the combination that shows the same finding, greedily."""
         name = checker.adapter.name
         deadline = time.monotonic() + EVIDENCE_SHRINK_BUDGET

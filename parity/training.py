@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .cases import CaseSpec
-from .evaluation import Evaluation, ImplementationError, Unsupported
+from .evaluation import Evaluation, Evaluator, ImplementationError, Unsupported
 from .misbehaviour import WrongShape
 from .process_state import harness_settings
 from .reference import make_torch_lstm
@@ -249,7 +249,7 @@ def train_both(ev: Evaluation) -> list[_Run]:
     return runs
 
 
-def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
+def run_training(checker: Evaluator, spec: CaseSpec | None = None) -> CheckRecord:
     """The `training` check of `checker`'s implementation, on `spec` (default TRAINING_CASE)."""
     started = time.monotonic()
     spec = (spec or CaseSpec.from_string(TRAINING_CASE)).replace(dtype="float64")
@@ -311,7 +311,7 @@ def run_training(checker, spec: CaseSpec | None = None) -> CheckRecord:
     return record
 
 
-def _failure(checker, spec, message, finding) -> Failure:
+def _failure(checker: Evaluator, spec: CaseSpec, message: str, finding: dict | None) -> Failure:
     return Failure.of(spec, message,
                       spec.reproduce(checker.adapter.target or checker.adapter.name, "training"),
                       finding=finding, comparisons=[finding] if finding else [],
