@@ -60,12 +60,15 @@ def _compiled():
     def vjp(adapter, config, dtype, unbatched, params, x, h0, c0, cotangents, lengths=None):
         if h0 is None:
             primals = (params, x)
-            fn = lambda p, x: apply(adapter, config, dtype, unbatched, p, x, None, None,  # noqa: E731
-                                    lengths)
+
+            def fn(p, x):
+                return apply(adapter, config, dtype, unbatched, p, x, None, None, lengths)
         else:
             primals = (params, x, h0, c0)
-            fn = lambda p, x, h, c: apply(adapter, config, dtype, unbatched, p, x, h, c,  # noqa: E731
-                                          lengths)
+
+            def fn(p, x, h, c):  # type: ignore[misc]  # with a state: two more primals
+                return apply(adapter, config, dtype, unbatched, p, x, h, c, lengths)
+
         _, pullback = jax.vjp(fn, *primals)
         return pullback(cotangents)
 
@@ -119,16 +122,35 @@ class _Built:
     def forward(self, input, state, lengths=None):
         forward, _ = _compiled()
         x, h0, c0, unbatched = self._arrays(input, state)
-        y, h_n, c_n = forward(self.adapter, self.config, self.dtype, unbatched, self.params,
-                              x, h0, c0, _lengths(lengths))
+        y, h_n, c_n = forward(
+            self.adapter,
+            self.config,
+            self.dtype,
+            unbatched,
+            self.params,
+            x,
+            h0,
+            c0,
+            _lengths(lengths),
+        )
         return np.asarray(y), (np.asarray(h_n), np.asarray(c_n))
 
     def gradients(self, input, state, cotangents, lengths=None):
         _, vjp = _compiled()
         x, h0, c0, unbatched = self._arrays(input, state)
         cts = tuple(np.asarray(g, self.np_dtype) for g in cotangents)
-        grads = vjp(self.adapter, self.config, self.dtype, unbatched, self.params, x, h0, c0,
-                    cts, _lengths(lengths))
+        grads = vjp(
+            self.adapter,
+            self.config,
+            self.dtype,
+            unbatched,
+            self.params,
+            x,
+            h0,
+            c0,
+            cts,
+            _lengths(lengths),
+        )
         out = {n: np.asarray(g) for n, g in grads[0].items()}
         out["input"] = np.asarray(grads[1])
         if state is not None:

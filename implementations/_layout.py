@@ -39,5 +39,6 @@ def from_time_major(config: LSTMConfig, unbatched: bool, y, h_n, c_n):
 
 def names(layer: int, direction: int) -> dict[str, str]:
     sfx = f"_l{layer}{'_reverse' if direction else ''}"
-    return {kind: kind + sfx for kind in
-            ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+    return {
+        kind: kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    }

@@ -19,10 +19,20 @@ SequenceCell = Callable[..., nn.Module]  # (input_size, hidden_size, proj_size, 
 class StackedLSTM(nn.Module):
     """`nn.LSTM`'s constructor and forward, built from one-direction sequence cells."""
 
-    def __init__(self, cell: SequenceCell, input_size: int, hidden_size: int,
-                 num_layers: int = 1, bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        cell: SequenceCell,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         self.hidden_size, self.proj_size = hidden_size, proj_size
         self.num_layers, self.batch_first, self.dropout = num_layers, batch_first, dropout
@@ -30,8 +40,14 @@ class StackedLSTM(nn.Module):
         out = proj_size or hidden_size
         self.cells = nn.ModuleList(
             nn.ModuleList(
-                cell(input_size if layer == 0 else out * self.num_directions, hidden_size,
-                     proj_size=proj_size, bias=bias, device=device, dtype=dtype)
+                cell(
+                    input_size if layer == 0 else out * self.num_directions,
+                    hidden_size,
+                    proj_size=proj_size,
+                    bias=bias,
+                    device=device,
+                    dtype=dtype,
+                )
                 for _ in range(self.num_directions)
             )
             for layer in range(num_layers)
@@ -83,5 +99,6 @@ def direction_suffix(direction: int) -> str:
 def canonical_names(layer: int, direction: int) -> dict[str, str]:
     """The canonical names of one layer and direction, by kind."""
     sfx = f"_l{layer}{direction_suffix(direction)}"
-    return {kind: kind + sfx for kind in
-            ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+    return {
+        kind: kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    }

@@ -28,8 +28,14 @@ from parity import LSTMConfig, Supports, TorchAdapter, Variant
 
 from ._stack import StackedLSTM, canonical_names
 
-__all__ = ["FusedAdapter", "FusedCell", "NaiveAdapter", "NaiveCell", "PeepholeAdapter",
-           "PeepholeCell"]
+__all__ = [
+    "FusedAdapter",
+    "FusedCell",
+    "NaiveAdapter",
+    "NaiveCell",
+    "PeepholeAdapter",
+    "PeepholeCell",
+]
 
 GATE_NAMES = ("i", "f", "c", "o")  # the article's names; its "c" is nn.LSTM's g
 
@@ -44,8 +50,9 @@ class _Projection(nn.Module):
 
     def __init__(self, hidden_size, proj_size, device=None, dtype=None):
         super().__init__()
-        self.W_hr = _uniform((hidden_size, proj_size), hidden_size, device, dtype) \
-            if proj_size else None
+        self.W_hr = (
+            _uniform((hidden_size, proj_size), hidden_size, device, dtype) if proj_size else None
+        )
 
     def project(self, h):
         return h if self.W_hr is None else h @ self.W_hr
@@ -61,8 +68,9 @@ class NaiveCell(_Projection):
         for g in GATE_NAMES:
             setattr(self, f"W_{g}", _uniform((input_sz, hidden_sz), hidden_sz, device, dtype))
             setattr(self, f"U_{g}", _uniform((out, hidden_sz), hidden_sz, device, dtype))
-            setattr(self, f"b_{g}",
-                    _uniform((hidden_sz,), hidden_sz, device, dtype) if bias else None)
+            setattr(
+                self, f"b_{g}", _uniform((hidden_sz,), hidden_sz, device, dtype) if bias else None
+            )
 
     def _gate(self, g, x_t, h_t):
         pre = x_t @ getattr(self, f"W_{g}") + h_t @ getattr(self, f"U_{g}")
@@ -117,11 +125,11 @@ class FusedCell(_Projection):
             gates = self.gates(x_t, h_t, c_t)
             i_t, f_t, g_t = (
                 torch.sigmoid(gates[:, :HS]),  # input
-                torch.sigmoid(gates[:, HS:HS * 2]),  # forget
-                torch.tanh(gates[:, HS * 2:HS * 3]),
+                torch.sigmoid(gates[:, HS : HS * 2]),  # forget
+                torch.tanh(gates[:, HS * 2 : HS * 3]),
             )
             c_t = f_t * c_t + i_t * g_t
-            o_t = torch.sigmoid(self.output_gate(gates[:, HS * 3:], c_t))
+            o_t = torch.sigmoid(self.output_gate(gates[:, HS * 3 :], c_t))
             h_t = self.project(o_t * torch.tanh(c_t))
             hidden_seq.append(h_t.unsqueeze(0))
         hidden_seq = _stack_steps(hidden_seq, x, h_t)
@@ -143,8 +151,9 @@ class PeepholeCell(FusedCell):
     def gates(self, x_t, h_t, c_t):
         HS = self.hidden_size
         gates = super().gates(x_t, h_t, c_t)
-        peep = torch.cat([c_t * self.p_i, c_t * self.p_f, torch.zeros_like(gates[:, 2 * HS:])],
-                         dim=1)
+        peep = torch.cat(
+            [c_t * self.p_i, c_t * self.p_f, torch.zeros_like(gates[:, 2 * HS :])], dim=1
+        )
         return gates + peep
 
     def output_gate(self, pre, c_t):
@@ -223,14 +232,16 @@ def peephole_parameters(config: LSTMConfig) -> dict[str, tuple[int, ...]]:
 
 
 def _peepholes_off(config: LSTMConfig, params: dict) -> dict:
-    return {n: (np.zeros_like(a) if n in peephole_parameters(config) else a)
-            for n, a in params.items()}
+    return {
+        n: (np.zeros_like(a) if n in peephole_parameters(config) else a) for n, a in params.items()
+    }
 
 
 class PeepholeAdapter(FusedAdapter):
     name = "peephole"
-    description = ("seed 002's peephole cell (Gers & Schmidhuber's diagonal peepholes on the "
-                   "fused cell)")
+    description = (
+        "seed 002's peephole cell (Gers & Schmidhuber's diagonal peepholes on the fused cell)"
+    )
     cell = PeepholeCell
     variant = Variant(
         description="peephole connections: weight_ci/cf/co_l{k} (hidden_size,) on the cell state",

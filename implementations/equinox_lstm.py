@@ -41,10 +41,18 @@ class EquinoxAdapter(JaxFamilyAdapter):
             for direction in range(config.num_directions):
                 k = layer * config.num_directions + direction
                 fields = cells[layer][direction]
-                template = eqx.nn.LSTMCell(fields["weight_ih"].shape[1], config.hidden_size,
-                                           use_bias=config.bias, dtype=dtype, key=key)
-                cell = eqx.tree_at(lambda c: (c.weight_ih, c.weight_hh), template,
-                                   (fields["weight_ih"], fields["weight_hh"]))
+                template = eqx.nn.LSTMCell(
+                    fields["weight_ih"].shape[1],
+                    config.hidden_size,
+                    use_bias=config.bias,
+                    dtype=dtype,
+                    key=key,
+                )
+                cell = eqx.tree_at(
+                    lambda c: (c.weight_ih, c.weight_hh),
+                    template,
+                    (fields["weight_ih"], fields["weight_hh"]),
+                )
                 if config.bias:
                     cell = eqx.tree_at(lambda c: c.bias, cell, fields["bias"])
                 batched = jax.vmap(cell)

@@ -21,8 +21,10 @@ __all__ = ["FlaxAdapter", "FlaxOptimizedAdapter"]
 class FlaxAdapter(JaxFamilyAdapter):
     name = "flax"
     description = "flax.linen LSTMCell driven by nn.RNN / nn.Bidirectional, one per layer"
-    layout = Layout(biases=1, weights="x @ kernel: one Dense per gate and side, (I, H) and "
-                                      "(H, H); the bias on h's side")
+    layout = Layout(
+        biases=1,
+        weights="x @ kernel: one Dense per gate and side, (I, H) and (H, H); the bias on h's side",
+    )
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("flax",)
     cell = "LSTMCell"  # or "OptimizedLSTMCell": the same parameters, fused kernels
@@ -44,19 +46,24 @@ class FlaxAdapter(JaxFamilyAdapter):
         x = x.swapaxes(0, 1)  # nn.RNN scans axis 1 (time_major=False)
         h_n, c_n = [], []
         for layer in range(config.num_layers):
+
             def rnn():
-                return nn.RNN(cell(config.hidden_size, dtype=dtype, param_dtype=dtype),
-                              return_carry=True)
+                return nn.RNN(
+                    cell(config.hidden_size, dtype=dtype, param_dtype=dtype), return_carry=True
+                )
+
             k = layer * config.num_directions
             if config.bidirectional:
                 module = nn.Bidirectional(rnn(), rnn(), return_carry=True)
                 carry = ((c0[k], h0[k]), (c0[k + 1], h0[k + 1]))
-                (fw, bw), x = module.apply({"params": flax_params[f"layer_{layer}"]}, x,
-                                           initial_carry=carry)
+                (fw, bw), x = module.apply(
+                    {"params": flax_params[f"layer_{layer}"]}, x, initial_carry=carry
+                )
                 carries = [fw, bw]
             else:
-                carry, x = rnn().apply({"params": flax_params[f"layer_{layer}"]}, x,
-                                       initial_carry=(c0[k], h0[k]))
+                carry, x = rnn().apply(
+                    {"params": flax_params[f"layer_{layer}"]}, x, initial_carry=(c0[k], h0[k])
+                )
                 carries = [carry]
             for c, h in carries:
                 h_n.append(h)

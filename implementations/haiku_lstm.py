@@ -20,8 +20,11 @@ __all__ = ["HaikuAdapter"]
 class HaikuAdapter(JaxFamilyAdapter):
     name = "haiku"
     description = "dm-haiku hk.LSTM unrolled by hk.dynamic_unroll, one per layer and direction"
-    layout = Layout(gate_order="i, g, f, o", biases=1,
-                    weights="[x, h] @ w (I + H, 4H); +1 added to the forget gate in every call")
+    layout = Layout(
+        gate_order="i, g, f, o",
+        biases=1,
+        weights="[x, h] @ w (I + H, 4H); +1 added to the forget gate in every call",
+    )
     supports = Supports(projection=False, gradients="autograd")
     requires = JAX_REQUIRES + ("haiku",)
     install = "parity[haiku]"
@@ -46,11 +49,13 @@ class HaikuAdapter(JaxFamilyAdapter):
                 outputs = []
                 for direction in range(config.num_directions):
                     k = layer * config.num_directions + direction
-                    core = hk.LSTM(config.hidden_size,
-                                   name=f"lstm_l{layer}{'_reverse' if direction else ''}")
+                    core = hk.LSTM(
+                        config.hidden_size, name=f"lstm_l{layer}{'_reverse' if direction else ''}"
+                    )
                     seq = x[::-1] if direction else x
-                    ys, state = hk.dynamic_unroll(core, seq, hk.LSTMState(h0[k], c0[k]),
-                                                  time_major=True)
+                    ys, state = hk.dynamic_unroll(
+                        core, seq, hk.LSTMState(h0[k], c0[k]), time_major=True
+                    )
                     outputs.append(ys[::-1] if direction else ys)
                     h_n.append(state.hidden)
                     c_n.append(state.cell)

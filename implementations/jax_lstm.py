@@ -54,8 +54,10 @@ def jax_lstm(config: LSTMConfig, params, x, h0, c0, lengths=None):
                 if lengths is None:
                     return (h_new, c_new), h_new
                 m = m[:, None]
-                return ((jnp.where(m, h_new, h), jnp.where(m, c_new, c)),
-                        jnp.where(m, h_new, jnp.zeros_like(h_new)))
+                return (
+                    (jnp.where(m, h_new, h), jnp.where(m, c_new, c)),
+                    jnp.where(m, h_new, jnp.zeros_like(h_new)),
+                )
 
             (h, c), ys = jax.lax.scan(step, (h0[k], c0[k]), (xw, mask))
             outputs.append(ys[::-1] if direction else ys)

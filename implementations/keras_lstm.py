@@ -35,17 +35,22 @@ def import_keras():
 
     backend = keras.backend.backend()
     if backend != "torch":
-        raise RuntimeError(f"keras was imported with the {backend!r} backend before parity's "
-                           f"keras adapter could select 'torch'; set KERAS_BACKEND=torch "
-                           f"before anything imports keras")
+        raise RuntimeError(
+            f"keras was imported with the {backend!r} backend before parity's "
+            f"keras adapter could select 'torch'; set KERAS_BACKEND=torch "
+            f"before anything imports keras"
+        )
     return keras
 
 
 class KerasAdapter(Adapter):
     name = "keras"
     description = "keras.layers.LSTM / Bidirectional on Keras 3's torch backend, one per layer"
-    layout = Layout(gate_order="i, f, g, o", biases=1,
-                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
+    layout = Layout(
+        gate_order="i, f, g, o",
+        biases=1,
+        weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c",
+    )
     supports = Supports(projection=False, gradients="autograd")
     requires = ("keras",)
     install = "parity[keras]"
@@ -58,12 +63,20 @@ class KerasAdapter(Adapter):
         keras = import_keras()
         layers = []
         for layer in range(config.num_layers):
+
             def lstm():
-                return keras.layers.LSTM(config.hidden_size, return_sequences=True,
-                                         return_state=True, use_bias=config.bias, dtype=dtype)
+                return keras.layers.LSTM(
+                    config.hidden_size,
+                    return_sequences=True,
+                    return_state=True,
+                    use_bias=config.bias,
+                    dtype=dtype,
+                )
+
             size = config.layer_input_size(layer)
-            made = keras.layers.Bidirectional(lstm(), dtype=dtype) if config.bidirectional \
-                else lstm()
+            made = (
+                keras.layers.Bidirectional(lstm(), dtype=dtype) if config.bidirectional else lstm()
+            )
             made.build((None, None, size))
             layers.append(made)
         return layers
@@ -103,8 +116,12 @@ class _Built:
                 warnings.simplefilter("ignore")
                 # The non-trainable variables (dropout's seed state) are passed as they are.
                 result, _ = keras_layer.stateless_call(
-                    list(weights[layer]), [v.value for v in keras_layer.non_trainable_variables],
-                    x, initial_state=initial, mask=mask)
+                    list(weights[layer]),
+                    [v.value for v in keras_layer.non_trainable_variables],
+                    x,
+                    initial_state=initial,
+                    mask=mask,
+                )
             x, finals = result[0], result[1:]
             h_n += finals[0::2]
             c_n += finals[1::2]
@@ -144,12 +161,16 @@ class _Built:
         hx = None if state is None else (leaves["h0"], leaves["c0"])
         with torch.enable_grad():
             outs = self._run(params, leaves["input"], hx, _lengths(lengths))
-            loss = sum((torch.as_tensor(np.asarray(g)).to(t.dtype) * t).sum()
-                       for g, t in zip(cotangents, outs))
+            loss = sum(
+                (torch.as_tensor(np.asarray(g)).to(t.dtype) * t).sum()
+                for g, t in zip(cotangents, outs)
+            )
             every = {**leaves, **params}
             grads = torch.autograd.grad(loss, list(every.values()), allow_unused=True)
-        return {n: np.zeros_like(leaf.detach().numpy()) if g is None else _numpy(g)
-                for (n, leaf), g in zip(every.items(), grads)}
+        return {
+            n: np.zeros_like(leaf.detach().numpy()) if g is None else _numpy(g)
+            for (n, leaf), g in zip(every.items(), grads)
+        }
 
 
 def _lengths(lengths):

@@ -29,8 +29,11 @@ __all__ = ["KNOWN_DIVERGENCES", "KerasTensorFlowAdapter", "import_keras_tensorfl
 KNOWN_DIVERGENCES = (
     KnownDivergence(
         cause="with an empty batch (batch=0) its cell's bias add raises (Biases must be 1D: "
-              "[0, 4H]) where nn.LSTM returns empty tensors",
-        checks=("degenerate",), status="fail", match="batch=0 .*Biases must be 1D"),
+        "[0, 4H]) where nn.LSTM returns empty tensors",
+        checks=("degenerate",),
+        status="fail",
+        match="batch=0 .*Biases must be 1D",
+    ),
 )
 
 
@@ -43,18 +46,23 @@ def import_keras_tensorflow():
 
     backend = keras.backend.backend()
     if backend != "tensorflow":
-        raise RuntimeError(f"keras was imported with the {backend!r} backend before parity's "
-                           f"keras-tf adapter could select 'tensorflow'; run it in a process of "
-                           f"its own (parity check does), or set KERAS_BACKEND=tensorflow "
-                           f"before anything imports keras")
+        raise RuntimeError(
+            f"keras was imported with the {backend!r} backend before parity's "
+            f"keras-tf adapter could select 'tensorflow'; run it in a process of "
+            f"its own (parity check does), or set KERAS_BACKEND=tensorflow "
+            f"before anything imports keras"
+        )
     return keras
 
 
 class KerasTensorFlowAdapter(Adapter):
     name = "keras-tf"
     description = "keras.layers.LSTM / Bidirectional on Keras 3's TensorFlow backend, one per layer"
-    layout = Layout(gate_order="i, f, g, o", biases=1,
-                    weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c")
+    layout = Layout(
+        gate_order="i, f, g, o",
+        biases=1,
+        weights="x @ kernel (I, 4H), h @ recurrent_kernel (H, 4H); Keras calls g c",
+    )
     supports = Supports(projection=False, gradients="autograd")
     requires = ("keras", "tensorflow")
     install = "parity[tensorflow]"
@@ -70,11 +78,19 @@ class KerasTensorFlowAdapter(Adapter):
         keras = import_keras_tensorflow()
         layers = []
         for layer in range(config.num_layers):
+
             def lstm():
-                return keras.layers.LSTM(config.hidden_size, return_sequences=True,
-                                         return_state=True, use_bias=config.bias, dtype=dtype)
-            made = keras.layers.Bidirectional(lstm(), dtype=dtype) if config.bidirectional \
-                else lstm()
+                return keras.layers.LSTM(
+                    config.hidden_size,
+                    return_sequences=True,
+                    return_state=True,
+                    use_bias=config.bias,
+                    dtype=dtype,
+                )
+
+            made = (
+                keras.layers.Bidirectional(lstm(), dtype=dtype) if config.bidirectional else lstm()
+            )
             made.build((None, None, config.layer_input_size(layer)))
             layers.append(made)
         return layers
@@ -110,8 +126,11 @@ class _Built:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result, _ = keras_layer.stateless_call(
-                    list(weights[layer]), [v.value for v in keras_layer.non_trainable_variables],
-                    x, initial_state=initial)
+                    list(weights[layer]),
+                    [v.value for v in keras_layer.non_trainable_variables],
+                    x,
+                    initial_state=initial,
+                )
             x, finals = result[0], result[1:]
             h_n += finals[0::2]
             c_n += finals[1::2]
@@ -149,8 +168,14 @@ class _Built:
             for t in every.values():
                 tape.watch(t)
             outs = self._run(params, leaves["input"], hx)
-            loss = tf.add_n([tf.reduce_sum(tf.constant(np.asarray(g), t.dtype) * t)
-                             for g, t in zip(cotangents, outs)])
+            loss = tf.add_n(
+                [
+                    tf.reduce_sum(tf.constant(np.asarray(g), t.dtype) * t)
+                    for g, t in zip(cotangents, outs)
+                ]
+            )
         grads = tape.gradient(loss, list(every.values()))
-        return {n: np.zeros_like(np.asarray(leaf)) if g is None else np.array(g)
-                for (n, leaf), g in zip(every.items(), grads)}
+        return {
+            n: np.zeros_like(np.asarray(leaf)) if g is None else np.array(g)
+            for (n, leaf), g in zip(every.items(), grads)
+        }

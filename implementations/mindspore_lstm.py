@@ -32,12 +32,26 @@ __all__ = ["KNOWN_DIVERGENCES", "MindSporeAdapter", "import_mindspore"]
 KNOWN_DIVERGENCES = (
     KnownDivergence(
         cause="it raises on unbatched (seq_len, input_size) input (its LSTM kernel takes rank-3 "
-              "input only) where nn.LSTM reads it as a batch of one",
-        checks=("output", "h_n", "c_n", "gradients", "finite-differences", "step-by-step",
-                "chunking", "causality", "unbatched", "bidirectional", "stacking",
-                "determinism", "degenerate"),
-        where={"batch": None}, status=("error", "fail"),
-        match=r"x_shape\.size\(\) must be equal to 3|perm"),
+        "input only) where nn.LSTM reads it as a batch of one",
+        checks=(
+            "output",
+            "h_n",
+            "c_n",
+            "gradients",
+            "finite-differences",
+            "step-by-step",
+            "chunking",
+            "causality",
+            "unbatched",
+            "bidirectional",
+            "stacking",
+            "determinism",
+            "degenerate",
+        ),
+        where={"batch": None},
+        status=("error", "fail"),
+        match=r"x_shape\.size\(\) must be equal to 3|perm",
+    ),
 )
 
 
@@ -46,10 +60,12 @@ def import_mindspore():
     import mindspore
 
     if mindspore.get_context("mode") != mindspore.PYNATIVE_MODE:
-        raise RuntimeError("mindspore is in graph mode in this process; parity's mindspore "
-                           "adapter needs PyNative mode (mindspore.set_context(mode="
-                           "mindspore.PYNATIVE_MODE)), or a process of its own (parity check "
-                           "gives it one)")
+        raise RuntimeError(
+            "mindspore is in graph mode in this process; parity's mindspore "
+            "adapter needs PyNative mode (mindspore.set_context(mode="
+            "mindspore.PYNATIVE_MODE)), or a process of its own (parity check "
+            "gives it one)"
+        )
     return mindspore
 
 
@@ -77,11 +93,16 @@ class MindSporeAdapter(Adapter):
         if config.proj_size:
             raise NotImplementedError("mindspore.nn.LSTM has no projection (proj_size > 0)")
         ms = import_mindspore()
-        module = ms.nn.LSTM(config.input_size, config.hidden_size,
-                            num_layers=config.num_layers, has_bias=config.bias,
-                            batch_first=config.batch_first, dropout=float(config.dropout),
-                            bidirectional=config.bidirectional,
-                            dtype=ms.float64 if dtype == "float64" else ms.float32)
+        module = ms.nn.LSTM(
+            config.input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            has_bias=config.bias,
+            batch_first=config.batch_first,
+            dropout=float(config.dropout),
+            bidirectional=config.bidirectional,
+            dtype=ms.float64 if dtype == "float64" else ms.float32,
+        )
         module.set_train(False)  # nn.LSTM's evaluation mode: no dropout between layers
         own = dict(module.parameters_and_names())
         for name, value in self.mindspore_parameters(params, config).items():
@@ -91,8 +112,13 @@ class MindSporeAdapter(Adapter):
 
 class _Built:
     def __init__(self, config: LSTMConfig, module, own: dict, names: list, dtype: str):
-        self.config, self.module, self.own, self.names, self.dtype = \
-            config, module, own, names, dtype
+        self.config, self.module, self.own, self.names, self.dtype = (
+            config,
+            module,
+            own,
+            names,
+            dtype,
+        )
 
     def _tensors(self, input, state):
         import mindspore as ms
@@ -101,8 +127,9 @@ class _Built:
         if input.ndim == 3 and input.shape[0 if self.config.batch_first else 1] == 0:
             # Its kernel raises on an empty batch, and after other calls in the process it has
             # crashed it instead (SIGFPE): a crash ends the checks' process, so not drawn.
-            raise NotImplementedError("mindspore.nn.LSTM raises on an empty batch, or crashes "
-                                      "the process (SIGFPE)")
+            raise NotImplementedError(
+                "mindspore.nn.LSTM raises on an empty batch, or crashes the process (SIGFPE)"
+            )
         x = ms.Tensor(np.array(input, self.dtype))
         hx = None if state is None else tuple(ms.Tensor(np.array(s, self.dtype)) for s in state)
         return x, hx

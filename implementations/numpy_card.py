@@ -20,8 +20,16 @@ import numpy as np
 
 from parity import Adapter, LSTMConfig, Supports
 
-__all__ = ["CardAdapter", "CardLSTM", "cell_state", "forget_gate", "input_gate", "output_gate",
-           "sigmoid", "slice_gates"]
+__all__ = [
+    "CardAdapter",
+    "CardLSTM",
+    "cell_state",
+    "forget_gate",
+    "input_gate",
+    "output_gate",
+    "sigmoid",
+    "slice_gates",
+]
 
 
 def sigmoid(x):
@@ -38,8 +46,9 @@ def forget_gate(x, h, Weights_hf, Bias_hf, Weights_xf, Bias_xf, prev_cell_state)
     return np.multiply(sigmoid(forget_hidden + forget_eventx), prev_cell_state)
 
 
-def input_gate(x, h, Weights_hi, Bias_hi, Weights_xi, Bias_xi, Weights_hl, Bias_hl, Weights_xl,
-               Bias_xl):
+def input_gate(
+    x, h, Weights_hi, Bias_hi, Weights_xi, Bias_xi, Weights_hl, Bias_hl, Weights_xl, Bias_xl
+):
     ignore_hidden = np.dot(Weights_hi, h) + Bias_hi
     ignore_eventx = np.dot(Weights_xi, x) + Bias_xi
     learn_hidden = np.dot(Weights_hl, h) + Bias_hl
@@ -73,8 +82,9 @@ def slice_gates(params: Mapping[str, np.ndarray], hidden_size: int, dtype) -> di
         weights[f"Weights_h{gate}"] = params["weight_hh_l0"][rows]
         for kind, side in (("ih", "x"), ("hh", "h")):
             bias = params.get(f"bias_{kind}_l0")
-            weights[f"Bias_{side}{gate}"] = (np.zeros((h, 1), dtype) if bias is None
-                                             else bias[rows].reshape(h, 1))
+            weights[f"Bias_{side}{gate}"] = (
+                np.zeros((h, 1), dtype) if bias is None else bias[rows].reshape(h, 1)
+            )
     return weights
 
 
@@ -88,8 +98,18 @@ class CardLSTM:
         """One time step on columns: x (I, B), h and c (H, B)."""
         w = self.w
         f = forget_gate(x, h, w["Weights_hf"], w["Bias_hf"], w["Weights_xf"], w["Bias_xf"], c)
-        i = input_gate(x, h, w["Weights_hi"], w["Bias_hi"], w["Weights_xi"], w["Bias_xi"],
-                       w["Weights_hl"], w["Bias_hl"], w["Weights_xl"], w["Bias_xl"])
+        i = input_gate(
+            x,
+            h,
+            w["Weights_hi"],
+            w["Bias_hi"],
+            w["Weights_xi"],
+            w["Bias_xi"],
+            w["Weights_hl"],
+            w["Bias_hl"],
+            w["Weights_xl"],
+            w["Bias_xl"],
+        )
         c = cell_state(f, i)
         h = output_gate(x, h, w["Weights_ho"], w["Bias_ho"], w["Weights_xo"], w["Bias_xo"], c)
         return h, c
@@ -110,8 +130,11 @@ class _Built:
 
     def forward(self, input, state):
         unbatched = input.ndim == 2
-        x = input[:, None] if unbatched else (input.swapaxes(0, 1) if self.config.batch_first
-                                              else input)
+        x = (
+            input[:, None]
+            if unbatched
+            else (input.swapaxes(0, 1) if self.config.batch_first else input)
+        )
         if x.shape[0] == 0:  # as nn.LSTM answers an empty sequence
             raise ValueError("Expected sequence length to be larger than 0 in RNN")
         if state is None:
@@ -129,14 +152,16 @@ class _Built:
 
 class CardAdapter(Adapter):
     name = "numpy-card"
-    description = ("seed 001's reference card: one NumPy function per gate, weights sliced from "
-                   "nn.LSTM's in the order i, f, g, o; forward only")
-    supports = Supports(gradients="none", multi_layer=False, bidirectional=False,
-                        projection=False)
+    description = (
+        "seed 001's reference card: one NumPy function per gate, weights sliced from "
+        "nn.LSTM's in the order i, f, g, o; forward only"
+    )
+    supports = Supports(gradients="none", multi_layer=False, bidirectional=False, projection=False)
 
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
         if config.num_layers > 1 or config.bidirectional or config.proj_size:
-            raise NotImplementedError("the reference card is one layer, one direction, "
-                                      "no projection")
+            raise NotImplementedError(
+                "the reference card is one layer, one direction, no projection"
+            )
         weights = slice_gates(params, config.hidden_size, np.dtype(dtype))
         return _Built(config, CardLSTM(weights), np.dtype(dtype))

@@ -81,7 +81,7 @@ class _Direction:
         w = _permute(np.concatenate([np.asarray(b, dtype) for b in blocks], axis=1))
         self.width = w.shape[1]  # K = I + P (+ 1 for the bias)
         scale = np.full((4 * hidden, 1), -1.0, dtype)
-        scale[3 * hidden:] = -2.0
+        scale[3 * hidden :] = -2.0
         self.w_fwd = np.ascontiguousarray(w * scale)
         self.w_back_t = np.ascontiguousarray(w[:, : self.inp + self.out].T)
         self.w_hr = None if w_hr is None else np.ascontiguousarray(np.asarray(w_hr, dtype))
@@ -124,8 +124,9 @@ class _Tape:
     reverse: bool
 
 
-def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndarray,
-                       reverse: bool, keep: bool):
+def _forward_direction(
+    d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndarray, reverse: bool, keep: bool
+):
     """Run one direction over z (T+1, K, B), whose x rows hold the input (see `_layout`).
 
     Every h_t is written into z's h rows, where the next step reads it. Per-step arrays are
@@ -154,7 +155,14 @@ def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndar
         slots = ((c[0], c[1]), (c[1], c[0]))
     # Local names: each step is ~15 NumPy calls on small blocks, where lookups show.
     matmul, exp, add, divide, multiply, subtract, tanh = (
-        np.matmul, np.exp, np.add, np.divide, np.multiply, np.subtract, np.tanh)
+        np.matmul,
+        np.exp,
+        np.add,
+        np.divide,
+        np.multiply,
+        np.subtract,
+        np.tanh,
+    )
     with np.errstate(over="ignore"):  # exp(large) = inf: sigmoid 0, as it should be
         for k, t in enumerate(order):
             if keep:
@@ -162,7 +170,7 @@ def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndar
                 m_t = None if m is None else m[t]
             else:
                 (c_prev, c_now), a, tc, m_t = slots[k & 1], a_buf, tc_buf, m_buf
-            i, f, o, g = a[:hid], a[hid:2 * hid], a[2 * hid:3 * hid], a[3 * hid:]
+            i, f, o, g = a[:hid], a[hid : 2 * hid], a[2 * hid : 3 * hid], a[3 * hid :]
             matmul(w_fwd, z[t + shift], out=a)  # -a (i, f, o) and -2 a_g
             exp(a, out=a)
             add(a, one, out=a)
@@ -186,8 +194,9 @@ def _forward_direction(d: _Direction, z: np.ndarray, h0: np.ndarray, c0: np.ndar
     return c[steps * (1 - shift)], tape
 
 
-def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.ndarray,
-                        d_cn: np.ndarray):
+def _backward_direction(
+    d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.ndarray, d_cn: np.ndarray
+):
     """The backward of `_forward_direction`.
 
     `d_out` (T, P, B), the gradient reaching each output h_t from above, is overwritten with the
@@ -211,8 +220,8 @@ def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.
     matmul, add, multiply, subtract = np.matmul, np.add, np.multiply, np.subtract
     for t in reversed(order):
         a = gates[t]
-        i, f, o, g = a[:hid], a[hid:2 * hid], a[2 * hid:3 * hid], a[3 * hid:]
-        s, tc = a[:3 * hid], tanh_c[t]
+        i, f, o, g = a[:hid], a[hid : 2 * hid], a[2 * hid : 3 * hid], a[3 * hid :]
+        s, tc = a[: 3 * hid], tanh_c[t]
         dh_t = d_out[t]
         add(dh_t, dh, out=dh_t)
         dm_t = dh_t if w_hr_t is None else matmul(w_hr_t, dh_t, out=dm)
@@ -224,8 +233,8 @@ def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.
         add(dc, tmp, out=dc)
         # what reaches i, f, o: dc * g, dc * c_{t-1}, dm * tanh(c_t)
         multiply(dc, g, out=up[:hid])
-        multiply(dc, c[t + shift], out=up[hid:2 * hid])
-        multiply(dm_t, tc, out=up[2 * hid:])
+        multiply(dc, c[t + shift], out=up[hid : 2 * hid])
+        multiply(dm_t, tc, out=up[2 * hid :])
         multiply(s, s, out=dsig)
         subtract(s, dsig, out=dsig)  # sigmoid'(a) = s (1 - s)
         # da_g = dc * i * (1 - g^2), in g's place (i is read before it is overwritten)
@@ -240,9 +249,11 @@ def _backward_direction(d: _Direction, tape: _Tape, d_out: np.ndarray, d_hn: np.
         dc, dc_next = dc_next, dc
     # Weight gradients: one product over all steps, bias included through z's row of ones.
     d_a = _transposed(gates)
-    w = _permute(d_a @ _transposed(z[shift:shift + steps]).T)
-    grads = {"weight_ih": np.ascontiguousarray(w[:, :n_in]),
-             "weight_hh": np.ascontiguousarray(w[:, n_in:n_in + d.out])}
+    w = _permute(d_a @ _transposed(z[shift : shift + steps]).T)
+    grads = {
+        "weight_ih": np.ascontiguousarray(w[:, :n_in]),
+        "weight_hh": np.ascontiguousarray(w[:, n_in : n_in + d.out]),
+    }
     if d.has_bias:
         grads["bias_ih"] = w[:, -1].copy()
         grads["bias_hh"] = w[:, -1].copy()
@@ -261,10 +272,20 @@ class NumpyLSTM:
     forward_direction = staticmethod(_forward_direction)
     backward_direction = staticmethod(_backward_direction)
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, proj_size: int = 0, *,
-                 params: Mapping[str, np.ndarray], dtype="float32") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        params: Mapping[str, np.ndarray],
+        dtype="float32",
+    ) -> None:
         # dropout acts only in training; this is nn.LSTM in evaluation mode.
         self.dtype = np.dtype(dtype)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
@@ -276,11 +297,16 @@ class NumpyLSTM:
             row = []
             for direction in range(self.num_directions):
                 sfx = f"_l{layer}{'_reverse' if direction else ''}"
-                row.append(_Direction(
-                    params["weight_ih" + sfx], params["weight_hh" + sfx],
-                    params["bias_ih" + sfx] if bias else None,
-                    params["bias_hh" + sfx] if bias else None,
-                    params["weight_hr" + sfx] if proj_size else None, self.dtype))
+                row.append(
+                    _Direction(
+                        params["weight_ih" + sfx],
+                        params["weight_hh" + sfx],
+                        params["bias_ih" + sfx] if bias else None,
+                        params["bias_hh" + sfx] if bias else None,
+                        params["weight_hr" + sfx] if proj_size else None,
+                        self.dtype,
+                    )
+                )
             self.layers.append(row)
 
     def _time_major(self, input: np.ndarray, state):
@@ -312,15 +338,15 @@ class NumpyLSTM:
             for direction, d in enumerate(directions):
                 reverse = bool(direction)
                 z = d.new_z(steps, batch, self.dtype)
-                xs = z[1:, :d.inp] if reverse else z[:steps, :d.inp]
+                xs = z[1:, : d.inp] if reverse else z[:steps, : d.inp]
                 if previous is None:
                     xs[...] = x.transpose(0, 2, 1)
                 else:  # the layer below's outputs, direction by direction
                     for k, (pd, pz) in enumerate(previous):
-                        xs[:, k * pd.out:(k + 1) * pd.out] = _h_rows(pd, pz, k == 1)
+                        xs[:, k * pd.out : (k + 1) * pd.out] = _h_rows(pd, pz, k == 1)
                 row = layer * self.num_directions + direction
                 c_last, tape = self.forward_direction(d, z, h0[row].T, c0[row].T, reverse, keep)
-                h_last = z[0 if reverse else steps, d.inp:d.inp + d.out]
+                h_last = z[0 if reverse else steps, d.inp : d.inp + d.out]
                 h_n.append(h_last.T)
                 c_n.append(c_last.T)
                 tapes.append(tape)
@@ -332,7 +358,7 @@ class NumpyLSTM:
         steps, batch = last[0][1].shape[0] - 1, last[0][1].shape[2]
         out = np.empty((steps, batch, self.out * self.num_directions), self.dtype)
         for k, (d, z) in enumerate(last):
-            out[:, :, k * self.out:(k + 1) * self.out] = _h_rows(d, z, k == 1).transpose(0, 2, 1)
+            out[:, :, k * self.out : (k + 1) * self.out] = _h_rows(d, z, k == 1).transpose(0, 2, 1)
         if unbatched:
             return out[:, 0, :]
         return out.transpose(1, 0, 2).copy() if self.batch_first else out
@@ -342,18 +368,18 @@ class NumpyLSTM:
         """(n, rows, at) for each length n: the batch rows of that length, and the index of
         their first n steps in an array of the input's layout (batch_first or not)."""
         lengths = np.asarray(lengths)
-        if np.ndim(input) != 3 or lengths.shape != (np.shape(input)[0 if self.batch_first
-                                                                   else 1],):
-            raise ValueError(f"lengths of shape {lengths.shape} for input of shape "
-                             f"{np.shape(input)}: one length per batch row")
+        if np.ndim(input) != 3 or lengths.shape != (np.shape(input)[0 if self.batch_first else 1],):
+            raise ValueError(
+                f"lengths of shape {lengths.shape} for input of shape "
+                f"{np.shape(input)}: one length per batch row"
+            )
         steps = np.shape(input)[1 if self.batch_first else 0]
         if lengths.size and not (1 <= lengths.min() and lengths.max() <= steps):
             raise ValueError(f"lengths={lengths.tolist()}: each must be in 1..{steps}")
         for n in np.unique(lengths):
             rows = np.flatnonzero(lengths == n)
             steps_kept = slice(0, int(n))
-            yield int(n), rows, ((rows, steps_kept) if self.batch_first
-                                 else (steps_kept, rows))
+            yield int(n), rows, ((rows, steps_kept) if self.batch_first else (steps_kept, rows))
 
     def _forward_lengths(self, input, state, lengths):
         """Each length's rows as one batch over that length: a row's padding never enters,
@@ -400,8 +426,9 @@ class NumpyLSTM:
             h_n, c_n = h_n[:, 0, :], c_n[:, 0, :]
         return self._output(last, unbatched), (h_n, c_n)
 
-    def gradients(self, input: np.ndarray, state, cotangents,
-                  lengths=None) -> dict[str, np.ndarray]:
+    def gradients(
+        self, input: np.ndarray, state, cotangents, lengths=None
+    ) -> dict[str, np.ndarray]:
         """Gradients of ``sum(g_out * output) + sum(g_h * h_n) + sum(g_c * c_n)``."""
         if lengths is not None:
             return self._gradients_lengths(input, state, cotangents, lengths)
@@ -421,14 +448,15 @@ class NumpyLSTM:
             for direction, d in enumerate(self.layers[layer]):
                 row = layer * dirs + direction
                 # A private copy: the backward overwrites it with the total gradient of each h_t.
-                d_out = np.array(d_y[:, direction * out:(direction + 1) * out], order="C")
-                d_xh, dh, dc, g = self.backward_direction(d, tapes[row], d_out, g_h[row].T,
-                                                      g_c[row].T)
+                d_out = np.array(d_y[:, direction * out : (direction + 1) * out], order="C")
+                d_xh, dh, dc, g = self.backward_direction(
+                    d, tapes[row], d_out, g_h[row].T, g_c[row].T
+                )
                 d_h0[row], d_c0[row] = dh.T, dc.T
                 sfx = f"_l{layer}{'_reverse' if direction else ''}"
                 for kind, value in g.items():
                     grads[kind + sfx] = value
-                dx = d_xh[:, :d.inp]
+                dx = d_xh[:, : d.inp]
                 d_x = dx if d_x is None else np.add(d_x, dx, out=d_x)
             assert d_x is not None  # a layer has one direction or two
             d_y = d_x
@@ -445,8 +473,10 @@ class NumpyLSTM:
 
 class NumpyAdapter(Adapter):
     name = "numpy"
-    description = ("nn.LSTM in NumPy with back-propagation through time by hand, every feature, "
-                   "built for speed")
+    description = (
+        "nn.LSTM in NumPy with back-propagation through time by hand, every feature, "
+        "built for speed"
+    )
     supports = Supports(gradients="manual", lengths=True)
     lstm: type = NumpyLSTM
 

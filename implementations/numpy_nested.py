@@ -75,16 +75,23 @@ def network_sizes(input_size: int, hidden_size: int, widths: Sequence[int]) -> l
 
 def nested_parameters(config: LSTMConfig, widths: Sequence[int]) -> dict[str, tuple]:
     """The gate networks' weights, ``forget.0.weight`` ... ``candidate.K.weight``."""
-    return {f"{net}.{k}.weight": shape for net in NETWORKS
-            for k, shape in enumerate(network_sizes(config.input_size, config.hidden_size,
-                                                    widths))}
+    return {
+        f"{net}.{k}.weight": shape
+        for net in NETWORKS
+        for k, shape in enumerate(network_sizes(config.input_size, config.hidden_size, widths))
+    }
 
 
 class NestedLSTM:
     """The article's cell over a sequence, time-major: x (T, B, I), h0 and c0 (B, H)."""
 
-    def __init__(self, weights: Mapping[str, Sequence[np.ndarray]],
-                 activations: Sequence[str | None], input_size: int, hidden_size: int) -> None:
+    def __init__(
+        self,
+        weights: Mapping[str, Sequence[np.ndarray]],
+        activations: Sequence[str | None],
+        input_size: int,
+        hidden_size: int,
+    ) -> None:
         self.weights = {net: list(weights[net]) for net in NETWORKS}
         self.activations = list(activations)
         self.input_size, self.hidden_size = input_size, hidden_size
@@ -110,7 +117,7 @@ class NestedLSTM:
         gates = {net: np.empty((T, B, H), x.dtype) for net in NETWORKS}
         h = h0
         for t in range(T):
-            inputs[t, :, :self.input_size], inputs[t, :, self.input_size:] = x[t], h
+            inputs[t, :, : self.input_size], inputs[t, :, self.input_size :] = x[t], h
             keep = {net: [] for net in NETWORKS}
             f = _sigmoid(self._network("forget", inputs[t], keep["forget"]))
             s = _sigmoid(self._network("select", inputs[t], keep["select"]))
@@ -136,9 +143,11 @@ class NestedLSTM:
         carried back from step t+1."""
         tc = np.tanh(c)
         dc = dc + dh * s * (1 - tc * tc)
-        d_top = {"forget": dc * c_prev * f * (1 - f),  # through f = sigmoid(forget's output)
-                 "select": dh * tc * s * (1 - s),
-                 "candidate": dc * (1 - g * g)}
+        d_top = {
+            "forget": dc * c_prev * f * (1 - f),  # through f = sigmoid(forget's output)
+            "select": dh * tc * s * (1 - s),
+            "candidate": dc * (1 - g * g),
+        }
         return d_top, dc * f
 
     def backward(self, cache, g_out, g_h, g_c, *, through_time: bool = True):
@@ -153,8 +162,10 @@ class NestedLSTM:
         I = self.input_size
         dtype = inputs.dtype
         # Each layer's dL/dz, per step; the weight gradients are one GEMM each after the loop.
-        dz = {net: [np.empty((T, B, W.shape[1]), dtype) for W in self.weights[net]]
-              for net in NETWORKS}
+        dz = {
+            net: [np.empty((T, B, W.shape[1]), dtype) for W in self.weights[net]]
+            for net in NETWORKS
+        }
         d_input = np.empty((T, B, I), dtype)
         dh, dc = np.array(g_h, dtype), np.array(g_c, dtype)
         for t in reversed(range(T)):
@@ -175,8 +186,10 @@ class NestedLSTM:
                 dh, dc = np.zeros_like(dh), np.zeros_like(dc)
         grads: dict = {"input": d_input, "h0": dh, "c0": dc}
         for net in NETWORKS:
-            below = [inputs] + [np.stack([step[k] for step in layers[net]]) if T else None
-                     for k in range(len(self.weights[net]) - 1)]
+            below = [inputs] + [
+                np.stack([step[k] for step in layers[net]]) if T else None
+                for k in range(len(self.weights[net]) - 1)
+            ]
             grads[net] = [
                 (a.reshape(T * B, -1).T @ d.reshape(T * B, -1)) if T else np.zeros_like(W)
                 for a, d, W in zip(below, dz[net], self.weights[net])
@@ -187,15 +200,19 @@ class NestedLSTM:
 class _Built:
     """`nn.LSTM`'s layouts around a `NestedLSTM`; parameters under the adapter's names."""
 
-    def __init__(self, config: LSTMConfig, lstm: NestedLSTM, initial_cell: float, dtype,
-                 to_names) -> None:
+    def __init__(
+        self, config: LSTMConfig, lstm: NestedLSTM, initial_cell: float, dtype, to_names
+    ) -> None:
         self.config, self.lstm, self.initial_cell = config, lstm, initial_cell
         self.dtype, self.to_names = dtype, to_names
 
     def _time_major(self, input, state):
         unbatched = input.ndim == 2
-        x = input[:, None] if unbatched else (input.swapaxes(0, 1) if self.config.batch_first
-                                              else input)
+        x = (
+            input[:, None]
+            if unbatched
+            else (input.swapaxes(0, 1) if self.config.batch_first else input)
+        )
         if x.shape[0] == 0:  # as nn.LSTM answers an empty sequence
             raise ValueError("Expected sequence length to be larger than 0 in RNN")
         B, H = x.shape[1], self.config.hidden_size
@@ -251,17 +268,22 @@ def open_input_gate(config: LSTMConfig, params: dict[str, np.ndarray]) -> dict[s
     return out
 
 
-_SUPPORTS = Supports(gradients="manual", multi_layer=False, bidirectional=False,
-                     projection=False,
-                     # It has no biases at all; the reference needs its own to hold the input
-                     # gate open, so only bias=True configs are drawn (and the biases are lacked).
-                     no_bias=False)
+_SUPPORTS = Supports(
+    gradients="manual",
+    multi_layer=False,
+    bidirectional=False,
+    projection=False,
+    # It has no biases at all; the reference needs its own to hold the input
+    # gate open, so only bias=True configs are drawn (and the biases are lacked).
+    no_bias=False,
+)
 
 
 def _decline(config: LSTMConfig) -> None:
     if config.num_layers > 1 or config.bidirectional or config.proj_size:
-        raise NotImplementedError("the nested-network LSTM is one layer, one direction, "
-                                  "no projection")
+        raise NotImplementedError(
+            "the nested-network LSTM is one layer, one direction, no projection"
+        )
 
 
 class NestedLinearAdapter(Adapter):
@@ -274,18 +296,19 @@ class NestedLinearAdapter(Adapter):
     """
 
     name = "numpy-nested-linear"
-    description = ("seed 000's nested-network LSTM reduced to one linear layer per gate "
-                   "network, on nn.LSTM's weights")
+    description = (
+        "seed 000's nested-network LSTM reduced to one linear layer per gate "
+        "network, on nn.LSTM's weights"
+    )
     supports = _SUPPORTS
     variant = Variant(
         description="no input gate and no biases: nn.LSTM's f, g, o rows of weight_ih_l0 and "
-                    "weight_hh_l0",
+        "weight_hh_l0",
         reducing_setting=f"nn.LSTM's input-gate weights zero, input-gate bias "
-                         f"{SATURATING_BIAS:g} (sigmoid exactly 1), other biases zero",
+        f"{SATURATING_BIAS:g} (sigmoid exactly 1), other biases zero",
         extra_parameters=lambda config: {},
         reduce=open_input_gate,
-        lacks=lambda config: frozenset(n for n in parameter_shapes(config)
-                                       if n.startswith("bias")),
+        lacks=lambda config: frozenset(n for n in parameter_shapes(config) if n.startswith("bias")),
     )
     ROWS = {"forget": 1, "select": 3, "candidate": 2}  # gate row block in nn.LSTM's i, f, g, o
     lstm_class = NestedLSTM
@@ -293,21 +316,24 @@ class NestedLinearAdapter(Adapter):
     def build(self, config: LSTMConfig, params: Mapping[str, np.ndarray], dtype: str):
         _decline(config)
         if not config.bias:
-            raise NotImplementedError("the reduction to nn.LSTM needs nn.LSTM's biases "
-                                      "(bias=True) to hold its input gate open")
+            raise NotImplementedError(
+                "the reduction to nn.LSTM needs nn.LSTM's biases "
+                "(bias=True) to hold its input gate open"
+            )
         h, i = config.hidden_size, config.input_size
         w_ih, w_hh = params["weight_ih_l0"], params["weight_hh_l0"]
-        weights = {net: [np.concatenate([w_ih[k * h:(k + 1) * h], w_hh[k * h:(k + 1) * h]],
-                                        axis=1).T]
-                   for net, k in self.ROWS.items()}
+        weights = {
+            net: [np.concatenate([w_ih[k * h : (k + 1) * h], w_hh[k * h : (k + 1) * h]], axis=1).T]
+            for net, k in self.ROWS.items()
+        }
         np_dtype = np.dtype(dtype)
 
         def to_names(grads):
             g_ih, g_hh = np.zeros((4 * h, i), np_dtype), np.zeros((4 * h, h), np_dtype)
             for net, k in self.ROWS.items():
                 (dw,) = grads[net]
-                g_ih[k * h:(k + 1) * h] = dw[:i].T
-                g_hh[k * h:(k + 1) * h] = dw[i:].T
+                g_ih[k * h : (k + 1) * h] = dw[:i].T
+                g_hh[k * h : (k + 1) * h] = dw[i:].T
             return {"weight_ih_l0": g_ih, "weight_hh_l0": g_hh}
 
         lstm = self.lstm_class(weights, (None,), i, h)
@@ -323,8 +349,10 @@ class NestedAdapter(Adapter):
     """
 
     name = "numpy-nested"
-    description = ("seed 000's nested-network LSTM: forget, select and candidate networks "
-                   "(3 sigmoid layers each), no input gate, no biases, c0 = 1; hand-written BPTT")
+    description = (
+        "seed 000's nested-network LSTM: forget, select and candidate networks "
+        "(3 sigmoid layers each), no input gate, no biases, c0 = 1; hand-written BPTT"
+    )
     supports = _SUPPORTS
     widths: tuple[int, ...] = ARTICLE_WIDTHS
     activations: tuple[str | None, ...] = ARTICLE_ACTIVATIONS
@@ -340,21 +368,24 @@ class NestedAdapter(Adapter):
         if initial_cell is not None:
             self.initial_cell = float(initial_cell)
         if len(self.activations) != len(self.widths) + 1:
-            raise ValueError(f"activations={self.activations!r}: one per layer "
-                             f"({len(self.widths) + 1} layers for widths={self.widths!r})")
+            raise ValueError(
+                f"activations={self.activations!r}: one per layer "
+                f"({len(self.widths) + 1} layers for widths={self.widths!r})"
+            )
         unknown = [a for a in self.activations if a not in ACTIVATIONS]
         if unknown:
-            raise ValueError(f"activations={unknown!r}: must be among "
-                             f"{', '.join(map(str, ACTIVATIONS))}")
+            raise ValueError(
+                f"activations={unknown!r}: must be among {', '.join(map(str, ACTIVATIONS))}"
+            )
         widths = self.widths
         self.variant = Variant(
             description="no input gate, no biases; gate networks forget/select/candidate, "
-                        f"hidden widths {list(widths)}, activations {list(self.activations)}; "
-                        f"c0 = {self.initial_cell:g} by default",
+            f"hidden widths {list(widths)}, activations {list(self.activations)}; "
+            f"c0 = {self.initial_cell:g} by default",
             reducing_setting="each gate network one linear layer with no activation, c0 = 0 "
-                             "by default (NestedLinearAdapter), against nn.LSTM with its input "
-                             f"gate open (weights zero, bias {SATURATING_BIAS:g}) and no other "
-                             "bias",
+            "by default (NestedLinearAdapter), against nn.LSTM with its input "
+            f"gate open (weights zero, bias {SATURATING_BIAS:g}) and no other "
+            "bias",
             extra_parameters=lambda config: nested_parameters(config, widths),
             reduce=open_input_gate,
             lacks=lambda config: frozenset(parameter_shapes(config)),
@@ -367,9 +398,7 @@ class NestedAdapter(Adapter):
         weights = {net: [params[f"{net}.{k}.weight"] for k in range(depth)] for net in NETWORKS}
 
         def to_names(grads):
-            return {f"{net}.{k}.weight": dw for net in NETWORKS
-                    for k, dw in enumerate(grads[net])}
+            return {f"{net}.{k}.weight": dw for net in NETWORKS for k, dw in enumerate(grads[net])}
 
-        lstm = self.lstm_class(weights, self.activations, config.input_size,
-                               config.hidden_size)
+        lstm = self.lstm_class(weights, self.activations, config.input_size, config.hidden_size)
         return _Built(config, lstm, self.initial_cell, np.dtype(dtype), to_names)

@@ -25,8 +25,9 @@ OPSET = 17  # LSTM-14, Transpose-13, Reshape-14, Concat-13
 ONNX_DTYPES = {"float32": 1, "float64": 11}  # TensorProto.FLOAT, TensorProto.DOUBLE
 
 
-def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bool,
-               with_lengths: bool = False):
+def lstm_model(
+    config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bool, with_lengths: bool = False
+):
     """An ONNX model of `config`'s LSTM holding `nodes` (`to_onnx`'s output) as initializers.
 
     Inputs ``X [T, B, I]``, with `with_lengths` ``sequence_lens [B]`` (int32, given to every
@@ -48,17 +49,24 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
         for key in ("W", "R", "B"):
             if key in node:
                 names[key] = f"{key}_{layer}"
-                initializers.append(numpy_helper.from_array(
-                    np.asarray(node[key], dtype), names[key]))
+                initializers.append(
+                    numpy_helper.from_array(np.asarray(node[key], dtype), names[key])
+                )
         lens = "sequence_lens" if with_lengths else ""
         state = [lens, "", ""]  # sequence_lens, initial_h, initial_c
         if with_state:
             state = [lens, f"initial_h_{layer}", f"initial_c_{layer}"]
             inputs += [helper.make_tensor_value_info(n, elem, [d, "B", h]) for n in state[1:]]
         y, y_h, y_c = f"Y_{layer}", f"Y_h_{layer}", f"Y_c_{layer}"
-        graph_nodes.append(helper.make_node(
-            "LSTM", [x, names["W"], names["R"], names.get("B", "")] + state, [y, y_h, y_c],
-            hidden_size=h, direction=direction))
+        graph_nodes.append(
+            helper.make_node(
+                "LSTM",
+                [x, names["W"], names["R"], names.get("B", "")] + state,
+                [y, y_h, y_c],
+                hidden_size=h,
+                direction=direction,
+            )
+        )
         finals_h.append(y_h)
         finals_c.append(y_c)
         if layer < len(nodes) - 1:
@@ -66,14 +74,15 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
             x = f"X_{layer + 1}"
             graph_nodes.append(helper.make_node("Reshape", [f"{y}_t", "next_shape"], [x]))
     if len(nodes) > 1:
-        initializers.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64),
-                                                    "next_shape"))
+        initializers.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64), "next_shape"))
     graph_nodes.append(helper.make_node("Identity", [f"Y_{len(nodes) - 1}"], ["Y"]))
     graph_nodes.append(helper.make_node("Concat", finals_h, ["Y_h"], axis=0))
     graph_nodes.append(helper.make_node("Concat", finals_c, ["Y_c"], axis=0))
-    outputs = [helper.make_tensor_value_info("Y", elem, ["T", d, "B", h]),
-               helper.make_tensor_value_info("Y_h", elem, [config.num_layers * d, "B", h]),
-               helper.make_tensor_value_info("Y_c", elem, [config.num_layers * d, "B", h])]
+    outputs = [
+        helper.make_tensor_value_info("Y", elem, ["T", d, "B", h]),
+        helper.make_tensor_value_info("Y_h", elem, [config.num_layers * d, "B", h]),
+        helper.make_tensor_value_info("Y_c", elem, [config.num_layers * d, "B", h]),
+    ]
     graph = helper.make_graph(graph_nodes, "parity_lstm", inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8  # what ONNX Runtime releases from 1.14 on read
@@ -81,8 +90,10 @@ def lstm_model(config: LSTMConfig, nodes: list[dict], dtype: str, with_state: bo
 
 
 class _OnnxAdapter(Adapter):
-    layout = Layout(gate_order="i, o, f, g",
-                    weights="W x: W (D, 4H, I), R (D, 4H, H), B (D, 8H) = [Wb, Rb]; ONNX calls g c")
+    layout = Layout(
+        gate_order="i, o, f, g",
+        weights="W x: W (D, 4H, I), R (D, 4H, H), B (D, 8H) = [Wb, Rb]; ONNX calls g c",
+    )
     requires: tuple[str, ...] = ("onnx",)
     install = "parity[onnx]"
 
@@ -103,14 +114,15 @@ class _OnnxAdapter(Adapter):
         if config.proj_size:
             raise NotImplementedError("ONNX's LSTM has no projection (proj_size > 0)")
         nodes = self.onnx_nodes({n: np.asarray(a, dtype) for n, a in params.items()}, config)
-        run = {(with_state, False): self.session(lstm_model(config, nodes, dtype, with_state))
-               for with_state in (False, True)}
+        run = {
+            (with_state, False): self.session(lstm_model(config, nodes, dtype, with_state))
+            for with_state in (False, True)
+        }
         return _Built(self, config, run, dtype, nodes)
 
 
 class _Built:
-    def __init__(self, adapter: _OnnxAdapter, config: LSTMConfig, run, dtype: str,
-                 nodes) -> None:
+    def __init__(self, adapter: _OnnxAdapter, config: LSTMConfig, run, dtype: str, nodes) -> None:
         self.adapter, self.config, self.run, self.dtype = adapter, config, run, dtype
         self.nodes = nodes
 
@@ -119,8 +131,9 @@ class _Built:
         made on first use (most runs never ask for them)."""
         key = (with_state, with_lengths)
         if key not in self.run:
-            self.run[key] = self.adapter.session(lstm_model(self.config, self.nodes, self.dtype,
-                                                            with_state, with_lengths))
+            self.run[key] = self.adapter.session(
+                lstm_model(self.config, self.nodes, self.dtype, with_state, with_lengths)
+            )
         return self.run[key]
 
     def forward(self, input, state, lengths=None):
@@ -170,8 +183,9 @@ class OnnxRuntimeAdapter(_OnnxAdapter):
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # like the reference: one thread, no pool to wake
         options.inter_op_num_threads = 1
-        sess = ort.InferenceSession(model.SerializeToString(), options,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
         return lambda feeds: sess.run(None, feeds)
 
 
@@ -190,4 +204,5 @@ class OnnxReferenceAdapter(_OnnxAdapter):
         def run(feeds):
             with np.errstate(over="ignore"):  # its sigmoid's exp overflows to the right 0
                 return evaluator.run(None, feeds)
+
         return run

@@ -35,19 +35,35 @@ __all__ = ["KNOWN_DIVERGENCES", "PaddleAdapter"]
 KNOWN_DIVERGENCES = (
     KnownDivergence(
         cause="it raises on unbatched (seq_len, input_size) input (the rank of its input must "
-              "be 3) where nn.LSTM reads it as a batch of one",
-        checks=("output", "h_n", "c_n", "gradients", "finite-differences", "step-by-step",
-                "chunking", "causality", "unbatched", "bidirectional", "stacking",
-                "determinism", "degenerate"),
-        where={"batch": None}, status=("error", "fail"),
+        "be 3) where nn.LSTM reads it as a batch of one",
+        checks=(
+            "output",
+            "h_n",
+            "c_n",
+            "gradients",
+            "finite-differences",
+            "step-by-step",
+            "chunking",
+            "causality",
+            "unbatched",
+            "bidirectional",
+            "stacking",
+            "determinism",
+            "degenerate",
+        ),
+        where={"batch": None},
+        status=("error", "fail"),
         # batch_first: its transpose to time-major raises first.
         match="rank of Input in RNN +must be 3|dimension should be equal to or greater than "
-              "the axis's size"),
+        "the axis's size",
+    ),
     KnownDivergence(
         cause="with an empty batch (batch=0) it raises (the input size should not be 0) where "
-              "nn.LSTM returns empty tensors",
-        checks=("degenerate",), status="fail",
-        match="batch=0 .*(input size should not be 0|holds no memory)"),
+        "nn.LSTM returns empty tensors",
+        checks=("degenerate",),
+        status="fail",
+        match="batch=0 .*(input size should not be 0|holds no memory)",
+    ),
 )
 
 
@@ -55,9 +71,11 @@ def import_paddle():
     """paddle, or a clear error where importing it would crash the process."""
     if "paddle" not in sys.modules and "tensorflow" in sys.modules:
         # Measured with paddlepaddle 3 and tensorflow-cpu 2.21: a segfault in paddle's core.
-        raise RuntimeError("paddle cannot be imported into a process that has imported "
-                           "TensorFlow (it crashes); run it in a process of its own (parity "
-                           "check does)")
+        raise RuntimeError(
+            "paddle cannot be imported into a process that has imported "
+            "TensorFlow (it crashes); run it in a process of its own (parity "
+            "check does)"
+        )
     import paddle
 
     return paddle
@@ -96,9 +114,13 @@ class PaddleAdapter(Adapter):
             raise NotImplementedError("paddle.nn.LSTM's projection parameters are misnamed")
         with _default_dtype(dtype) as paddle:
             module = paddle.nn.LSTM(
-                config.input_size, config.hidden_size, num_layers=config.num_layers,
+                config.input_size,
+                config.hidden_size,
+                num_layers=config.num_layers,
                 direction="bidirect" if config.bidirectional else "forward",
-                time_major=not config.batch_first, dropout=config.dropout)
+                time_major=not config.batch_first,
+                dropout=config.dropout,
+            )
         module.eval()
         return _Built(self, config, module, params, dtype)
 
@@ -113,8 +135,9 @@ class _Built:
 
         if grad:
             if self.config.dropout and self.config.num_layers > 1:
-                raise NotImplementedError("paddle.nn.LSTM's backward needs training mode, "
-                                          "where its dropout is on")
+                raise NotImplementedError(
+                    "paddle.nn.LSTM's backward needs training mode, where its dropout is on"
+                )
             self.module.train()  # the same function with no dropout; eval has no backward
         else:
             self.module.eval()
@@ -148,5 +171,7 @@ class _Built:
             leaves["h0"], leaves["c0"] = hx
         leaves.update({n: own[n] for n in self.params})
         grads = paddle.grad(loss, list(leaves.values()), allow_unused=True)
-        return {n: np.zeros_like(self.params.get(n, np.asarray(input))) if g is None
-                else g.numpy() for n, g in zip(leaves, grads)}
+        return {
+            n: np.zeros_like(self.params.get(n, np.asarray(input))) if g is None else g.numpy()
+            for n, g in zip(leaves, grads)
+        }

@@ -27,41 +27,74 @@ _EVERY_CHECK = tuple(c for c in CHECKS)
 KNOWN_DIVERGENCES = (
     KnownDivergence(
         cause="with num_layers >= 2 and bidirectional=True its layers after the first are built "
-              "with input width hidden_size instead of 2 * hidden_size, so its own forward "
-              "raises on the previous layer's two-direction output",
+        "with input width hidden_size instead of 2 * hidden_size, so its own forward "
+        "raises on the previous layer's two-direction output",
         # Not step-by-step, chunking, causality and bidirectional: they run one-direction or
         # one-layer LSTMs.
-        checks=("output", "h_n", "c_n", "gradients", "finite-differences",
-                "batch-independence", "unbatched", "batch-first", "stacking", "determinism",
-                "degenerate", "strides"),
+        checks=(
+            "output",
+            "h_n",
+            "c_n",
+            "gradients",
+            "finite-differences",
+            "batch-independence",
+            "unbatched",
+            "batch-first",
+            "stacking",
+            "determinism",
+            "degenerate",
+            "strides",
+        ),
         where={"num_layers": (2, 3), "bidirectional": True},
         # parity.TorchAdapter compares what the module built with nn.LSTM's shapes at every
         # build (wrong-parameters), before load_state_dict or a forward could raise.
         status="wrong-parameters",
-        match=r"the module builds `layers\.[12]\.layer_fw\.cell\.igates\.weight` as"),
+        match=r"the module builds `layers\.[12]\.layer_fw\.cell\.igates\.weight` as",
+    ),
     KnownDivergence(
         cause="called without an initial state it makes float32 zeros for h0 and c0 whatever the "
-              "input's dtype, so a float64 input raises a dtype mismatch",
-        checks=_EVERY_CHECK, where={"dtype": "float64"},
+        "input's dtype, so a float64 input raises a dtype mismatch",
+        checks=_EVERY_CHECK,
+        where={"dtype": "float64"},
         # The message depends on the matmul (with or without bias); `degenerate` reports the
         # raise as its own finding (status fail).
-        status=("error", "fail"), match="(must|to) have the same dtype"),
+        status=("error", "fail"),
+        match="(must|to) have the same dtype",
+    ),
     KnownDivergence(
         cause="it takes the input's second dimension as the batch, so unbatched (seq_len, "
-              "input_size) input is read as a batch of input_size rows: with an initial state it "
-              "raises reshaping the (layers * directions, hidden) state, without one it returns "
-              "output and states with a batch dimension of input_size",
-        checks=("output", "h_n", "c_n", "gradients", "finite-differences", "step-by-step",
-                "chunking", "causality", "unbatched", "bidirectional", "stacking",
-                "determinism", "degenerate", "strides"),
+        "input_size) input is read as a batch of input_size rows: with an initial state it "
+        "raises reshaping the (layers * directions, hidden) state, without one it returns "
+        "output and states with a batch dimension of input_size",
+        checks=(
+            "output",
+            "h_n",
+            "c_n",
+            "gradients",
+            "finite-differences",
+            "step-by-step",
+            "chunking",
+            "causality",
+            "unbatched",
+            "bidirectional",
+            "stacking",
+            "determinism",
+            "degenerate",
+            "strides",
+        ),
         where={"batch": None},
-        status=("error", "wrong-shape", "fail"), match="is invalid for input of size|shape"),
+        status=("error", "wrong-shape", "fail"),
+        match="is invalid for input of size|shape",
+    ),
     KnownDivergence(
         cause="with an empty batch (batch=0) it raises reshaping its stacked final states "
-              "(reshape(-1, 0, hidden_size) of a tensor with no elements) where nn.LSTM returns "
-              "empty tensors",
-        checks=("degenerate",), where={"dtype": "float32"},
-        status="fail", match="batch=0 .*cannot reshape tensor of 0 elements"),
+        "(reshape(-1, 0, hidden_size) of a tensor with no elements) where nn.LSTM returns "
+        "empty tensors",
+        checks=("degenerate",),
+        where={"dtype": "float32"},
+        status="fail",
+        match="batch=0 .*cannot reshape tensor of 0 elements",
+    ),
 )
 
 # torch's names for the two gate networks of a cell, and the canonical parameters they hold.
@@ -71,8 +104,9 @@ _GATE_NETWORKS = {"igates": ("weight_ih", "bias_ih"), "hgates": ("weight_hh", "b
 class QuantizableAdapter(TorchAdapter):
     name = "quantizable"
     description = "torch.ao.nn.quantizable.LSTM in float mode (the LSTM quantization swaps in)"
-    layout = Layout(weights="W x: two nn.Linear per cell, igates (4H, I) on x and hgates "
-                            "(4H, H) on h")
+    layout = Layout(
+        weights="W x: two nn.Linear per cell, igates (4H, I) on x and hgates (4H, H) on h"
+    )
     # No proj_size argument at all: a missing feature, not a divergence.
     supports = Supports(projection=False, gradients="autograd")
     known_divergences = KNOWN_DIVERGENCES
@@ -95,7 +129,8 @@ class QuantizableAdapter(TorchAdapter):
         # of another shape than the module built. (Calling the module with the canonical
         # tensors swapped in, as TorchAdapter does, would run them whatever shape it built.)
         mapped = self.module_parameters(
-            config, {n: torch.as_tensor(a) for n, a in built.params.items()})
+            config, {n: torch.as_tensor(a) for n, a in built.params.items()}
+        )
         built.module.load_state_dict(mapped, strict=False)
         return built
 

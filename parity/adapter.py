@@ -122,11 +122,16 @@ def split_parameter_name(name: str) -> tuple[str, int, int] | None:
 # Each feature's label: in a narrow terminal column (`parity list`), and in the report's matrix.
 # A feature not named here is labelled by its name (underscores as spaces in the report).
 FEATURE_LABELS: dict[str, tuple[str, str]] = {
-    "multi_layer": ("layers", "layers"), "bidirectional": ("bidir", "bidirectional"),
-    "projection": ("proj", "projection"), "no_bias": ("no-bias", "no bias"),
-    "batch_first": ("batch_first", "batch_first"), "unbatched": ("unbatched", "unbatched"),
-    "dropout": ("dropout", "dropout"), "float32": ("f32", "float32"),
-    "float64": ("f64", "float64"), "initial_state": ("h0/c0", "initial state"),
+    "multi_layer": ("layers", "layers"),
+    "bidirectional": ("bidir", "bidirectional"),
+    "projection": ("proj", "projection"),
+    "no_bias": ("no-bias", "no bias"),
+    "batch_first": ("batch_first", "batch_first"),
+    "unbatched": ("unbatched", "unbatched"),
+    "dropout": ("dropout", "dropout"),
+    "float32": ("f32", "float32"),
+    "float64": ("f64", "float64"),
+    "initial_state": ("h0/c0", "initial state"),
 }
 
 
@@ -212,8 +217,10 @@ class Layout:
 
     def __post_init__(self) -> None:
         if sorted(g.strip() for g in self.gate_order.split(",")) != sorted(GATES):
-            raise InvalidArgument(f"gate_order={self.gate_order!r}: must name the gates "
-                                  f"{', '.join(GATES)} once each, comma-separated")
+            raise InvalidArgument(
+                f"gate_order={self.gate_order!r}: must name the gates "
+                f"{', '.join(GATES)} once each, comma-separated"
+            )
         if self.biases not in (1, 2):
             raise InvalidArgument(f"biases={self.biases!r}: must be 1 or 2")
 

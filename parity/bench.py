@@ -84,16 +84,28 @@ class BenchRow:
     def to_json(self) -> dict:
         row = asdict(self)
         row["pass"] = row.pop("pass_")
-        return {k: row[k] for k in ("implementation", "shape", "dtype", "pass", "seconds",
-                                    "reference_seconds", "ratio", "peak_bytes")}
+        return {
+            k: row[k]
+            for k in (
+                "implementation",
+                "shape",
+                "dtype",
+                "pass",
+                "seconds",
+                "reference_seconds",
+                "ratio",
+                "peak_bytes",
+            )
+        }
 
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
     """``"100,32,64,128"`` -> (seq_len, batch, input, hidden); ValueError saying what is wrong."""
     parts = text.split(",")
     if len(parts) != 4:
-        raise ValueError(f"{text!r}: must be L,N,I,H (seq_len, batch, input, hidden), "
-                         f"four integers")
+        raise ValueError(
+            f"{text!r}: must be L,N,I,H (seq_len, batch, input, hidden), four integers"
+        )
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
@@ -116,8 +128,10 @@ def set_threads(n: int) -> dict:
         pass
     else:
         threadpool_limits(limits=n)
-        blas = {f"{p['internal_api']}:{os.path.basename(p['filepath'])}": p["num_threads"]
-                for p in threadpool_info()}
+        blas = {
+            f"{p['internal_api']}:{os.path.basename(p['filepath'])}": p["num_threads"]
+            for p in threadpool_info()
+        }
     return {"requested": n, "torch": torch.get_num_threads(), "blas": blas}
 
 
@@ -137,9 +151,11 @@ class _Case:
         assert set(params) == set(parameter_shapes(self.config))
         rng = np.random.default_rng(SEED)
         self.x = rng.standard_normal((steps, batch, inp)).astype(dtype)
-        self.cotangents = (rng.standard_normal((steps, batch, hidden)).astype(dtype),
-                           rng.standard_normal((1, batch, hidden)).astype(dtype),
-                           rng.standard_normal((1, batch, hidden)).astype(dtype))
+        self.cotangents = (
+            rng.standard_normal((steps, batch, hidden)).astype(dtype),
+            rng.standard_normal((1, batch, hidden)).astype(dtype),
+            rng.standard_normal((1, batch, hidden)).astype(dtype),
+        )
         self.x_t = torch.from_numpy(self.x)
         self.g_t = tuple(torch.from_numpy(g) for g in self.cotangents)
         self.built = adapter.build(self.config, params, dtype)
@@ -175,16 +191,22 @@ def _interleaved(calls: dict[str, Callable[[], None]], repeat: int) -> dict[str,
     names = list(calls)
     for r in range(repeat):
         # Rotate the order each round: none always runs right after the same neighbour.
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             start = time.perf_counter()
             calls[name]()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def bench(adapters: Sequence[Adapter], shapes=DEFAULT_SHAPES, dtype: str = "float32",
-          repeat: int = DEFAULT_REPEAT, memory: bool = True, threads: int | None = None,
-          out=None) -> tuple[list[BenchRow], list[dict]]:
+def bench(
+    adapters: Sequence[Adapter],
+    shapes=DEFAULT_SHAPES,
+    dtype: str = "float32",
+    repeat: int = DEFAULT_REPEAT,
+    memory: bool = True,
+    threads: int | None = None,
+    out=None,
+) -> tuple[list[BenchRow], list[dict]]:
     """Time every adapter at every shape against `nn.LSTM`; rows, and the reference's memory.
 
     Prints one line per row to `out` as it goes. Returns the rows and, per shape, the
@@ -197,8 +219,10 @@ def bench(adapters: Sequence[Adapter], shapes=DEFAULT_SHAPES, dtype: str = "floa
                 case = _Case(adapter, shape, dtype)
             except NotImplementedError as exc:
                 if out:
-                    print(f"  {adapter.name} {_shape_text(shape)} {dtype}: unsupported ({exc})",
-                          file=out)
+                    print(
+                        f"  {adapter.name} {_shape_text(shape)} {dtype}: unsupported ({exc})",
+                        file=out,
+                    )
                 continue
             calls = {"forward": case.forward, "reference forward": case.reference_forward}
             if case.has_gradients:
@@ -209,8 +233,9 @@ def bench(adapters: Sequence[Adapter], shapes=DEFAULT_SHAPES, dtype: str = "floa
                 if pass_ not in medians:
                     continue
                 seconds, ref = medians[pass_], medians["reference " + pass_]
-                rows.append(BenchRow(adapter.name, list(shape), dtype, pass_, seconds, ref,
-                                     seconds / ref))
+                rows.append(
+                    BenchRow(adapter.name, list(shape), dtype, pass_, seconds, ref, seconds / ref)
+                )
             del case
             gc.collect()
     reference_memory: list[dict]
@@ -234,37 +259,50 @@ def _shape_text(shape) -> str:
 def _print_rows(rows: list[BenchRow], reference_memory: list[dict], out) -> None:
     ref_peak = {tuple(e["shape"]): e["peak_bytes"] for e in reference_memory}
     width = max([len(r.implementation) for r in rows] + [14])
-    print(f"{'implementation':<{width}}  {'shape (L, N, I, H)':<20} {'pass':<17} "
-          f"{'median':>10} {'nn.LSTM':>10} {'ratio':>6}  {'peak MiB':>8} {'nn.LSTM':>8}",
-          file=out)
+    print(
+        f"{'implementation':<{width}}  {'shape (L, N, I, H)':<20} {'pass':<17} "
+        f"{'median':>10} {'nn.LSTM':>10} {'ratio':>6}  {'peak MiB':>8} {'nn.LSTM':>8}",
+        file=out,
+    )
     for r in rows:
         peak = _mib(r.peak_bytes) if r.pass_ == "forward+backward" else ""
         rpeak = _mib(ref_peak.get(tuple(r.shape))) if r.pass_ == "forward+backward" else ""
-        print(f"{r.implementation:<{width}}  {_shape_text(r.shape):<20} {r.pass_:<17} "
-              f"{r.seconds * 1e3:>8.2f}ms {r.reference_seconds * 1e3:>8.2f}ms {r.ratio:>6.2f}  "
-              f"{peak:>8} {rpeak:>8}", file=out)
+        print(
+            f"{r.implementation:<{width}}  {_shape_text(r.shape):<20} {r.pass_:<17} "
+            f"{r.seconds * 1e3:>8.2f}ms {r.reference_seconds * 1e3:>8.2f}ms {r.ratio:>6.2f}  "
+            f"{peak:>8} {rpeak:>8}",
+            file=out,
+        )
 
 
 def _mib(value) -> str:
     return "n/a" if value is None else f"{value / 2**20:.1f}"
 
 
-def to_json(rows: list[BenchRow], reference_memory: list[dict], threads: dict,
-            repeat: int, environment: dict) -> str:
+def to_json(
+    rows: list[BenchRow],
+    reference_memory: list[dict],
+    threads: dict,
+    repeat: int,
+    environment: dict,
+) -> str:
     """The ``parity bench --json`` document (README: `parity bench`)."""
-    return json.dumps({
-        "format": FORMAT,
-        "environment": environment,
-        "threads": threads,
-        "repeat": repeat,
-        "timing": "median wall-clock seconds of interleaved calls in one process",
-        "memory": "peak bytes of one forward+backward call after a warm-up, in a child "
-                  "process: the larger of resident-set growth (MALLOC_MMAP_THRESHOLD_="
-                  f"{MMAP_THRESHOLD}, high-water mark reset before the call) and tracemalloc's "
-                  "peak (NumPy arrays); null where it cannot be measured",
-        "reference_memory": reference_memory,
-        "rows": [r.to_json() for r in rows],
-    }, indent=1)
+    return json.dumps(
+        {
+            "format": FORMAT,
+            "environment": environment,
+            "threads": threads,
+            "repeat": repeat,
+            "timing": "median wall-clock seconds of interleaved calls in one process",
+            "memory": "peak bytes of one forward+backward call after a warm-up, in a child "
+            "process: the larger of resident-set growth (MALLOC_MMAP_THRESHOLD_="
+            f"{MMAP_THRESHOLD}, high-water mark reset before the call) and tracemalloc's "
+            "peak (NumPy arrays); null where it cannot be measured",
+            "reference_memory": reference_memory,
+            "rows": [r.to_json() for r in rows],
+        },
+        indent=1,
+    )
 
 
 # -- peak memory, in a child process ----------------------------------------------------------
@@ -272,17 +310,27 @@ def _memory_key(implementation: str | None, shape) -> str:
     return f"{implementation or 'nn.LSTM'}|{','.join(str(s) for s in shape)}"
 
 
-def measure_memory(targets: Sequence[str], shapes, dtype: str,
-                   threads: int | None = None) -> dict[str, int | None]:
+def measure_memory(
+    targets: Sequence[str], shapes, dtype: str, threads: int | None = None
+) -> dict[str, int | None]:
     """Peak resident growth of forward+backward per implementation and shape (and nn.LSTM's)."""
     if not os.path.exists("/proc/self/clear_refs"):
         return {}
-    request = {"targets": list(targets), "shapes": [list(s) for s in shapes], "dtype": dtype,
-               "threads": threads}
+    request = {
+        "targets": list(targets),
+        "shapes": [list(s) for s in shapes],
+        "dtype": dtype,
+        "threads": threads,
+    }
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}
-    proc = subprocess.run([sys.executable, "-c", "from parity.bench import _memory_child; "
-                           "_memory_child()"], input=json.dumps(request), capture_output=True,
-                          text=True, env=env, timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from parity.bench import _memory_child; _memory_child()"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
     if proc.returncode != 0:
         return {}
     try:

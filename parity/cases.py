@@ -109,8 +109,7 @@ class CaseSpec:
         """A compact one-line form: every field that differs from its default, the sizes, and
         always the dtype and the initial state (a reader sees "float64, no initial state"
         without the JSON); `from_string` reads it back, and reads older forms without them."""
-        always = {"input_size", "hidden_size", "seq_len", "batch", "seed", "dtype",
-                  "initial_state"}
+        always = {"input_size", "hidden_size", "seq_len", "batch", "seed", "dtype", "initial_state"}
         defaults = {**_config_defaults(), **_spec_defaults()}
         parts = []
         for key, value in self.as_dict().items():
@@ -122,8 +121,14 @@ class CaseSpec:
     def from_string(cls, text: str) -> CaseSpec:
         """Parse `to_string`'s form; raises InvalidArgument naming the bad field."""
         values: dict[str, Any] = {}
-        known = {**_config_defaults(), **_spec_defaults(), "input_size": 1, "hidden_size": 1,
-                 "seq_len": 1, "batch": 1}
+        known = {
+            **_config_defaults(),
+            **_spec_defaults(),
+            "input_size": 1,
+            "hidden_size": 1,
+            "seq_len": 1,
+            "batch": 1,
+        }
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, raw = part.partition("=")
             key = key.strip()
@@ -157,7 +162,6 @@ class CaseSpec:
             changes["lengths"] = lengths
         return dataclasses.replace(self, config=config, **changes)
 
-
     def reproduce(self, target: str, check: str) -> str:
         """The one-line command that runs `check` of implementation `target` on this case."""
         return f'python -m parity check --impl {target} --only {check} --case "{self.to_string()}"'
@@ -181,17 +185,25 @@ class CaseSpec:
 
         options: list[dict[str, Any]] = [
             *({"num_layers": n} for n in smaller(c.num_layers, 1)),
-            {"bidirectional": False}, {"proj_size": 0}, {"bias": True}, {"batch_first": False},
-            {"dropout": 0.0}, {"initial_state": "none"},
+            {"bidirectional": False},
+            {"proj_size": 0},
+            {"bias": True},
+            {"batch_first": False},
+            {"dropout": 0.0},
+            {"initial_state": "none"},
             {"enforce_sorted": True},
             *([{"initial_state": "zeros"}] if spec.initial_state == "random" else []),
-            {"weight_scale": 1.0}, {"bias_scale": 1.0}, {"input_scale": 1.0},
+            {"weight_scale": 1.0},
+            {"bias_scale": 1.0},
+            {"input_scale": 1.0},
             {"input_offset": 0.0},
             *({"dtype": d} for d in dtypes if d == "float64"),
             *({"batch": b} for b in ([1] if spec.batch is None else smaller(spec.batch, 1))),
             *({"seq_len": n} for n in smaller(spec.seq_len, 1)),
-            *({"hidden_size": n, "proj_size": min(c.proj_size, n - 1)}
-              for n in smaller(c.hidden_size, 1)),
+            *(
+                {"hidden_size": n, "proj_size": min(c.proj_size, n - 1)}
+                for n in smaller(c.hidden_size, 1)
+            ),
             *({"input_size": n} for n in smaller(c.input_size, 1)),
             *({"proj_size": n} for n in smaller(c.proj_size, 1)),
         ]
@@ -208,24 +220,34 @@ def _validate_lengths(spec: CaseSpec) -> None:
         return
     lengths = spec.lengths
     if spec.batch is None or len(lengths) != spec.batch:
-        raise InvalidArgument(f"lengths={_format(lengths)}: needs one length per row of the "
-                              f"batch (batch={_format(spec.batch)})")
+        raise InvalidArgument(
+            f"lengths={_format(lengths)}: needs one length per row of the "
+            f"batch (batch={_format(spec.batch)})"
+        )
     if not all(isinstance(n, int) and 1 <= n <= spec.seq_len for n in lengths):
-        raise InvalidArgument(f"lengths={_format(lengths)}: each must be in 1..seq_len="
-                              f"{spec.seq_len}")
+        raise InvalidArgument(
+            f"lengths={_format(lengths)}: each must be in 1..seq_len={spec.seq_len}"
+        )
     if spec.enforce_sorted and list(lengths) != sorted(lengths, reverse=True):
-        raise InvalidArgument(f"lengths={_format(lengths)}: must be in decreasing order when "
-                              f"enforce_sorted=true")
+        raise InvalidArgument(
+            f"lengths={_format(lengths)}: must be in decreasing order when enforce_sorted=true"
+        )
 
 
 def _config_defaults() -> dict:
-    return {f.name: f.default for f in dataclasses.fields(LSTMConfig)
-            if f.default is not dataclasses.MISSING}
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(LSTMConfig)
+        if f.default is not dataclasses.MISSING
+    }
 
 
 def _spec_defaults() -> dict:
-    return {f.name: f.default for f in dataclasses.fields(CaseSpec)
-            if f.default is not dataclasses.MISSING}
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(CaseSpec)
+        if f.default is not dataclasses.MISSING
+    }
 
 
 def _format(value) -> str:
@@ -310,8 +332,10 @@ def materialize(
         state = (np.zeros(h_shape, dtype), np.zeros(c_shape, dtype))
     elif spec.initial_state == "random":
         # c is unbounded in an LSTM and often larger than h: draw it wider.
-        state = (rng.standard_normal(h_shape).astype(dtype),
-                 (2.0 * rng.standard_normal(c_shape)).astype(dtype))
+        state = (
+            rng.standard_normal(h_shape).astype(dtype),
+            (2.0 * rng.standard_normal(c_shape)).astype(dtype),
+        )
     out_shape = spec.output_shape
     cotangents = tuple(rng.standard_normal(s).astype(dtype) for s in (out_shape, h_shape, c_shape))
     return Case(spec, params, x.astype(dtype), state, cotangents)  # type: ignore[arg-type]  # 3 shapes, 3 arrays

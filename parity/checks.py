@@ -22,7 +22,7 @@ import numpy as np
 
 from .cases import CaseSpec
 from .compare import Comparison, compare, describe_index, format_where
-from .evaluation import (CheckOutcome, Evaluation, ImplementationError, Unsupported, wrong_dtype)
+from .evaluation import CheckOutcome, Evaluation, ImplementationError, Unsupported, wrong_dtype
 from .finite_diff import shifted, directional, per_element, perturbation_scales
 from .gradient_blocks import block_ratios
 from .properties import PROPERTIES, PROPERTY_TABLE, run_property
@@ -50,14 +50,24 @@ FD_DIRECTIONS = 3
 # covers the sum's own rounding.
 FD_NOISE_FACTOR = 4.0
 
-def _nondeterministic(name: str, first: np.ndarray, second: np.ndarray, tol: float,
-                      spec: CaseSpec, call: str) -> Comparison | None:
+
+def _nondeterministic(
+    name: str, first: np.ndarray, second: np.ndarray, tol: float, spec: CaseSpec, call: str
+) -> Comparison | None:
     """The same call on the same case twice: apart by more than the tolerance is a finding."""
     a, b = np.asarray(first, np.float64), np.asarray(second, np.float64)
     if a.shape != b.shape:
-        return Comparison(name, False, float("inf"), float("inf"), tol, float("inf"),
-                          problem=f"{call} called twice on the same case: {name} has shape "
-                                  f"{a.shape}, then {b.shape}", status="nondeterministic")
+        return Comparison(
+            name,
+            False,
+            float("inf"),
+            float("inf"),
+            tol,
+            float("inf"),
+            problem=f"{call} called twice on the same case: {name} has shape "
+            f"{a.shape}, then {b.shape}",
+            status="nondeterministic",
+        )
     if not a.size:
         return None
     diff = np.abs(a - b)
@@ -68,12 +78,21 @@ def _nondeterministic(name: str, first: np.ndarray, second: np.ndarray, tol: flo
         return None
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     where = format_where(name, describe_index(name, index, spec))
-    return Comparison(name, False, worst, worst / max(abs(float(a[index])), 1e-300), tol,
-                      worst / tol if tol > 0 else float("inf"), index,
-                      describe_index(name, index, spec), float(b[index]), float(a[index]),
-                      problem=f"{call} called twice on the same case: {where} differs by "
-                              f"{worst:.3g} between the calls (tolerance {tol:.3g})",
-                      status="nondeterministic")
+    return Comparison(
+        name,
+        False,
+        worst,
+        worst / max(abs(float(a[index])), 1e-300),
+        tol,
+        worst / tol if tol > 0 else float("inf"),
+        index,
+        describe_index(name, index, spec),
+        float(b[index]),
+        float(a[index]),
+        problem=f"{call} called twice on the same case: {where} differs by "
+        f"{worst:.3g} between the calls (tolerance {tol:.3g})",
+        status="nondeterministic",
+    )
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -91,21 +110,38 @@ def check_forward(ev: Evaluation, name: str) -> CheckOutcome:
         return CheckOutcome(name, True, [cmp])
     spread = ref.spread_of("forward", name)
     tol = tolerance(ev.spec.dtype, want, spread, 1.0)
-    cmp = _forward_comparison(ev, name, got, want, tol,
-                              resolvable(ev.spec.dtype, want, spread),
-                              ref.overflow("forward", name, ev.spec.dtype))
+    cmp = _forward_comparison(
+        ev,
+        name,
+        got,
+        want,
+        tol,
+        resolvable(ev.spec.dtype, want, spread),
+        ref.overflow("forward", name, ev.spec.dtype),
+    )
     return CheckOutcome(name, cmp.passed, [cmp])
 
 
-def _forward_comparison(ev: Evaluation, name: str, got, want: np.ndarray, tol: float,
-                        resolved: bool, overflow: np.ndarray | None) -> Comparison:
+def _forward_comparison(
+    ev: Evaluation,
+    name: str,
+    got,
+    want: np.ndarray,
+    tol: float,
+    resolved: bool,
+    overflow: np.ndarray | None,
+) -> Comparison:
     cmp = compare(name, got, want, tol, ev.spec, resolved, overflow)
     if cmp.status is None:  # a wrong shape or a NaN says more than a dtype or a repeat
         again = None if cmp.unresolved else ev.again("forward")
-        cmp = (wrong_dtype(name, got, ev.spec)
-               or (again is not None and _nondeterministic(name, got, again[name], tol, ev.spec,
-                                                           "forward"))
-               or cmp)
+        cmp = (
+            wrong_dtype(name, got, ev.spec)
+            or (
+                again is not None
+                and _nondeterministic(name, got, again[name], tol, ev.spec, "forward")
+            )
+            or cmp
+        )
     return cmp
 
 
@@ -123,8 +159,11 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
 
     def full(n: str, want: np.ndarray):
         spread = ref.spread_of("gradients", n)
-        return (tolerance(dtype, want, spread, unit), resolvable(dtype, want, spread),
-                ref.overflow("gradients", n, dtype))
+        return (
+            tolerance(dtype, want, spread, unit),
+            resolvable(dtype, want, spread),
+            ref.overflow("gradients", n, dtype),
+        )
 
     outcome = _gradient_comparisons(ev, got_all, want_all, names, at_floor)
     if outcome.passed:
@@ -132,9 +171,13 @@ def check_gradients(ev: Evaluation) -> CheckOutcome:
     return _gradient_comparisons(ev, got_all, want_all, names, full)
 
 
-def _gradient_comparisons(ev: Evaluation, got_all: Mapping[str, np.ndarray],
-                          want_all: Mapping[str, np.ndarray], names: list[str],
-                          judge: Callable) -> CheckOutcome:
+def _gradient_comparisons(
+    ev: Evaluation,
+    got_all: Mapping[str, np.ndarray],
+    want_all: Mapping[str, np.ndarray],
+    names: list[str],
+    judge: Callable,
+) -> CheckOutcome:
     """The gradients check with `judge(name, want) -> (tolerance, resolved, overflow)`."""
     blocks: dict[tuple[str, str], float]
     comparisons, blocks = [], {}
@@ -142,25 +185,40 @@ def _gradient_comparisons(ev: Evaluation, got_all: Mapping[str, np.ndarray],
     for n in names:
         want = want_all[n]
         if n not in got_all:
-            comparisons.append(Comparison(
-                n, False, float("inf"), float("inf"), 0.0, float("inf"),
-                problem=f"no gradient for {n} (the gradients returned: "
-                        f"{', '.join(sorted(got_all)) or 'none'})", status="wrong-structure"))
+            comparisons.append(
+                Comparison(
+                    n,
+                    False,
+                    float("inf"),
+                    float("inf"),
+                    0.0,
+                    float("inf"),
+                    problem=f"no gradient for {n} (the gradients returned: "
+                    f"{', '.join(sorted(got_all)) or 'none'})",
+                    status="wrong-structure",
+                )
+            )
             continue
         tol, resolved, overflow = judge(n, want)
         cmp = compare(n, got_all[n], want, tol, ev.spec, resolved, overflow)
         if cmp.status is None:
-            cmp = (wrong_dtype(n, got_all[n], ev.spec)
-                   or (again is not None and n in again and not cmp.unresolved
-                       and _nondeterministic(n, got_all[n], again[n], tol, ev.spec, "gradients"))
-                   or cmp)
+            cmp = (
+                wrong_dtype(n, got_all[n], ev.spec)
+                or (
+                    again is not None
+                    and n in again
+                    and not cmp.unresolved
+                    and _nondeterministic(n, got_all[n], again[n], tol, ev.spec, "gradients")
+                )
+                or cmp
+            )
         comparisons.append(cmp)
         if cmp.status is None:
-            for key, ratio in block_ratios(n, got_all[n], want, tol, ev.spec, resolved, overflow,
-                                           cmp.ratio).items():
+            for key, ratio in block_ratios(
+                n, got_all[n], want, tol, ev.spec, resolved, overflow, cmp.ratio
+            ).items():
                 blocks[key] = max(blocks.get(key, 0.0), ratio)
-    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons,
-                        blocks=blocks)
+    return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons, blocks=blocks)
 
 
 def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
@@ -203,15 +261,26 @@ class DifferenceProblem:
     dtype: str = "float64"  # what the forward runs in
     reused: bool = False  # one instance called through `with_parameters` (difference_problem)
 
-    def directional(self, rng: np.random.Generator, directions: int,
-                    names: list[str] | None = None) -> list[Comparison]:
+    def directional(
+        self, rng: np.random.Generator, directions: int, names: list[str] | None = None
+    ) -> list[Comparison]:
         """Directional comparisons, over all tensors or only `names` (the rest held fixed)."""
         point = self.point if names is None else {n: self.point[n] for n in names}
 
         def loss(p):
             return self.loss({**self.point, **p})
-        return directional(loss, point, self.gradients, self.dtype, self.noise, rng,
-                           directions, self.reference, self.magnitude)
+
+        return directional(
+            loss,
+            point,
+            self.gradients,
+            self.dtype,
+            self.noise,
+            rng,
+            directions,
+            self.reference,
+            self.magnitude,
+        )
 
 
 def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem | CheckOutcome:
@@ -230,8 +299,15 @@ def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem
         grads = ev.gradients()
         missing = [n for n in point if n not in grads]
         if missing:
-            c = Comparison(missing[0], False, float("inf"), float("inf"), 0.0, float("inf"),
-                           problem=f"no gradient for {', '.join(missing)}")
+            c = Comparison(
+                missing[0],
+                False,
+                float("inf"),
+                float("inf"),
+                0.0,
+                float("inf"),
+                problem=f"no gradient for {', '.join(missing)}",
+            )
             return CheckOutcome("finite-differences", False, [c])
     else:
         point.update({n: ev.implementation_params[n] for n in ev.compared_params})
@@ -247,8 +323,11 @@ def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem
 
     def run(p) -> dict[str, np.ndarray]:
         params = {**fixed, **{n: p[n] for n in param_names}}
-        built = (ev.build(params) if template is None else
-                 ev.call("build", template.with_parameters, params, watched=params))
+        built = (
+            ev.build(params)
+            if template is None
+            else ev.call("build", template.with_parameters, params, watched=params)
+        )
         state = (p["h0"], p["c0"]) if "h0" in p else None
         return ev.forward_of(built, p["input"], state)
 
@@ -258,8 +337,12 @@ def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem
     at_point = run(point)
     _, magnitude = loss_of(at_point, case.cotangents)
     kappa = max(1.0, ev.forward_kappa())
-    noise = (FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * kappa
-             * rounding_scale(at_point, case.cotangents))
+    noise = (
+        FD_NOISE_FACTOR
+        * UNIT_ROUNDOFF[spec.dtype]
+        * kappa
+        * rounding_scale(at_point, case.cotangents)
+    )
     # The formula assumes the forward rounds at the case's dtype. One that rounds coarser
     # inside (a float32 buffer in a float64 run) is noisier: measure the noise too, so that
     # steps where it dominates are unresolved rather than compared (see `measured_noise`).
@@ -267,8 +350,9 @@ def difference_problem(ev: Evaluation, reuse: bool = False) -> DifferenceProblem
     # The reference's slopes keep the steps in the linear regime: the implementation's own
     # gradients cannot be trusted to say how far that is.
     ref_grads = ev.reference().want.gradients or {}
-    return DifferenceProblem(loss, point, grads, ref_grads, noise, magnitude, spec.dtype,
-                             template is not None)
+    return DifferenceProblem(
+        loss, point, grads, ref_grads, noise, magnitude, spec.dtype, template is not None
+    )
 
 
 # Steps (relative to each tensor's scale) at which the loss's own noise is measured: far below
@@ -323,10 +407,13 @@ def _finite_differences(ev: Evaluation, reuse: bool) -> tuple[CheckOutcome, bool
     p = problem
     comparisons = p.directional(np.random.default_rng(ev.spec.seed + 2), FD_DIRECTIONS)
     if sum(a.size for a in p.point.values()) <= PER_ELEMENT_MAX_ELEMENTS:
-        comparisons += per_element(p.loss, p.point, p.gradients, p.dtype, p.noise, ev.spec,
-                                   p.reference, p.magnitude)
-    return (CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons),
-            p.reused)
+        comparisons += per_element(
+            p.loss, p.point, p.gradients, p.dtype, p.noise, ev.spec, p.reference, p.magnitude
+        )
+    return (
+        CheckOutcome("finite-differences", all(c.passed for c in comparisons), comparisons),
+        p.reused,
+    )
 
 
 def run_check(ev: Evaluation, check: str) -> CheckOutcome:
@@ -343,5 +430,6 @@ def run_check(ev: Evaluation, check: str) -> CheckOutcome:
     except ImplementationError as exc:
         return CheckOutcome(check, False, error=exc)
     raise ValueError(f"check={check!r}: must be one of {', '.join(CHECKS)}")
+
 
 CHECKS = (*REFERENCE_CHECKS, *PROPERTIES)

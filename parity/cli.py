@@ -57,6 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _number(convert, noun: str, ok, rule: str):
     """An argparse type: `convert` the text, then require `ok(value)` (else say `rule`)."""
+
     def parse(text: str):
         try:
             value = convert(text)
@@ -65,6 +66,7 @@ def _number(convert, noun: str, ok, rule: str):
         if not ok(value):
             raise argparse.ArgumentTypeError(f"{value}: must be {rule}")
         return value
+
     return parse
 
 
@@ -87,76 +89,144 @@ def _case(text: str) -> CaseSpec:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--impl", action="append", metavar="NAME|MODULE:ATTR",
-                   help="an implementation to check: a registered name (see `parity list`) or "
-                        "MODULE:ATTR naming an adapter or a drop-in nn.LSTM look-alike class; "
-                        "repeat for several (default: every registered implementation)")
-    p.add_argument("--seed", type=_seed, help="seed of the search; the same seed draws the same "
-                                              "cases (default: random, printed)")
-    p.add_argument("--max-examples", type=_positive_int, default=DEFAULT_MAX_EXAMPLES,
-                   metavar="N", help=f"cases drawn per check, on top of the explicit edge cases "
-                                     f"(default: {DEFAULT_MAX_EXAMPLES})")
-    p.add_argument("--only", type=_check_name, action="extend", nargs="+", metavar="CHECK",
-                   help=f"run only these checks; repeatable ({', '.join(CHECKS)})")
-    p.add_argument("--case", type=_case, metavar="SPEC",
-                   help="check exactly this case (the spec a failure prints) instead of "
-                        "searching")
-    p.add_argument("--time-budget", type=_seconds, default=DEFAULT_TIME_BUDGET,
-                   metavar="SECONDS", help=f"per check: stop drawing new cases after this long "
-                                           f"(default: {DEFAULT_TIME_BUDGET:.0f})")
-    p.add_argument("--no-shrink", action="store_true",
-                   help="report the first failing case found, without shrinking it")
-    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"per call into an implementation: a call running longer is ended and "
-                        f"reported as a timeout (default: {DEFAULT_TIMEOUT:.0f})")
-    p.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N",
-                   help="check N implementations side by side, each in its own process with "
-                        "its share of the cores (default: 1)")
-    p.add_argument("--no-database", action="store_true",
-                   help=f"neither replay nor save failing examples in {DEFAULT_DATABASE}/ "
-                        f"(default: replay them first, unless --seed is given; save new ones)")
-    p.add_argument("--json", metavar="PATH",
-                   help="write the results as JSON (format: docs/json-format.md)")
+    p.add_argument(
+        "--impl",
+        action="append",
+        metavar="NAME|MODULE:ATTR",
+        help="an implementation to check: a registered name (see `parity list`) or "
+        "MODULE:ATTR naming an adapter or a drop-in nn.LSTM look-alike class; "
+        "repeat for several (default: every registered implementation)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        help="seed of the search; the same seed draws the same cases (default: random, printed)",
+    )
+    p.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=DEFAULT_MAX_EXAMPLES,
+        metavar="N",
+        help=f"cases drawn per check, on top of the explicit edge cases "
+        f"(default: {DEFAULT_MAX_EXAMPLES})",
+    )
+    p.add_argument(
+        "--only",
+        type=_check_name,
+        action="extend",
+        nargs="+",
+        metavar="CHECK",
+        help=f"run only these checks; repeatable ({', '.join(CHECKS)})",
+    )
+    p.add_argument(
+        "--case",
+        type=_case,
+        metavar="SPEC",
+        help="check exactly this case (the spec a failure prints) instead of searching",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=_seconds,
+        default=DEFAULT_TIME_BUDGET,
+        metavar="SECONDS",
+        help=f"per check: stop drawing new cases after this long "
+        f"(default: {DEFAULT_TIME_BUDGET:.0f})",
+    )
+    p.add_argument(
+        "--no-shrink",
+        action="store_true",
+        help="report the first failing case found, without shrinking it",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"per call into an implementation: a call running longer is ended and "
+        f"reported as a timeout (default: {DEFAULT_TIMEOUT:.0f})",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="check N implementations side by side, each in its own process with "
+        "its share of the cores (default: 1)",
+    )
+    p.add_argument(
+        "--no-database",
+        action="store_true",
+        help=f"neither replay nor save failing examples in {DEFAULT_DATABASE}/ "
+        f"(default: replay them first, unless --seed is given; save new ones)",
+    )
+    p.add_argument(
+        "--json", metavar="PATH", help="write the results as JSON (format: docs/json-format.md)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="list every kind of warning an implementation raised (default: the "
-                        "count and the most frequent, once per check)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="list every kind of warning an implementation raised (default: the "
+        "count and the most frequent, once per check)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="parity",
         description="Check that LSTM implementations compute what torch.nn.LSTM computes: "
-                    "outputs, final states and gradients, on configurations drawn by "
-                    "hypothesis.",
+        "outputs, final states and gradients, on configurations drawn by "
+        "hypothesis.",
         epilog="exit status: 0 every supported check passed; 1 a discrepancy or a misbehaving "
-               "implementation; 2 usage error",
+        "implementation; 2 usage error",
     )
     parser.add_argument("--version", action="version", version=f"parity {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    check = sub.add_parser("check", help="check implementations against torch.nn.LSTM",
-                           description="Check implementations against torch.nn.LSTM.")
+    check = sub.add_parser(
+        "check",
+        help="check implementations against torch.nn.LSTM",
+        description="Check implementations against torch.nn.LSTM.",
+    )
     _add_run_options(check)
 
-    report = sub.add_parser("report", help="check, then write the HTML parity report",
-                            description="Run the checks (or read --from results.json) and "
-                                        "write one self-contained HTML page.")
+    report = sub.add_parser(
+        "report",
+        help="check, then write the HTML parity report",
+        description="Run the checks (or read --from results.json) and "
+        "write one self-contained HTML page.",
+    )
     _add_run_options(report)
-    report.add_argument("--out", default=DEFAULT_REPORT, metavar="PATH",
-                        help=f"where to write the page (default: {DEFAULT_REPORT})")
-    report.add_argument("--from", dest="from_json", metavar="RESULTS.json",
-                        help="render from a results JSON written by check --json, without "
-                             "running anything")
-    report.add_argument("--merge", action="append", metavar="RESULTS.json",
-                        help="with --from: add the implementations of another results JSON "
-                             "(one checked there replaces the same name not installed here); "
-                             "repeatable; with --json, the merged results are written too")
+    report.add_argument(
+        "--out",
+        default=DEFAULT_REPORT,
+        metavar="PATH",
+        help=f"where to write the page (default: {DEFAULT_REPORT})",
+    )
+    report.add_argument(
+        "--from",
+        dest="from_json",
+        metavar="RESULTS.json",
+        help="render from a results JSON written by check --json, without running anything",
+    )
+    report.add_argument(
+        "--merge",
+        action="append",
+        metavar="RESULTS.json",
+        help="with --from: add the implementations of another results JSON "
+        "(one checked there replaces the same name not installed here); "
+        "repeatable; with --json, the merged results are written too",
+    )
 
-    table = sub.add_parser("table", help="the cross-framework table, as Markdown, from results",
-                           description="Write each implementation's supports, outcome and "
-                                       "known divergences as a Markdown table, from results "
-                                       "JSON files (merged in order).")
+    table = sub.add_parser(
+        "table",
+        help="the cross-framework table, as Markdown, from results",
+        description="Write each implementation's supports, outcome and "
+        "known divergences as a Markdown table, from results "
+        "JSON files (merged in order).",
+    )
     table.add_argument("results", nargs="+", metavar="RESULTS.json")
     table.add_argument("--out", metavar="PATH", help="write here (default: standard output)")
 
@@ -201,14 +271,28 @@ def _list(args) -> int:
         try:
             adapter = load(name)
             feats = adapter.supports.features()
-            rows.append({"name": name, "target": ep.value, "description": adapter.description,
-                         "gradients": adapter.supports.gradients, "supports": feats,
-                         "variant": adapter.variant.description if adapter.variant else None})
+            rows.append(
+                {
+                    "name": name,
+                    "target": ep.value,
+                    "description": adapter.description,
+                    "gradients": adapter.supports.gradients,
+                    "supports": feats,
+                    "variant": adapter.variant.description if adapter.variant else None,
+                }
+            )
         except NotInstalled as exc:
             cls = exc.adapter_class
-            rows.append({"name": name, "target": ep.value, "description": cls.description,
-                         "gradients": cls.supports.gradients,
-                         "supports": cls.supports.features(), "not_installed": exc.reason})
+            rows.append(
+                {
+                    "name": name,
+                    "target": ep.value,
+                    "description": cls.description,
+                    "gradients": cls.supports.gradients,
+                    "supports": cls.supports.features(),
+                    "not_installed": exc.reason,
+                }
+            )
         except LoadError as exc:
             rows.append({"name": name, "target": ep.value, "error": str(exc)})
     if args.json:
@@ -229,11 +313,14 @@ def _list(args) -> int:
             print(f"{'':<{width}}  {r['description']}")
             continue
         moot = _not_applicable(r["supports"])
-        marks = " ".join(f"{_mark(r['supports'][f], f in moot):<{len(_short(f))}}"
-                         for f in features)
+        marks = " ".join(
+            f"{_mark(r['supports'][f], f in moot):<{len(_short(f))}}" for f in features
+        )
         print(f"{r['name']:<{width}}  {r['gradients']:<9}  {marks}")
-        print(f"{'':<{width}}  {r['description']}" + (f" [variant: {r['variant']}]"
-                                                      if r.get("variant") else ""))
+        print(
+            f"{'':<{width}}  {r['description']}"
+            + (f" [variant: {r['variant']}]" if r.get("variant") else "")
+        )
     return EXIT_PASS
 
 
@@ -243,8 +330,7 @@ def _mark(supported: bool, moot: bool) -> str:
 
 def _not_applicable(supports: dict[str, bool]) -> dict[str, str]:
     """Features that mean nothing for an implementation, with why: not unsupported, moot."""
-    if "dropout" in supports and not supports.get("multi_layer", True) \
-            and not supports["dropout"]:
+    if "dropout" in supports and not supports.get("multi_layer", True) and not supports["dropout"]:
         return {"dropout": "one layer only; nn.LSTM's dropout acts between layers"}
     return {}
 
@@ -261,16 +347,16 @@ def _writable(path: str, option: str) -> Path:
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot create its directory ({exc.strerror})") \
-            from None
+        raise UsageError(f"{option} {path}: cannot create its directory ({exc.strerror})") from None
     # Try it: permission bits say nothing to root, nor about read-only or virtual file systems.
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"{option} {path}: directory {str(p.parent)!r} is not writable "
-                         f"({exc.strerror})") from None
+        raise UsageError(
+            f"{option} {path}: directory {str(p.parent)!r} is not writable ({exc.strerror})"
+        ) from None
     return p
 
 
@@ -279,8 +365,10 @@ def _targets(args) -> list[str]:
         return list(dict.fromkeys(args.impl))
     names = list(registered())
     if not names:
-        raise UsageError("no implementations registered and no --impl given; install the "
-                         "project (pip install -e .) or name one with --impl MODULE:ATTR")
+        raise UsageError(
+            "no implementations registered and no --impl given; install the "
+            "project (pip install -e .) or name one with --impl MODULE:ATTR"
+        )
     return names
 
 
@@ -293,17 +381,26 @@ def _run(args, out=None) -> RunRecord:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     # Hypothesis's caches go beside the example database; with none, into a directory of this
     # run's own, removed at the end: --no-database leaves nothing in the working directory.
-    scratch = (tempfile.TemporaryDirectory(prefix="parity-", ignore_cleanup_errors=True)
-               if args.no_database else None)
+    scratch = (
+        tempfile.TemporaryDirectory(prefix="parity-", ignore_cleanup_errors=True)
+        if args.no_database
+        else None
+    )
     options = Options(
-        checks=checks, seed=seed, max_examples=args.max_examples, time_budget=args.time_budget,
-        case=args.case.to_string() if args.case else None, shrink=not args.no_shrink,
+        checks=checks,
+        seed=seed,
+        max_examples=args.max_examples,
+        time_budget=args.time_budget,
+        case=args.case.to_string() if args.case else None,
+        shrink=not args.no_shrink,
         database=None if args.no_database else str(Path(DEFAULT_DATABASE).resolve()),
         # An explicit seed repeats a run exactly: saved examples are not replayed then.
-        database_read=args.seed is None, timeout=args.timeout,
+        database_read=args.seed is None,
+        timeout=args.timeout,
         threads=threads_per_child(args.jobs),
         entry_points={name: ep.value for name, ep in registered().items()},
-        hypothesis_home=scratch.name if scratch else None)
+        hypothesis_home=scratch.name if scratch else None,
+    )
     started = time.monotonic()
     stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     progress = None if args.quiet else _Progress()
@@ -316,10 +413,16 @@ def _run(args, out=None) -> RunRecord:
         if missing and args.impl:
             raise LoadError(info[missing[0]]["error"])
         targets = [t for t in targets if t not in missing]
-        what = f"case {args.case.to_string()}" if args.case else \
-            f"seed {seed}, {args.max_examples} examples per check"
-        print(f"parity {__version__}: checking {len(targets)} implementation"
-              f"{'s' if len(targets) != 1 else ''} against torch.nn.LSTM ({what})", file=out)
+        what = (
+            f"case {args.case.to_string()}"
+            if args.case
+            else f"seed {seed}, {args.max_examples} examples per check"
+        )
+        print(
+            f"parity {__version__}: checking {len(targets)} implementation"
+            f"{'s' if len(targets) != 1 else ''} against torch.nn.LSTM ({what})",
+            file=out,
+        )
 
         def header(i: dict) -> None:
             print(f"\n{i['name']}: {i.get('description', '')}".rstrip(), file=out, flush=True)
@@ -332,35 +435,55 @@ def _run(args, out=None) -> RunRecord:
             _print_record(record, out, verbose=args.verbose)
             records.append(record)
 
-        checked = check_isolated(targets, info, options, jobs=args.jobs,
-                                 on_start=header if args.jobs == 1 else None, on_done=done,
-                                 progress=progress)
+        checked = check_isolated(
+            targets,
+            info,
+            options,
+            jobs=args.jobs,
+            on_start=header if args.jobs == 1 else None,
+            on_done=done,
+            progress=progress,
+        )
         records = checked + [_not_installed(info[t], out) for t in missing]
     except KeyboardInterrupt:
         if progress:
             progress.clear()
-        print(f"\ninterrupted: {len(records)} of {len(targets)} implementations decided"
-              + (f" ({_summary(records)})" if records else "") + "; nothing written",
-              file=out, flush=True)
+        print(
+            f"\ninterrupted: {len(records)} of {len(targets)} implementations decided"
+            + (f" ({_summary(records)})" if records else "")
+            + "; nothing written",
+            file=out,
+            flush=True,
+        )
         raise
     finally:
         if scratch:
             scratch.cleanup()
     verdict = verdict_of(records)
     argv = ["python", "-m", "parity"] + sys.argv[1:] if sys.argv else []
-    return RunRecord(verdict, seed, args.max_examples, stamp,
-                     round(time.monotonic() - started, 3), shlex.join(argv),
-                     environment(), records)
+    return RunRecord(
+        verdict,
+        seed,
+        args.max_examples,
+        stamp,
+        round(time.monotonic() - started, 3),
+        shlex.join(argv),
+        environment(),
+        records,
+    )
 
 
 def _not_installed(i: dict, out) -> ImplementationRecord:
     print(f"\n{i['name']}: {i['reason']}; skipped", file=out, flush=True)
     return ImplementationRecord(
-        name=i["name"], target=i["target"], description=f"{i['description']} ({i['reason']})",
-        status=NOT_INSTALLED, supports=i["supports"], gradients=i["gradients"],
+        name=i["name"],
+        target=i["target"],
+        description=f"{i['description']} ({i['reason']})",
+        status=NOT_INSTALLED,
+        supports=i["supports"],
+        gradients=i["gradients"],
         layout=i.get("layout"),
-        features={f: {"supported": v, "cases": 0, "failed": 0}
-                  for f, v in i["supports"].items()},
+        features={f: {"supported": v, "cases": 0, "failed": 0} for f, v in i["supports"].items()},
     )
 
 
@@ -443,27 +566,57 @@ def _add_bench_parser(sub) -> None:
 
     shapes = " ".join(",".join(map(str, s)) for s in DEFAULT_SHAPES)
     bench = sub.add_parser(
-        "bench", help="time implementations against torch.nn.LSTM",
+        "bench",
+        help="time implementations against torch.nn.LSTM",
         description="Time the forward and forward+backward of each implementation and of "
-                    "torch.nn.LSTM in the same process, interleaved and repeated; print median "
-                    "times, ratios and peak memory.")
-    bench.add_argument("--impl", action="append", required=True, metavar="NAME|MODULE:ATTR",
-                       help="an implementation to time (a registered name or MODULE:ATTR); "
-                            "repeatable")
-    bench.add_argument("--shape", type=_shape, action="append", metavar="L,N,I,H",
-                       help=f"seq_len,batch,input,hidden; repeatable (default: {shapes})")
-    bench.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                       help="default: float32")
-    bench.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
-                       help=f"timed calls of each, interleaved (default: {DEFAULT_REPEAT})")
-    bench.add_argument("--threads", type=_positive_int, default=1, metavar="N",
-                       help="threads for torch and for the BLAS alike (default: 1)")
-    bench.add_argument("--no-memory", action="store_true",
-                       help="skip the peak-memory measurement (a child process)")
-    bench.add_argument("--json", metavar="PATH",
-                       help="write the rows as JSON (format: docs/bench.md)")
-    bench.add_argument("--into", metavar="RESULTS", help="also put the rows into this parity "
-                       "results JSON as studies.bench, for the report (report --from RESULTS)")
+        "torch.nn.LSTM in the same process, interleaved and repeated; print median "
+        "times, ratios and peak memory.",
+    )
+    bench.add_argument(
+        "--impl",
+        action="append",
+        required=True,
+        metavar="NAME|MODULE:ATTR",
+        help="an implementation to time (a registered name or MODULE:ATTR); repeatable",
+    )
+    bench.add_argument(
+        "--shape",
+        type=_shape,
+        action="append",
+        metavar="L,N,I,H",
+        help=f"seq_len,batch,input,hidden; repeatable (default: {shapes})",
+    )
+    bench.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float32", help="default: float32"
+    )
+    bench.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=DEFAULT_REPEAT,
+        metavar="N",
+        help=f"timed calls of each, interleaved (default: {DEFAULT_REPEAT})",
+    )
+    bench.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="threads for torch and for the BLAS alike (default: 1)",
+    )
+    bench.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the peak-memory measurement (a child process)",
+    )
+    bench.add_argument(
+        "--json", metavar="PATH", help="write the rows as JSON (format: docs/bench.md)"
+    )
+    bench.add_argument(
+        "--into",
+        metavar="RESULTS",
+        help="also put the rows into this parity "
+        "results JSON as studies.bench, for the report (report --from RESULTS)",
+    )
 
 
 def _bench(args) -> int:
@@ -480,15 +633,25 @@ def _bench(args) -> int:
     adapters = [load(t) for t in dict.fromkeys(args.impl)]
     shapes = list(dict.fromkeys(args.shape)) if args.shape else list(bench.DEFAULT_SHAPES)
     threads = bench.set_threads(args.threads)
-    print(f"parity {__version__}: timing {', '.join(a.name for a in adapters)} against "
-          f"torch.nn.LSTM ({args.dtype}, {args.repeat} interleaved calls each, median; threads: "
-          f"torch {threads['torch']}, BLAS {threads['blas']})", flush=True)
-    rows, reference_memory = bench.bench(adapters, shapes, args.dtype, args.repeat,
-                                         memory=not args.no_memory, threads=args.threads,
-                                         out=sys.stdout)
+    print(
+        f"parity {__version__}: timing {', '.join(a.name for a in adapters)} against "
+        f"torch.nn.LSTM ({args.dtype}, {args.repeat} interleaved calls each, median; threads: "
+        f"torch {threads['torch']}, BLAS {threads['blas']})",
+        flush=True,
+    )
+    rows, reference_memory = bench.bench(
+        adapters,
+        shapes,
+        args.dtype,
+        args.repeat,
+        memory=not args.no_memory,
+        threads=args.threads,
+        out=sys.stdout,
+    )
     if json_path:
-        write_atomic(json_path, bench.to_json(rows, reference_memory, threads, args.repeat,
-                                              environment()))
+        write_atomic(
+            json_path, bench.to_json(rows, reference_memory, threads, args.repeat, environment())
+        )
         print(f"results: {json_path}")
     if into is not None:
         into.setdefault("studies", {})["bench"] = [r.to_json() for r in rows]
@@ -498,8 +661,14 @@ def _bench(args) -> int:
 
 
 # -- printing ------------------------------------------------------------------------------
-_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported",
-         "known": "KNOWN", "fixed": "FIXED"}
+_MARK = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "unsupported": "unsupported",
+    "known": "KNOWN",
+    "fixed": "FIXED",
+}
 
 
 def _print_record(record, out, verbose: bool = False) -> None:
@@ -550,8 +719,11 @@ def _warning_lines(counted: list[dict], verbose: bool) -> list[str]:
 
     if verbose:
         return [head + ":"] + [f"  {one(w)}" for w in kinds]
-    more = f"; {len(kinds) - 1} other kind{'s' if len(kinds) > 2 else ''} (-v lists them)" \
-        if len(kinds) > 1 else ""
+    more = (
+        f"; {len(kinds) - 1} other kind{'s' if len(kinds) > 2 else ''} (-v lists them)"
+        if len(kinds) > 1
+        else ""
+    )
     return [f"{head}: {one(kinds[0])}{more}"]
 
 
@@ -570,14 +742,19 @@ def _print_known(check, out) -> None:
         if k["status"] == "known":
             e = k.get("evidence") or {}
             n = k["cases"]
-            print(f"      ~ known divergence ({n} case{'s' if n != 1 else ''}): {k['cause']}",
-                  file=out)
+            print(
+                f"      ~ known divergence ({n} case{'s' if n != 1 else ''}): {k['cause']}",
+                file=out,
+            )
             for line in (e.get("message"), e.get("case_id") and f"minimal case: {e['case_id']}"):
                 if line:
                     print(f"          {line}", file=out)
         else:
-            print(f"      x declared divergence no longer happens (fixed: remove the "
-                  f"declaration): {k['cause']} [where {k['where']}]", file=out)
+            print(
+                f"      x declared divergence no longer happens (fixed: remove the "
+                f"declaration): {k['cause']} [where {k['where']}]",
+                file=out,
+            )
 
 
 def _summary(records) -> str:
@@ -592,9 +769,11 @@ def _summary(records) -> str:
 
 def _print_verdict(run: RunRecord, json_path) -> None:
     skipped = sum(r.status == NOT_INSTALLED for r in run.implementations)
-    print(f"\nverdict: {run.verdict} ({len(run.implementations) - skipped} implementations"
-          f"{f', {skipped} not installed' if skipped else ''}; "
-          f"{_summary(run.implementations)}) in {run.duration_s:.0f}s, seed {run.seed}")
+    print(
+        f"\nverdict: {run.verdict} ({len(run.implementations) - skipped} implementations"
+        f"{f', {skipped} not installed' if skipped else ''}; "
+        f"{_summary(run.implementations)}) in {run.duration_s:.0f}s, seed {run.seed}"
+    )
     if json_path:
         print(f"results: {json_path}")
 
@@ -607,8 +786,14 @@ class _Progress:
     """Progress on stderr: on a terminal one live line (implementation, check, cases done,
     elapsed), rewritten in place; elsewhere a plain line at most every PLAIN_PROGRESS_EVERY_S."""
 
-    def __init__(self, stream=None, *, tty: bool | None = None, clock=time.monotonic,
-                 every: float = PLAIN_PROGRESS_EVERY_S) -> None:
+    def __init__(
+        self,
+        stream=None,
+        *,
+        tty: bool | None = None,
+        clock=time.monotonic,
+        every: float = PLAIN_PROGRESS_EVERY_S,
+    ) -> None:
         self.stream = stream or sys.stderr
         if tty is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -624,12 +809,14 @@ class _Progress:
         now = self.clock()
         if self.current != (implementation, check):
             self.current, self.check_started = (implementation, check), now
-        line = (f"  {implementation}: {check} {done}/{total} cases, "
-                f"{_elapsed(now - self.check_started)} (run {_elapsed(now - self.started)})")
+        line = (
+            f"  {implementation}: {check} {done}/{total} cases, "
+            f"{_elapsed(now - self.check_started)} (run {_elapsed(now - self.started)})"
+        )
         if self.tty:
             # A line wider than the terminal wraps, and "\r" then rewrites only its last row.
             columns = shutil.get_terminal_size((80, 24)).columns
-            line = line[:max(columns - 1, 10)]
+            line = line[: max(columns - 1, 10)]
             self.stream.write("\r" + line.ljust(self.width))
             self.stream.flush()
             self.width = len(line)

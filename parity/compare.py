@@ -39,8 +39,15 @@ class Comparison:
         return d
 
 
-def compare(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
-            resolved: bool = True, overflow: np.ndarray | None = None) -> Comparison:
+def compare(
+    tensor: str,
+    got,
+    want: np.ndarray,
+    tol: float,
+    spec: CaseSpec,
+    resolved: bool = True,
+    overflow: np.ndarray | None = None,
+) -> Comparison:
     """Compare `got` with `want` (float64) under the absolute tolerance `tol`.
 
     Shape and non-finite values are checked even when `resolved` is False; the values are not.
@@ -51,7 +58,12 @@ def compare(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
     got = np.asarray(got)
     if got.shape != want.shape:
         return Comparison(
-            tensor, False, float("inf"), float("inf"), tol, float("inf"),
+            tensor,
+            False,
+            float("inf"),
+            float("inf"),
+            tol,
+            float("inf"),
             problem=f"{tensor} has shape {got.shape}; nn.LSTM gives {want.shape}",
             status="wrong-shape",
         )
@@ -64,8 +76,16 @@ def compare(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         return Comparison(
-            tensor, False, float("inf"), float("inf"), tol, float("inf"), index,
-            describe_index(tensor, index, spec), float(got64[index]), float(want[index]),
+            tensor,
+            False,
+            float("inf"),
+            float("inf"),
+            tol,
+            float("inf"),
+            index,
+            describe_index(tensor, index, spec),
+            float(got64[index]),
+            float(want[index]),
             problem=f"{tensor} is {got64[index]} where nn.LSTM gives {want[index]:.6g}",
             status="nan",
         )
@@ -81,8 +101,16 @@ def compare(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
     rel = max_abs / denom if denom > 0 else (0.0 if max_abs == 0 else float("inf"))
     ratio = max_abs / tol if tol > 0 else (0.0 if max_abs == 0 else float("inf"))
     return Comparison(
-        tensor, ratio <= 1.0, max_abs, rel, tol, ratio, index,
-        describe_index(tensor, index, spec), float(got64[index]), float(want[index]),
+        tensor,
+        ratio <= 1.0,
+        max_abs,
+        rel,
+        tol,
+        ratio,
+        index,
+        describe_index(tensor, index, spec),
+        float(got64[index]),
+        float(want[index]),
     )
 
 

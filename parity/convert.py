@@ -59,8 +59,9 @@ _FLAX_GATES = ("i", "f", "g", "o")  # Flax names its kernels ii, if, ig, io and 
 
 def _names(layer: int, direction: int) -> dict[str, str]:
     sfx = f"_l{layer}{'_reverse' if direction else ''}"
-    return {kind: kind + sfx for kind in
-            ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+    return {
+        kind: kind + sfx for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    }
 
 
 def _check(canonical: Mapping, config: LSTMConfig, framework: str) -> None:
@@ -72,13 +73,14 @@ def _check(canonical: Mapping, config: LSTMConfig, framework: str) -> None:
         raise ValueError(f"missing canonical parameters for {config}: {', '.join(missing)}")
     for name, shape in want.items():
         if tuple(canonical[name].shape) != shape:
-            raise ValueError(f"{name} has shape {tuple(canonical[name].shape)}; "
-                             f"{config} needs {shape}")
+            raise ValueError(
+                f"{name} has shape {tuple(canonical[name].shape)}; {config} needs {shape}"
+            )
 
 
 def _blocks(a, hidden: int) -> list:
     """The four gate blocks of a canonical weight or bias (rows), by slicing only."""
-    return [a[k * hidden:(k + 1) * hidden] for k in range(4)]
+    return [a[k * hidden : (k + 1) * hidden] for k in range(4)]
 
 
 def _folded(canonical: Mapping, names: dict, config: LSTMConfig):
@@ -139,8 +141,7 @@ def to_flax(canonical: Mapping, config: LSTMConfig) -> dict:
             cell["h" + gate] = hidden
         key = f"layer_{layer}"
         if config.bidirectional:
-            out.setdefault(key, {})["backward_rnn" if direction else "forward_rnn"] = \
-                {"cell": cell}
+            out.setdefault(key, {})["backward_rnn" if direction else "forward_rnn"] = {"cell": cell}
         else:
             out[key] = {"cell": cell}
     return out
@@ -156,9 +157,11 @@ def from_flax(params: Mapping, config: LSTMConfig) -> dict[str, np.ndarray]:
             node = node["backward_rnn" if direction else "forward_rnn"]
         cell = node["cell"]
         out[names["weight_ih"]] = np.concatenate(
-            [np.asarray(cell["i" + g]["kernel"]).T for g in _FLAX_GATES])
+            [np.asarray(cell["i" + g]["kernel"]).T for g in _FLAX_GATES]
+        )
         out[names["weight_hh"]] = np.concatenate(
-            [np.asarray(cell["h" + g]["kernel"]).T for g in _FLAX_GATES])
+            [np.asarray(cell["h" + g]["kernel"]).T for g in _FLAX_GATES]
+        )
         bias = np.concatenate([np.asarray(cell["h" + g]["bias"]) for g in _FLAX_GATES])
         _set_bias(out, names, bias, config, "Flax")
         _shape_check(out, names, config, "Flax")
@@ -177,9 +180,13 @@ def to_equinox(canonical: Mapping, config: LSTMConfig) -> list[list[dict]]:
     _check(canonical, config, "Equinox")
     out: list[list[dict]] = [[] for _ in range(config.num_layers)]
     for layer, _direction, names in _per_direction(config):
-        out[layer].append({"weight_ih": canonical[names["weight_ih"]],
-                           "weight_hh": canonical[names["weight_hh"]],
-                           "bias": _folded(canonical, names, config)})
+        out[layer].append(
+            {
+                "weight_ih": canonical[names["weight_ih"]],
+                "weight_hh": canonical[names["weight_hh"]],
+                "bias": _folded(canonical, names, config),
+            }
+        )
     return out
 
 
@@ -215,8 +222,10 @@ def to_keras(canonical: Mapping, config: LSTMConfig, transpose=lambda a: a.T) ->
     _check(canonical, config, "Keras")
     out: list[list] = [[] for _ in range(config.num_layers)]
     for layer, _direction, names in _per_direction(config):
-        out[layer] += [transpose(canonical[names["weight_ih"]]),
-                       transpose(canonical[names["weight_hh"]])]
+        out[layer] += [
+            transpose(canonical[names["weight_ih"]]),
+            transpose(canonical[names["weight_hh"]]),
+        ]
         if config.bias:
             out[layer].append(_folded(canonical, names, config))
     return out
@@ -230,9 +239,11 @@ def from_keras(weights, config: LSTMConfig) -> dict[str, np.ndarray]:
     for layer, direction, names in _per_direction(config):
         w = weights[layer]
         if len(w) != per * config.num_directions:
-            raise ValueError(f"layer {layer}: {len(w)} Keras weights; {config} needs "
-                             f"{per * config.num_directions}")
-        own = w[direction * per:(direction + 1) * per]
+            raise ValueError(
+                f"layer {layer}: {len(w)} Keras weights; {config} needs "
+                f"{per * config.num_directions}"
+            )
+        own = w[direction * per : (direction + 1) * per]
         out[names["weight_ih"]] = np.asarray(own[0]).T
         out[names["weight_hh"]] = np.asarray(own[1]).T
         _set_bias(out, names, np.asarray(own[2]) if config.bias else None, config, "Keras")
@@ -261,8 +272,14 @@ def to_onnx(canonical: Mapping, config: LSTMConfig) -> list[dict[str, np.ndarray
             w.append(_onnx_order(canonical[names["weight_ih"]], h))
             r.append(_onnx_order(canonical[names["weight_hh"]], h))
             if config.bias:
-                b.append(np.concatenate([_onnx_order(canonical[names["bias_ih"]], h),
-                                         _onnx_order(canonical[names["bias_hh"]], h)]))
+                b.append(
+                    np.concatenate(
+                        [
+                            _onnx_order(canonical[names["bias_ih"]], h),
+                            _onnx_order(canonical[names["bias_hh"]], h),
+                        ]
+                    )
+                )
         node = {"W": np.stack(w), "R": np.stack(r)}
         if config.bias:
             node["B"] = np.stack(b)
@@ -281,8 +298,8 @@ def from_onnx(nodes, config: LSTMConfig) -> dict[str, np.ndarray]:
         out[names["weight_hh"]] = _torch_order(np.asarray(node["R"])[direction], h)
         if config.bias:
             b = np.asarray(node["B"])[direction]
-            out[names["bias_ih"]] = _torch_order(b[:4 * h], h)
-            out[names["bias_hh"]] = _torch_order(b[4 * h:], h)
+            out[names["bias_ih"]] = _torch_order(b[: 4 * h], h)
+            out[names["bias_hh"]] = _torch_order(b[4 * h :], h)
         elif node.get("B") is not None and np.any(node["B"]):
             raise ValueError(f"layer {layer}: config.bias is False but the ONNX B is not zero")
         _shape_check(out, names, config, "ONNX")
@@ -335,8 +352,9 @@ def to_haiku(canonical: Mapping, config: LSTMConfig, concatenate=np.concatenate)
         bias = _folded(canonical, names, config)
         b = _blocks(bias, h) if bias is not None else [0 * w_hh[k][:, 0] for k in range(4)]
         order = _TORCH_TO_HAIKU
-        w = concatenate([concatenate([w_ih[k] for k in order]).T,
-                         concatenate([w_hh[k] for k in order]).T])
+        w = concatenate(
+            [concatenate([w_ih[k] for k in order]).T, concatenate([w_hh[k] for k in order]).T]
+        )
         b = concatenate([b[k] - HAIKU_FORGET_BIAS if k == 1 else b[k] for k in order])
         out[_haiku_module(layer, direction)] = {"w": w, "b": b}
     return out
@@ -353,15 +371,17 @@ def from_haiku(params: Mapping, config: LSTMConfig) -> dict[str, np.ndarray]:
         w, b = np.asarray(node["w"]), np.asarray(node["b"])
         width = config.layer_input_size(layer)
         if w.shape != (width + h, 4 * h) or b.shape != (4 * h,):
-            raise ValueError(f"{_haiku_module(layer, direction)}: w {w.shape}, b {b.shape}; "
-                             f"{config} needs w {(width + h, 4 * h)}, b {(4 * h,)}")
+            raise ValueError(
+                f"{_haiku_module(layer, direction)}: w {w.shape}, b {b.shape}; "
+                f"{config} needs w {(width + h, 4 * h)}, b {(4 * h,)}"
+            )
         cols = _blocks(w.T, h)  # Haiku's blocks, as rows
         torch_rows = [cols[_TORCH_TO_HAIKU.index(k)] for k in range(4)]
         out[names["weight_ih"]] = np.concatenate([r[:, :width] for r in torch_rows])
         out[names["weight_hh"]] = np.concatenate([r[:, width:] for r in torch_rows])
         hb = _blocks(b, h)
         bias = np.concatenate([hb[_TORCH_TO_HAIKU.index(k)] for k in range(4)])
-        bias[h:2 * h] += HAIKU_FORGET_BIAS
+        bias[h : 2 * h] += HAIKU_FORGET_BIAS
         _set_bias(out, names, bias, config, "Haiku")
         _shape_check(out, names, config, "Haiku")
     return out
@@ -376,18 +396,22 @@ def _no_projection(config: LSTMConfig, framework: str) -> None:
 def _set_bias(out: dict, names: dict, bias, config: LSTMConfig, framework: str) -> None:
     if config.bias:
         if bias is None:
-            raise ValueError(f"{names['bias_ih']}: config.bias is True but the {framework} "
-                             f"weights have no bias")
+            raise ValueError(
+                f"{names['bias_ih']}: config.bias is True but the {framework} weights have no bias"
+            )
         out[names["bias_ih"]] = bias
         out[names["bias_hh"]] = np.zeros_like(bias)
     elif bias is not None and np.any(bias):
-        raise ValueError(f"{names['weight_ih']}: config.bias is False but the {framework} "
-                         f"bias is not zero")
+        raise ValueError(
+            f"{names['weight_ih']}: config.bias is False but the {framework} bias is not zero"
+        )
 
 
 def _shape_check(out: dict, names: dict, config: LSTMConfig, framework: str) -> None:
     want = parameter_shapes(config)
     for name in (names["weight_ih"], names["weight_hh"], names["bias_ih"]):
         if name in want and tuple(out[name].shape) != want[name]:
-            raise ValueError(f"{name}: the {framework} weights give shape "
-                             f"{tuple(out[name].shape)}; {config} needs {want[name]}")
+            raise ValueError(
+                f"{name}: the {framework} weights give shape "
+                f"{tuple(out[name].shape)}; {config} needs {want[name]}"
+            )

@@ -90,14 +90,17 @@ def _dropout_in_eval(checker: Evaluator, spec: CaseSpec, check: str) -> str | No
         return None
     if without.status != "pass":
         return None
-    return (f"dropout: the same case with dropout=0 matches; dropout={c.dropout} is applied "
-            f"in eval mode (nn.LSTM drops between layers only in training mode: "
-            f"F.dropout(x, p, training=self.training), not training=True)")
+    return (
+        f"dropout: the same case with dropout=0 matches; dropout={c.dropout} is applied "
+        f"in eval mode (nn.LSTM drops between layers only in training mode: "
+        f"F.dropout(x, p, training=self.training), not training=True)"
+    )
 
 
 # -- forward ---------------------------------------------------------------------------------
-def _forward_matches(ev: Evaluation, forward: dict[str, np.ndarray],
-                     got: dict[str, np.ndarray] | None = None) -> bool:
+def _forward_matches(
+    ev: Evaluation, forward: dict[str, np.ndarray], got: dict[str, np.ndarray] | None = None
+) -> bool:
     """Does the implementation's forward (or `got`) match `forward` within tolerance?"""
     ref = ev.reference()
     got = ev.forward() if got is None else got
@@ -120,7 +123,7 @@ def _reorder_gates(params: dict, order: tuple[str, ...], hidden: int) -> dict:
         if parts is None or parts[0] == "weight_hr":
             out[name] = a
             continue
-        blocks = [a[k * hidden:(k + 1) * hidden] for k in range(4)]
+        blocks = [a[k * hidden : (k + 1) * hidden] for k in range(4)]
         new: list = [None] * 4
         for k, gate in enumerate(order):
             new[GATES.index(gate)] = blocks[k]
@@ -138,12 +141,13 @@ def _transposed_blocks(params: dict, kind: str, hidden: int) -> dict | None:
             continue
         if a.shape[1] != hidden:
             return None
-        out[name] = np.concatenate([a[k * hidden:(k + 1) * hidden].T for k in range(4)], axis=0)
+        out[name] = np.concatenate([a[k * hidden : (k + 1) * hidden].T for k in range(4)], axis=0)
     return out or None
 
 
-def _bias_variant(params: dict, keep: str, hidden: int, forget_bias: float = 0.0,
-                  doubled: bool = False) -> dict:
+def _bias_variant(
+    params: dict, keep: str, hidden: int, forget_bias: float = 0.0, doubled: bool = False
+) -> dict:
     out = dict(params)
     for name in params:
         if name.startswith(("bias_ih", "bias_hh")):
@@ -156,7 +160,7 @@ def _bias_variant(params: dict, keep: str, hidden: int, forget_bias: float = 0.0
                 value = np.zeros_like(params[name])
             if forget_bias and kind == "bias_ih":
                 value = value.copy()
-                value[hidden:2 * hidden] += forget_bias
+                value[hidden : 2 * hidden] += forget_bias
             out[name] = value
     return out
 
@@ -175,76 +179,118 @@ def known_mistakes(ev: Evaluation):
     for order in itertools.permutations(GATES):
         if order == GATES:
             continue
-        yield (f"gate order: the implementation reads the gate blocks as "
-               f"{', '.join(order)}; nn.LSTM's order is i, f, g, o",
-               lambda order=order: run(_reorder_gates(params, order, h)))
+        yield (
+            f"gate order: the implementation reads the gate blocks as "
+            f"{', '.join(order)}; nn.LSTM's order is i, f, g, o",
+            lambda order=order: run(_reorder_gates(params, order, h)),
+        )
     if c.bias:
-        yield ("bias: bias_hh is ignored (one bias instead of nn.LSTM's two)",
-               lambda: run(_bias_variant(params, "bias_ih", h)))
-        yield ("bias: bias_ih is ignored (one bias instead of nn.LSTM's two)",
-               lambda: run(_bias_variant(params, "bias_hh", h)))
-        yield ("bias: bias_ih is used twice and bias_hh not at all",
-               lambda: run(_bias_variant(params, "bias_ih", h, doubled=True)))
-        yield ("bias: bias_hh is used twice and bias_ih not at all",
-               lambda: run(_bias_variant(params, "bias_hh", h, doubled=True)))
-    swappable = [n for n in params if n.startswith("weight_ih")
-                 and params[n].shape == params["weight_hh" + n[len("weight_ih"):]].shape]
+        yield (
+            "bias: bias_hh is ignored (one bias instead of nn.LSTM's two)",
+            lambda: run(_bias_variant(params, "bias_ih", h)),
+        )
+        yield (
+            "bias: bias_ih is ignored (one bias instead of nn.LSTM's two)",
+            lambda: run(_bias_variant(params, "bias_hh", h)),
+        )
+        yield (
+            "bias: bias_ih is used twice and bias_hh not at all",
+            lambda: run(_bias_variant(params, "bias_ih", h, doubled=True)),
+        )
+        yield (
+            "bias: bias_hh is used twice and bias_ih not at all",
+            lambda: run(_bias_variant(params, "bias_hh", h, doubled=True)),
+        )
+    swappable = [
+        n
+        for n in params
+        if n.startswith("weight_ih")
+        and params[n].shape == params["weight_hh" + n[len("weight_ih") :]].shape
+    ]
     if swappable:  # weight_ih and weight_hh have one shape when input_size == the output's size
-        yield ("weights: weight_ih and weight_hh are used in each other's place (they have the "
-               "same shape when input_size equals the hidden (or projected) size)",
-               lambda: run({**params, **{n: params["weight_hh" + n[len("weight_ih"):]]
-                                         for n in swappable},
-                            **{"weight_hh" + n[len("weight_ih"):]: params[n]
-                               for n in swappable}}))
+        yield (
+            "weights: weight_ih and weight_hh are used in each other's place (they have the "
+            "same shape when input_size equals the hidden (or projected) size)",
+            lambda: run(
+                {
+                    **params,
+                    **{n: params["weight_hh" + n[len("weight_ih") :]] for n in swappable},
+                    **{"weight_hh" + n[len("weight_ih") :]: params[n] for n in swappable},
+                }
+            ),
+        )
     if h > 1:  # a (1, 1) block is its own transpose
-        transposed = {kind: _transposed_blocks(params, kind, h) for kind in ("weight_ih",
-                                                                             "weight_hh")}
-        for kinds, what in ((("weight_hh",), "weight_hh's"), (("weight_ih",), "weight_ih's"),
-                            (("weight_ih", "weight_hh"), "weight_ih's and weight_hh's")):
+        transposed = {
+            kind: _transposed_blocks(params, kind, h) for kind in ("weight_ih", "weight_hh")
+        }
+        for kinds, what in (
+            (("weight_hh",), "weight_hh's"),
+            (("weight_ih",), "weight_ih's"),
+            (("weight_ih", "weight_hh"), "weight_ih's and weight_hh's"),
+        ):
             if all(transposed[k] is not None for k in kinds):
                 merged = dict(params)
                 for kind in kinds:
                     merged.update(transposed[kind] or {})  # none is None: checked above
-                yield (f"weights: {what} gate blocks are used transposed (x @ W_k for W_k x: "
-                       f"each gate's block is square here, so the shapes fit either way)",
-                       lambda merged=merged: run(merged))
+                yield (
+                    f"weights: {what} gate blocks are used transposed (x @ W_k for W_k x: "
+                    f"each gate's block is square here, so the shapes fit either way)",
+                    lambda merged=merged: run(merged),
+                )
     if c.bias:
-        yield ("bias: a forget-gate bias of +1 is added (nn.LSTM adds none)",
-               lambda: run(_bias_variant(params, "both", h, forget_bias=1.0)))
+        yield (
+            "bias: a forget-gate bias of +1 is added (nn.LSTM adds none)",
+            lambda: run(_bias_variant(params, "both", h, forget_bias=1.0)),
+        )
     if state is not None:
-        yield ("initial state: h0 and c0 are ignored (zeros are used instead)",
-               lambda: run(s=None))
+        yield ("initial state: h0 and c0 are ignored (zeros are used instead)", lambda: run(s=None))
         if c.proj_size == 0:
-            yield ("initial state: h0 and c0 are swapped on the way in",
-                   lambda: run(s=(state[1], state[0])))
-            yield ("initial state: c0 is ignored (h0 is used as both h0 and c0)",
-                   lambda: run(s=(state[0], state[0])))
+            yield (
+                "initial state: h0 and c0 are swapped on the way in",
+                lambda: run(s=(state[1], state[0])),
+            )
+            yield (
+                "initial state: c0 is ignored (h0 is used as both h0 and c0)",
+                lambda: run(s=(state[0], state[0])),
+            )
     if state is not None:
         h0, c0 = state
-        yield ("initial state: h0 is ignored (zeros are used instead; c0 is read)",
-               lambda: run(s=(np.zeros_like(h0), c0)))
-        yield ("initial state: c0 is ignored (zeros are used instead; h0 is read)",
-               lambda: run(s=(h0, np.zeros_like(c0))))
+        yield (
+            "initial state: h0 is ignored (zeros are used instead; c0 is read)",
+            lambda: run(s=(np.zeros_like(h0), c0)),
+        )
+        yield (
+            "initial state: c0 is ignored (zeros are used instead; h0 is read)",
+            lambda: run(s=(h0, np.zeros_like(c0))),
+        )
         layers, dirs = c.num_layers, c.num_directions
 
         def rows(index_of):
             order = [index_of(l, d) for l in range(layers) for d in range(dirs)]
             return lambda: run(s=(h0[order], c0[order]))
+
         if dirs == 2 and layers > 1:
-            yield ("initial state: the rows of h0 and c0 are read direction-major (every layer "
-                   "of the forward direction, then the reverse); nn.LSTM's row is "
-                   "layer * num_directions + direction",
-                   rows(lambda l, d: d * layers + l))
+            yield (
+                "initial state: the rows of h0 and c0 are read direction-major (every layer "
+                "of the forward direction, then the reverse); nn.LSTM's row is "
+                "layer * num_directions + direction",
+                rows(lambda l, d: d * layers + l),
+            )
         if dirs == 2:
-            yield ("initial state: the rows of h0 and c0 are indexed by layer only, so both "
-                   "directions read the same row; nn.LSTM's row is "
-                   "layer * num_directions + direction",
-                   rows(lambda l, d: l))
+            yield (
+                "initial state: the rows of h0 and c0 are indexed by layer only, so both "
+                "directions read the same row; nn.LSTM's row is "
+                "layer * num_directions + direction",
+                rows(lambda l, d: l),
+            )
         if layers * dirs > 1:
-            yield ("initial state: the rows of h0 and c0 are read in reverse order; nn.LSTM's "
-                   "row is layer * num_directions + direction",
-                   rows(lambda l, d: layers * dirs - 1 - (l * dirs + d)))
+            yield (
+                "initial state: the rows of h0 and c0 are read in reverse order; nn.LSTM's "
+                "row is layer * num_directions + direction",
+                rows(lambda l, d: layers * dirs - 1 - (l * dirs + d)),
+            )
         if dirs == 2 and c.proj_size == 0:
+
             def pairs():
                 h, cc = h0.copy(), c0.copy()
                 for l in range(layers):
@@ -252,21 +298,34 @@ def known_mistakes(ev: Evaluation):
                     h[fwd], cc[fwd] = h0[fwd], h0[rev]  # forward direction: h0's two rows
                     h[rev], cc[rev] = c0[fwd], c0[rev]  # reverse direction: c0's two rows
                 return run(s=(h, cc))
-            yield ("initial state: (h0, c0) is read per direction as (h, c) pairs: the forward "
-                   "direction starts from h0's rows, the reverse from c0's; nn.LSTM gives every "
-                   "direction its own row of h0 and of c0", pairs)
+
+            yield (
+                "initial state: (h0, c0) is read per direction as (h, c) pairs: the forward "
+                "direction starts from h0's rows, the reverse from c0's; nn.LSTM gives every "
+                "direction its own row of h0 and of c0",
+                pairs,
+            )
     spec = ev.spec
     if spec.batch is None and not c.batch_first and spec.seq_len > 1:
+
         def as_batch():
-            s = None if state is None else tuple(
-                np.broadcast_to(a[:, None], (a.shape[0], spec.seq_len, a.shape[1])).copy()
-                for a in state)
+            s = (
+                None
+                if state is None
+                else tuple(
+                    np.broadcast_to(a[:, None], (a.shape[0], spec.seq_len, a.shape[1])).copy()
+                    for a in state
+                )
+            )
             out = run_torch_lstm(c, params, x[None], s).forward
-            return {"output": out["output"][0], "h_n": out["h_n"][:, -1],
-                    "c_n": out["c_n"][:, -1]}
-        yield ("unbatched input: the (seq_len, input_size) input is read as a batch, one step "
-               "over a batch of seq_len (the batch axis added at dim 0 of a time-major "
-               "input); nn.LSTM adds it at dim 1 (dim 0 with batch_first)", as_batch)
+            return {"output": out["output"][0], "h_n": out["h_n"][:, -1], "c_n": out["c_n"][:, -1]}
+
+        yield (
+            "unbatched input: the (seq_len, input_size) input is read as a batch, one step "
+            "over a batch of seq_len (the batch axis added at dim 0 of a time-major "
+            "input); nn.LSTM adds it at dim 1 (dim 0 with batch_first)",
+            as_batch,
+        )
     if spec.batch is not None and c.batch_first and spec.batch > 1 and spec.seq_len > 1:
         time_major = dataclasses.replace(c, batch_first=False)
         b, t = spec.batch, spec.seq_len
@@ -274,32 +333,53 @@ def known_mistakes(ev: Evaluation):
         def by_reshape():
             out = run_torch_lstm(time_major, params, x.reshape(t, b, -1), state).forward
             return {**out, "output": out["output"].reshape(b, t, -1)}
-        yield ("batch_first: the input is turned time-major with reshape(seq_len, batch, ...) "
-               "and the output back with reshape(batch, seq_len, ...), which scrambles batch "
-               "rows and time steps; it needs transpose(0, 1)", by_reshape)
+
+        yield (
+            "batch_first: the input is turned time-major with reshape(seq_len, batch, ...) "
+            "and the output back with reshape(batch, seq_len, ...), which scrambles batch "
+            "rows and time steps; it needs transpose(0, 1)",
+            by_reshape,
+        )
         if state is None or b == t:
-            yield ("batch_first: ignored; the (batch, seq_len, input) input is read as "
-                   "(seq_len, batch, input)",
-                   lambda: run_torch_lstm(time_major, params, x, state).forward)
+            yield (
+                "batch_first: ignored; the (batch, seq_len, input) input is read as "
+                "(seq_len, batch, input)",
+                lambda: run_torch_lstm(time_major, params, x, state).forward,
+            )
 
     def mistaken(mistake):
         return lambda: run_mistaken_lstm(c, params, x, state, mistake)
-    yield ("cell output: h = o * c, without the tanh of the cell state (nn.LSTM's "
-           "h = o * tanh(c))", mistaken(CellMistake(no_cell_tanh=True)))
-    yield ("cell output: h = tanh(c), without the output gate (nn.LSTM's "
-           "h = o * tanh(c))", mistaken(CellMistake(no_output_gate=True)))
+
+    yield (
+        "cell output: h = o * c, without the tanh of the cell state (nn.LSTM's h = o * tanh(c))",
+        mistaken(CellMistake(no_cell_tanh=True)),
+    )
+    yield (
+        "cell output: h = tanh(c), without the output gate (nn.LSTM's h = o * tanh(c))",
+        mistaken(CellMistake(no_output_gate=True)),
+    )
     if c.proj_size:
-        yield ("projection: a tanh after the projection (h = tanh(W_hr h)); nn.LSTM's "
-               "projection is linear", mistaken(CellMistake(tanh_after_projection=True)))
+        yield (
+            "projection: a tanh after the projection (h = tanh(W_hr h)); nn.LSTM's "
+            "projection is linear",
+            mistaken(CellMistake(tanh_after_projection=True)),
+        )
     for k in CLAMPS:
-        yield (f"gate pre-activations clamped to [-{k:g}, {k:g}] (clamping all four blocks "
-               f"reproduces it on this case); nn.LSTM clamps nothing",
-               mistaken(CellMistake(clamp_preactivations=k)))
-        yield (f"sigmoid's argument clamped to [-{k:g}, {k:g}] (gates i, f, o); nn.LSTM "
-               f"clamps nothing", mistaken(CellMistake(clamp_sigmoid=k)))
+        yield (
+            f"gate pre-activations clamped to [-{k:g}, {k:g}] (clamping all four blocks "
+            f"reproduces it on this case); nn.LSTM clamps nothing",
+            mistaken(CellMistake(clamp_preactivations=k)),
+        )
+        yield (
+            f"sigmoid's argument clamped to [-{k:g}, {k:g}] (gates i, f, o); nn.LSTM "
+            f"clamps nothing",
+            mistaken(CellMistake(clamp_sigmoid=k)),
+        )
     for k in CELL_CLAMPS:
-        yield (f"cell state clamped to [-{k:g}, {k:g}] after every update; nn.LSTM clamps "
-               f"nothing", mistaken(CellMistake(clamp_cell=k)))
+        yield (
+            f"cell state clamped to [-{k:g}, {k:g}] after every update; nn.LSTM clamps nothing",
+            mistaken(CellMistake(clamp_cell=k)),
+        )
 
     # Products in TF32, bfloat16, float16 (parity.precision): after the structural mistakes.
     yield from reduced_precision_mistakes(ev)
@@ -323,8 +403,9 @@ def _bad_mask(ev: Evaluation, name: str) -> np.ndarray | None:
     return err > tol
 
 
-def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
-                      check: str = "output") -> str | None:
+def _diagnose_forward(
+    ev: Evaluation, checker: Evaluator | None = None, check: str = "output"
+) -> str | None:
     spec, c = ev.spec, ev.spec.config
     got = ev.forward()
     want = ev.reference().want.forward
@@ -336,20 +417,27 @@ def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
     for n in FORWARD_NAMES:
         values = np.asarray(got[n], np.float64)
         if not np.all(np.isfinite(values) | ~np.isfinite(want[n])):
-            return (f"non-finite: {n} holds NaN or Inf where nn.LSTM's is finite (an overflow, "
-                    f"0/0, log or sqrt of a negative, or uninitialized memory)")
+            return (
+                f"non-finite: {n} holds NaN or Inf where nn.LSTM's is finite (an overflow, "
+                f"0/0, log or sqrt of a negative, or uninitialized memory)"
+            )
     # Swapped final states are cheap to see and common.
-    if _close(got["h_n"], want["c_n"]) and _close(got["c_n"], want["h_n"]) and \
-            not _close(got["h_n"], want["h_n"]):
+    if (
+        _close(got["h_n"], want["c_n"])
+        and _close(got["c_n"], want["h_n"])
+        and not _close(got["h_n"], want["h_n"])
+    ):
         return "final state: h_n and c_n are returned in each other's place"
     layout = _layout_mistake(ev, got, want)
     if layout:
         return layout
     if _first_call_remembered(ev):
-        return ("state between calls: a fresh instance gives nn.LSTM's answer on this case, the "
-                "instance first called on other data (and other weights, where it takes them) "
-                "does not; it keeps something from that call: weights packed or transposed "
-                "once and not refreshed when they change, or a state carried over")
+        return (
+            "state between calls: a fresh instance gives nn.LSTM's answer on this case, the "
+            "instance first called on other data (and other weights, where it takes them) "
+            "does not; it keeps something from that call: weights packed or transposed "
+            "once and not refreshed when they change, or a state carried over"
+        )
     for cause, forward in known_mistakes(ev):
         if _forward_matches(ev, forward()):
             return cause
@@ -370,7 +458,7 @@ def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
     out_dirs = set()
     if out_mask is not None and out_mask.any():
         for d in range(dirs):
-            if out_mask[..., d * out_h:(d + 1) * out_h].any():
+            if out_mask[..., d * out_h : (d + 1) * out_h].any():
                 out_dirs.add(d)
     # Only with the output right: a final state that is another step's state then says where
     # it was taken from; with the output wrong too, the fault is upstream of that choice.
@@ -379,16 +467,20 @@ def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
         return final
     row_dirs = {r % dirs for r in rows}
     if dirs == 2 and (out_dirs | row_dirs) == {1}:
-        return ("reverse direction: only the reverse direction differs (the forward direction "
-                "matches everywhere); check what only the reverse direction does: reading the "
-                "sequence from the last step to the first, writing each output back at its own "
-                "time step, its own weights (the _reverse names), its final state (the one after "
-                "step 0)")
+        return (
+            "reverse direction: only the reverse direction differs (the forward direction "
+            "matches everywhere); check what only the reverse direction does: reading the "
+            "sequence from the last step to the first, writing each output back at its own "
+            "time step, its own weights (the _reverse names), its final state (the one after "
+            "step 0)"
+        )
     layers = sorted({r // dirs for r in rows})
     if layers and layers[0] > 0:
-        return (f"layers: layer 0 matches and layer {layers[0]} on does not; check what feeds "
-                f"layer {layers[0]} (the previous layer's output, both directions, after "
-                f"projection) and that every layer uses its own weights")
+        return (
+            f"layers: layer 0 matches and layer {layers[0]} on does not; check what feeds "
+            f"layer {layers[0]} (the previous layer's output, both directions, after "
+            f"projection) and that every layer uses its own weights"
+        )
     scaled = _forward_scaled(ev, got, want, passed, checker)
     if scaled:
         return scaled
@@ -396,10 +488,12 @@ def _diagnose_forward(ev: Evaluation, checker: Evaluator | None = None,
         steps = np.nonzero(out_mask[..., :out_h].reshape(out_mask.shape[0], -1).any(axis=1))[0]
         first = int(steps[0])
         if first >= 2 and _jumps_at(ev, first):
-            return (f"time: the output matches for steps 0..{first - 1} and differs from step "
-                    f"{first} on by a jump, not a drift (seq_len {spec.seq_len}); something "
-                    f"changes at that step (a buffer or chunk boundary, a long-sequence special "
-                    f"case)")
+            return (
+                f"time: the output matches for steps 0..{first - 1} and differs from step "
+                f"{first} on by a jump, not a drift (seq_len {spec.seq_len}); something "
+                f"changes at that step (a buffer or chunk boundary, a long-sequence special "
+                f"case)"
+            )
     rounding = _rounding(ev, checker, "forward", [n for n in FORWARD_NAMES if not passed[n]])
     if rounding:
         return rounding
@@ -412,8 +506,9 @@ def _rel_errors(got, want) -> tuple[np.ndarray, np.ndarray]:
     return g - w, w
 
 
-def _forward_scaled(ev: Evaluation, got: dict, want: dict, passed: dict,
-                    checker=None) -> str | None:
+def _forward_scaled(
+    ev: Evaluation, got: dict, want: dict, passed: dict, checker=None
+) -> str | None:
     """Every failing tensor exactly k times nn.LSTM's, one k, on at least MIN_ELEMENTS
     nonzero elements (on a larger probe case where the minimal one has fewer)."""
     bad = [n for n in FORWARD_NAMES if not passed[n]]
@@ -432,9 +527,11 @@ def _forward_scaled(ev: Evaluation, got: dict, want: dict, passed: dict,
         ks.append(k)
     if max(ks) - min(ks) > SAME_FACTOR_RTOL * max(abs(k) for k in ks):
         return None
-    return (f"scaled: {' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} {ks[0]:.6g} times "
-            f"nn.LSTM's on every element, the rest matching: a constant factor applied to "
-            f"{'it' if len(bad) == 1 else 'them'} alone")
+    return (
+        f"scaled: {' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} {ks[0]:.6g} times "
+        f"nn.LSTM's on every element, the rest matching: a constant factor applied to "
+        f"{'it' if len(bad) == 1 else 'them'} alone"
+    )
 
 
 def _constant_ratio(got, want) -> float | None:
@@ -442,8 +539,9 @@ def _constant_ratio(got, want) -> float | None:
     if g.shape != w.shape or np.count_nonzero(w) < MIN_ELEMENTS or not np.any(g):
         return None
     k = float(g @ w / (w @ w))
-    if (abs(k - 1) <= NO_SCALING
-            or np.max(np.abs(g - k * w)) > SCALED_RESIDUAL * abs(k - 1) * np.max(np.abs(w))):
+    if abs(k - 1) <= NO_SCALING or np.max(np.abs(g - k * w)) > SCALED_RESIDUAL * abs(
+        k - 1
+    ) * np.max(np.abs(w)):
         return None
     return k
 
@@ -490,8 +588,11 @@ def _final_state_elsewhere(ev: Evaluation, got: dict, masks: dict) -> str | None
             own = (int(row) // dirs, int(row) % dirs, steps - 1)
             for (layer, d), hc in states.items():
                 for n in range(hc[k].shape[0]):
-                    if (layer, d, n) != own and value.shape == hc[k][n].shape and \
-                            np.max(np.abs(value - hc[k][n])) <= tol:
+                    if (
+                        (layer, d, n) != own
+                        and value.shape == hc[k][n].shape
+                        and np.max(np.abs(value - hc[k][n])) <= tol
+                    ):
                         match = (layer, d, n if d == 0 else steps - 1 - n)
                         break
                 if match:
@@ -505,12 +606,17 @@ def _final_state_elsewhere(ev: Evaluation, got: dict, masks: dict) -> str | None
 
     def where(row):
         return f"layer {row // dirs}" + (f" {direction[row % dirs]}" if dirs == 2 else "")
-    parts = [f"{name}[{where(row)}] is the {'h' if name == 'h_n' else 'c'} of layer {l}"
-             f"{' ' + direction[d] if dirs == 2 else ''} at time step {t}"
-             for name, row, (l, d, t) in found[:3]]
-    return (f"final state: {'; '.join(parts)}{'; ...' if len(found) > 3 else ''}; nn.LSTM's "
-            f"final state of each layer and direction is its state after its last step (time "
-            f"step {steps - 1} forward, 0 reverse), at row layer * num_directions + direction")
+
+    parts = [
+        f"{name}[{where(row)}] is the {'h' if name == 'h_n' else 'c'} of layer {l}"
+        f"{' ' + direction[d] if dirs == 2 else ''} at time step {t}"
+        for name, row, (l, d, t) in found[:3]
+    ]
+    return (
+        f"final state: {'; '.join(parts)}{'; ...' if len(found) > 3 else ''}; nn.LSTM's "
+        f"final state of each layer and direction is its state after its last step (time "
+        f"step {steps - 1} forward, 0 reverse), at row layer * num_directions + direction"
+    )
 
 
 def _rounding(ev: Evaluation, checker, group: str, names: list[str]) -> str | None:
@@ -527,25 +633,33 @@ def _rounding(ev: Evaluation, checker, group: str, names: list[str]) -> str | No
             pwant = pw.forward if group == "forward" else pw.gradients
             assert pwant is not None  # the reference runs with gradients
             # a missing name: np.shape(None) is () at run time; numpy's stubs refuse None
-            if all(np.asarray(pgot.get(n)).shape == np.shape(pwant.get(n))  # type: ignore[arg-type]
-                   for n in names) \
-                    and _fails(probe, group, names):
+            if all(
+                np.asarray(pgot.get(n)).shape == np.shape(pwant.get(n))  # type: ignore[arg-type]
+                for n in names
+            ) and _fails(probe, group, names):
                 stats = _error_stats(probe, group, names)
     if stats is None or stats[0] < ROUNDING_ELEMENTS:
         return None
     n, rel, corr, bias = stats
-    if (not (0 < rel <= ROUNDING_MAX_RELATIVE) or abs(corr) > ROUNDING_MAX_CORRELATION
-            or abs(bias) > ROUNDING_MAX_OFFSET):
+    if (
+        not (0 < rel <= ROUNDING_MAX_RELATIVE)
+        or abs(corr) > ROUNDING_MAX_CORRELATION
+        or abs(bias) > ROUNDING_MAX_OFFSET
+    ):
         return None
     level = "float32" if rel < FLOAT32_ROUNDING_LEVEL else "float16 or bfloat16"
     if group == "forward":
-        return (f"precision: the error is small (relative {rel:.1g}) and looks like rounding "
-                f"(signs uncorrelated with the values, no common offset), at {level}'s level: "
-                f"something inside is computed or stored in {level} (a cast, a buffer, a "
-                f"lossy sigmoid/tanh)")
-    return (f"precision: the forward matches and the gradients of {', '.join(names[:4])} differ "
-            f"by relative {rel:.1g}, with the statistics of rounding at {level}'s level: a "
-            f"gradient computed, accumulated or stored in {level}")
+        return (
+            f"precision: the error is small (relative {rel:.1g}) and looks like rounding "
+            f"(signs uncorrelated with the values, no common offset), at {level}'s level: "
+            f"something inside is computed or stored in {level} (a cast, a buffer, a "
+            f"lossy sigmoid/tanh)"
+        )
+    return (
+        f"precision: the forward matches and the gradients of {', '.join(names[:4])} differ "
+        f"by relative {rel:.1g}, with the statistics of rounding at {level}'s level: a "
+        f"gradient computed, accumulated or stored in {level}"
+    )
 
 
 def _fails(ev: Evaluation, group: str, names: list[str]) -> bool:
@@ -554,6 +668,7 @@ def _fails(ev: Evaluation, group: str, names: list[str]) -> bool:
         if group == "forward":
             return not any(check_forward(ev, n).passed for n in names)
         from .checks import check_gradients
+
         by = {c.tensor: c for c in check_gradients(ev).comparisons}
         return all(n in by and not by[n].passed for n in names)
     except Exception:  # noqa: BLE001
@@ -594,10 +709,12 @@ def _probe(ev: Evaluation, checker) -> Evaluation | None:
         return None
     spec = ev.spec
     try:
-        bigger = spec.replace(hidden_size=max(spec.config.hidden_size, 8),
-                              seq_len=max(spec.seq_len, 4),
-                              batch=None if spec.batch is None else max(spec.batch, 3),
-                              seed=spec.seed + 1)
+        bigger = spec.replace(
+            hidden_size=max(spec.config.hidden_size, 8),
+            seq_len=max(spec.seq_len, 4),
+            batch=None if spec.batch is None else max(spec.batch, 3),
+            seed=spec.seed + 1,
+        )
         probe = checker.evaluation(bigger, "gradients")
         probe.forward()
         return probe
@@ -614,19 +731,28 @@ def _forward_evidence(ev: Evaluation, checker, passed: dict, out_mask, rows, che
             continue
         o = check_forward(ev, n)
         w = o.worst
-        parts.append(f"{n} differs (max relative {w.max_rel_error:.2g})" if w else
-                     f"{n} differs")
+        parts.append(f"{n} differs (max relative {w.max_rel_error:.2g})" if w else f"{n} differs")
     if out_mask is not None and out_mask.any():
         steps = np.nonzero(out_mask.reshape(out_mask.shape[0], -1).any(axis=1))[0]
-        parts.append(f"the output differs from time step {int(steps[0])} of {spec.seq_len}"
-                     + (" (step 0 starts from a zero state: weight_hh, the forget gate and "
-                        "c_{t-1} play no part in it)" if steps[0] == 1 and
-                        spec.initial_state != "random" else ""))
+        parts.append(
+            f"the output differs from time step {int(steps[0])} of {spec.seq_len}"
+            + (
+                " (step 0 starts from a zero state: weight_hh, the forget gate and "
+                "c_{t-1} play no part in it)"
+                if steps[0] == 1 and spec.initial_state != "random"
+                else ""
+            )
+        )
     if rows:
         dirs = c.num_directions
-        parts.append("final-state rows that differ: " + ", ".join(
-            f"layer {r // dirs}" + (f" {'reverse' if r % dirs else 'forward'}" if dirs == 2
-                                    else "") for r in sorted(rows)))
+        parts.append(
+            "final-state rows that differ: "
+            + ", ".join(
+                f"layer {r // dirs}"
+                + (f" {'reverse' if r % dirs else 'forward'}" if dirs == 2 else "")
+                for r in sorted(rows)
+            )
+        )
     parts += _needs(checker, spec, check)
     return "; ".join(parts)
 
@@ -640,8 +766,7 @@ def _needs(checker, spec, check: str) -> list[str]:
     for candidate in spec.simplifications(checker.dtypes_for(check)):
         o = checker.known_outcome(candidate, check)
         if o is not None and o.status == "pass":
-            changed = {k: v for k, v in candidate.as_dict().items()
-                       if spec.as_dict().get(k) != v}
+            changed = {k: v for k, v in candidate.as_dict().items() if spec.as_dict().get(k) != v}
             out.append(", ".join(f"{k}={v}" for k, v in changed.items()))
     return [f"it passes with {' / '.join(out[:6])}"] if out else []
 
@@ -678,25 +803,31 @@ def _layout_mistake(ev: Evaluation, got: dict, want: dict) -> str | None:
         # Reading (T, D, B, H) memory as (T, B, D, H): what ONNX's Y gives without a transpose.
         misread = out.reshape(t, b, 2, h).transpose(0, 2, 1, 3).reshape(t, b, 2 * h)
         if _close(got["output"], as_given(misread)):
-            return ("layout: the output's batch and direction axes are swapped: the directions "
-                    "come as (seq, direction, batch, hidden), ONNX's Y, and were reshaped to "
-                    "(seq, batch, direction * hidden) without moving the direction axis next "
-                    "to hidden first")
+            return (
+                "layout: the output's batch and direction axes are swapped: the directions "
+                "come as (seq, direction, batch, hidden), ONNX's Y, and were reshaped to "
+                "(seq, batch, direction * hidden) without moving the direction axis next "
+                "to hidden first"
+            )
     if t > 1:
         unflipped = out.copy()
         unflipped[..., h:] = out[::-1, :, h:]
         if _close(got["output"], as_given(unflipped)):
-            return ("reverse direction: its outputs are in reverse time order: it ran over the "
-                    "flipped sequence and its outputs were stored as they came, not flipped "
-                    "back (output[t] of the reverse direction belongs to input step t)")
+            return (
+                "reverse direction: its outputs are in reverse time order: it ran over the "
+                "flipped sequence and its outputs were stored as they came, not flipped "
+                "back (output[t] of the reverse direction belongs to input step t)"
+            )
     return None
 
 
 def _shape_cause(name: str, got: tuple, want: tuple, spec) -> str:
     c = spec.config
     if sorted(got) == sorted(want):
-        return (f"layout: {name} has shape {got} where nn.LSTM gives {want}: the same sizes in "
-                f"another order (batch_first applies to input and output only)")
+        return (
+            f"layout: {name} has shape {got} where nn.LSTM gives {want}: the same sizes in "
+            f"another order (batch_first applies to input and output only)"
+        )
     if c.proj_size and name in ("h_n", "output") and c.hidden_size in got:
         return f"projection: {name} has shape {got}, not projected to proj_size={c.proj_size}"
     return f"shape: {name} has shape {got} where nn.LSTM gives {want}"
@@ -711,11 +842,14 @@ def _close(a, b) -> bool:
 
 
 # -- gradients ------------------------------------------------------------------------------
-def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
-                        checker: Evaluator | None = None) -> str | None:
+def _diagnose_gradients(
+    ev: Evaluation, outcome: CheckOutcome, checker: Evaluator | None = None
+) -> str | None:
     if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
-        return ("forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
-                "the gradients follow from it")
+        return (
+            "forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
+            "the gradients follow from it"
+        )
     bad = [c for c in outcome.comparisons if not c.passed]
     if not bad:
         return None
@@ -730,17 +864,24 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     own = _own_differences(ev, checker)
     if own == "pass" and _relative_gradient_error(got, want, bad) >= FD_RESOLVES:
         names = ", ".join(c.tensor for c in bad[:4])
-        return (f"forward: the gradients of {names} differ from nn.LSTM's, but they agree with "
-                f"finite differences of the implementation's own forward on this case: the "
-                f"backward is right for the function the forward computes, and that function "
-                f"differs from nn.LSTM's although the values agree here; check how the forward "
-                f"uses {names}")
-    zero = [c.tensor for c in bad if c.tensor in got and not np.any(got[c.tensor])
-            and np.any(want[c.tensor])]
+        return (
+            f"forward: the gradients of {names} differ from nn.LSTM's, but they agree with "
+            f"finite differences of the implementation's own forward on this case: the "
+            f"backward is right for the function the forward computes, and that function "
+            f"differs from nn.LSTM's although the values agree here; check how the forward "
+            f"uses {names}"
+        )
+    zero = [
+        c.tensor
+        for c in bad
+        if c.tensor in got and not np.any(got[c.tensor]) and np.any(want[c.tensor])
+    ]
     if zero:
-        return (f"detached: the gradient of {', '.join(zero)} is zero where nn.LSTM's is not; "
-                f"{'it is' if len(zero) == 1 else 'they are'} detached from the graph "
-                f"(.detach(), .data, a NumPy round trip) or not used")
+        return (
+            f"detached: the gradient of {', '.join(zero)} is zero where nn.LSTM's is not; "
+            f"{'it is' if len(zero) == 1 else 'they are'} detached from the graph "
+            f"(.detach(), .data, a NumPy round trip) or not used"
+        )
     dropped = _dropped_cotangent(ev, got, bad)
     if dropped:
         return dropped
@@ -758,13 +899,17 @@ def _diagnose_gradients(ev: Evaluation, outcome: CheckOutcome,
     blocks = _gate_blocks(ev, bad)
     if blocks and len(blocks) < 4 and _same_gate_blocks(ev, checker, bad, blocks):
         names = ", ".join(sorted(blocks, key=GATES.index))
-        return (f"backward: the forward pass matches and only the gradients of gate block(s) "
-                f"{names} differ: check the derivative of that gate's activation (sigmoid for "
-                f"i, f, o; tanh for g) and of tanh(c)")
+        return (
+            f"backward: the forward pass matches and only the gradients of gate block(s) "
+            f"{names} differ: check the derivative of that gate's activation (sigmoid for "
+            f"i, f, o; tanh for g) and of tanh(c)"
+        )
     tensors = ", ".join(c.tensor for c in bad[:4])
-    return (f"backward: the forward pass matches but the gradients of {tensors} differ, and "
-            f"they disagree with finite differences of the implementation's own forward: the "
-            f"backward pass is wrong")
+    return (
+        f"backward: the forward pass matches but the gradients of {tensors} differ, and "
+        f"they disagree with finite differences of the implementation's own forward: the "
+        f"backward pass is wrong"
+    )
 
 
 # Finite differences tell gradients apart only where they differ by more than this (relative to
@@ -776,11 +921,17 @@ FD_RESOLVES = 1e-4
 def _relative_gradient_error(got: dict, want: dict, bad) -> float:
     worst = 0.0
     for c in bad:
-        if c.tensor in got and np.shape(got[c.tensor]) == want[c.tensor].shape and \
-                want[c.tensor].size:
+        if (
+            c.tensor in got
+            and np.shape(got[c.tensor]) == want[c.tensor].shape
+            and want[c.tensor].size
+        ):
             scale = max(float(np.max(np.abs(want[c.tensor]))), 1e-300)
-            worst = max(worst, float(np.max(np.abs(np.asarray(got[c.tensor], np.float64)
-                                                   - want[c.tensor]))) / scale)
+            worst = max(
+                worst,
+                float(np.max(np.abs(np.asarray(got[c.tensor], np.float64) - want[c.tensor])))
+                / scale,
+            )
     return worst
 
 
@@ -824,12 +975,22 @@ def _dropped_cotangent(ev: Evaluation, got: dict, bad) -> str | None:
     state = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
     g_out, g_h, g_c = (np.asarray(g, np.float64) for g in case.cotangents)
     for cause, cot in (
-            ("detached: c_n is returned detached (or the gradient arriving through c_n is "
-             "dropped); nn.LSTM back-propagates it into the cell states", (g_out, g_h, 0 * g_c)),
-            ("detached: h_n is returned detached (or the gradient arriving through h_n is "
-             "dropped); nn.LSTM back-propagates it", (g_out, 0 * g_h, g_c)),
-            ("detached: h_n and c_n are returned detached (the gradients arriving through the "
-             "final state are dropped)", (g_out, 0 * g_h, 0 * g_c))):
+        (
+            "detached: c_n is returned detached (or the gradient arriving through c_n is "
+            "dropped); nn.LSTM back-propagates it into the cell states",
+            (g_out, g_h, 0 * g_c),
+        ),
+        (
+            "detached: h_n is returned detached (or the gradient arriving through h_n is "
+            "dropped); nn.LSTM back-propagates it",
+            (g_out, 0 * g_h, g_c),
+        ),
+        (
+            "detached: h_n and c_n are returned detached (the gradients arriving through the "
+            "final state are dropped)",
+            (g_out, 0 * g_h, 0 * g_c),
+        ),
+    ):
         if not (np.any(cot[1] != g_h) or np.any(cot[2] != g_c)):
             continue
         grads = run_torch_lstm(ev.spec.config, params, x, state, cot).gradients
@@ -864,18 +1025,28 @@ def _gradients_scaled(ev: Evaluation, checker, got: dict, want: dict, bad) -> st
             ks.append(k)
     if not ks or max(ks) - min(ks) > SAME_FACTOR_RTOL * max(map(abs, ks)):
         return None
-    return (f"scaled: the gradient of {', '.join(names)} is {ks[0]:.4g} times nn.LSTM's on "
-            f"every element (on a second, larger case too): a constant factor in "
-            f"{'its' if len(names) == 1 else 'their'} backward (a mean for a sum, a factor of "
-            f"2, a scale applied twice)")
+    return (
+        f"scaled: the gradient of {', '.join(names)} is {ks[0]:.4g} times nn.LSTM's on "
+        f"every element (on a second, larger case too): a constant factor in "
+        f"{'its' if len(names) == 1 else 'their'} backward (a mean for a sum, a factor of "
+        f"2, a scale applied twice)"
+    )
 
 
 def _gradient_evidence(ev: Evaluation, bad, own: str) -> str:
-    parts = ["the forward matches", "the gradients of " + ", ".join(
-        f"{c.tensor} (max relative {c.max_rel_error:.2g})" for c in bad[:4]) + " differ"]
-    parts.append({"unresolved": "finite differences of the implementation's own forward could "
-                                "not resolve its derivatives on this case",
-                  "not run": "finite differences of its own forward were not run"}[own])
+    parts = [
+        "the forward matches",
+        "the gradients of "
+        + ", ".join(f"{c.tensor} (max relative {c.max_rel_error:.2g})" for c in bad[:4])
+        + " differ",
+    ]
+    parts.append(
+        {
+            "unresolved": "finite differences of the implementation's own forward could "
+            "not resolve its derivatives on this case",
+            "not run": "finite differences of its own forward were not run",
+        }[own]
+    )
     return "; ".join(parts)
 
 
@@ -897,9 +1068,11 @@ def _truncation(ev: Evaluation, got: dict, want: dict) -> str | None:
     last_bad = int(bad_steps[-1])
     if last_bad < spec.seq_len - 1:
         good = spec.seq_len - 1 - last_bad
-        return (f"truncated: the input gradient matches for the last {good} step(s) and differs "
-                f"from step {last_bad} back: back-propagation through time is cut (a detach "
-                f"every few steps, or a window)")
+        return (
+            f"truncated: the input gradient matches for the last {good} step(s) and differs "
+            f"from step {last_bad} back: back-propagation through time is cut (a detach "
+            f"every few steps, or a window)"
+        )
     return None
 
 
@@ -914,16 +1087,22 @@ def _recurrence_detached(ev: Evaluation, got: dict, bad) -> str | None:
     x = np.asarray(case.input, np.float64)
     state = None if case.state is None else tuple(np.asarray(s, np.float64) for s in case.state)
     cot = tuple(np.asarray(g, np.float64) for g in case.cotangents)
-    for what, detach_h, detach_c in (("h and c", True, True), ("h", True, False),
-                                     ("c", False, True)):
-        grads = detached_recurrence_gradients(spec.config, params, x, state, cot,
-                                              detach_h=detach_h, detach_c=detach_c)
+    for what, detach_h, detach_c in (
+        ("h and c", True, True),
+        ("h", True, False),
+        ("c", False, True),
+    ):
+        grads = detached_recurrence_gradients(
+            spec.config, params, x, state, cot, detach_h=detach_h, detach_c=detach_c
+        )
         if _gradients_match(got, grads, bad):
-            return (f"truncated: back-propagation through time stops after every step: the "
-                    f"gradient does not flow from one step into the previous one through "
-                    f"{what} (the state handed to the next step is detached, or a hand-written "
-                    f"backward does not carry dh_next{'/dc_next' if detach_c and detach_h else ''}"
-                    f" back); the forward matches")
+            return (
+                f"truncated: back-propagation through time stops after every step: the "
+                f"gradient does not flow from one step into the previous one through "
+                f"{what} (the state handed to the next step is detached, or a hand-written "
+                f"backward does not carry dh_next{'/dc_next' if detach_c and detach_h else ''}"
+                f" back); the forward matches"
+            )
     return None
 
 
@@ -936,11 +1115,17 @@ def _same_gate_blocks(ev: Evaluation, checker, bad, blocks: set[str]) -> bool:
         return False
     spec = ev.spec
     try:
-        probe = checker.evaluation(spec.replace(
-            seq_len=1, hidden_size=max(spec.config.hidden_size, 8),
-            batch=None if spec.batch is None else max(spec.batch, 3), seed=spec.seed + 1),
-            "gradients")
+        probe = checker.evaluation(
+            spec.replace(
+                seq_len=1,
+                hidden_size=max(spec.config.hidden_size, 8),
+                batch=None if spec.batch is None else max(spec.batch, 3),
+                seed=spec.seed + 1,
+            ),
+            "gradients",
+        )
         from .checks import check_gradients
+
         failing = [c for c in check_gradients(probe).comparisons if not c.passed]
         return bool(failing) and _gate_blocks(probe, failing) == blocks
     except Exception:  # noqa: BLE001 - no confirmation, no pattern
@@ -958,7 +1143,7 @@ def _gate_blocks(ev: Evaluation, bad) -> set[str]:
             continue
         err = np.abs(np.asarray(got[c.tensor], np.float64) - want[c.tensor])
         for k, gate in enumerate(GATES):
-            block = err[k * h:(k + 1) * h]
+            block = err[k * h : (k + 1) * h]
             if block.size and np.max(block) > c.tolerance:
                 blocks.add(gate)
     return blocks
@@ -971,8 +1156,11 @@ def _fd_culprits(ev: Evaluation) -> list[str]:
     if isinstance(problem, CheckOutcome):
         return []
     rng = np.random.default_rng(ev.spec.seed + 3)
-    return [name for name in problem.point
-            if not all(c.passed for c in problem.directional(rng, 1, [name]))]
+    return [
+        name
+        for name in problem.point
+        if not all(c.passed for c in problem.directional(rng, 1, [name]))
+    ]
 
 
 def _diagnose_fd(ev: Evaluation, outcome: CheckOutcome) -> str | None:
@@ -980,11 +1168,15 @@ def _diagnose_fd(ev: Evaluation, outcome: CheckOutcome) -> str | None:
     if worst is None:
         return None
     if ev.adapter.supports.gradients == "none":
-        return ("forward: the forward pass's own derivatives differ from nn.LSTM's gradients, "
-                "so the forward computes a different function")
+        return (
+            "forward: the forward pass's own derivatives differ from nn.LSTM's gradients, "
+            "so the forward computes a different function"
+        )
     where = worst.tensor
     if where.startswith("direction"):
         where = ", ".join(_fd_culprits(ev)) or "along random directions through every tensor"
-    return (f"backward: the implementation's gradients disagree with differences of its own "
-            f"forward ({where}): the backward pass is wrong, or the forward is not the function "
-            f"the backward differentiates (a detach, a custom autograd function)")
+    return (
+        f"backward: the implementation's gradients disagree with differences of its own "
+        f"forward ({where}): the backward pass is wrong, or the forward is not the function "
+        f"the backward differentiates (a detach, a custom autograd function)"
+    )

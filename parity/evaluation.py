@@ -28,8 +28,15 @@ import numpy as np
 from .adapter import Adapter, LSTMConfig, parameter_shapes
 from .cases import Case, CaseSpec, materialize
 from .compare import Comparison, format_where
-from .misbehaviour import (ChangesGlobalState, Misbehaviour, MutatesInput, WrongShape,
-                           WrongStructure, changed, snapshot)
+from .misbehaviour import (
+    ChangesGlobalState,
+    Misbehaviour,
+    MutatesInput,
+    WrongShape,
+    WrongStructure,
+    changed,
+    snapshot,
+)
 from .process_state import watch
 from .results import Failure
 from .reference import FORWARD_NAMES, ReferenceRun, shared_reference
@@ -53,7 +60,8 @@ CallHook = Callable[[str | None, CaseSpec], None]
 # after it returns: the child process of parity.isolation tells its parent, which then knows
 # what a crash or a hang was running, and times each call. Set only inside `reporting_calls`.
 _call_hook: contextvars.ContextVar[CallHook | None] = contextvars.ContextVar(
-    "parity_call_hook", default=None)
+    "parity_call_hook", default=None
+)
 
 
 @contextlib.contextmanager
@@ -100,25 +108,38 @@ class ImplementationError(Exception):
         self.status = exc.status if isinstance(exc, Misbehaviour) else "error"
         # The implementation's frames only: the harness's own are noise to the user.
         self.location = _implementation_frame(exc)
-        text = (f"{call} raised {self.exc_type}: {self.exc_message}" if self.status == "error"
-                else f"{call}: {self.exc_message}")
+        text = (
+            f"{call} raised {self.exc_type}: {self.exc_message}"
+            if self.status == "error"
+            else f"{call}: {self.exc_message}"
+        )
         super().__init__(text)
 
     def as_dict(self) -> dict:
         """Where it raised, for a failure record: {call, type, message, location}."""
-        return {"call": self.call, "type": self.exc_type, "message": self.exc_message,
-                "location": self.location}
+        return {
+            "call": self.call,
+            "type": self.exc_type,
+            "message": self.exc_message,
+            "location": self.location,
+        }
 
 
 # Where a call into the implementation is, for a message: "... in its constructor (build)".
-_DURING = {"build": "in its constructor (build)", "forward": "in forward",
-           "gradients": "in gradients"}
+_DURING = {
+    "build": "in its constructor (build)",
+    "forward": "in forward",
+    "gradients": "in gradients",
+}
 
 
 def _implementation_frame(exc: BaseException) -> str | None:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "/parity/" not in f.filename.replace("\\", "/")
-              and "/torch/" not in f.filename.replace("\\", "/")]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "/parity/" not in f.filename.replace("\\", "/")
+        and "/torch/" not in f.filename.replace("\\", "/")
+    ]
     if not frames:
         return None
     f = frames[-1]
@@ -145,7 +166,7 @@ class CheckOutcome:
 
     @property
     def status(self) -> str:
-        """"pass", "fail", or the misbehaviour's name (parity.misbehaviour)."""
+        """ "pass", "fail", or the misbehaviour's name (parity.misbehaviour)."""
         if self.error is not None:
             return self.error.status
         if self.passed:
@@ -163,16 +184,19 @@ class CheckOutcome:
             return f"{implementation}: {w.problem}"
         what = format_where(w.tensor, w.where)
         verb = "passes" if self.passed else "differs"
-        return (f"{what} {verb}: max |got - want| = {w.max_abs_error:.3g} "
-                f"(relative {w.max_rel_error:.2g}; tolerance {w.tolerance:.3g}, "
-                f"{w.ratio:.3g}x of it)")
+        return (
+            f"{what} {verb}: max |got - want| = {w.max_abs_error:.3g} "
+            f"(relative {w.max_rel_error:.2g}; tolerance {w.tolerance:.3g}, "
+            f"{w.ratio:.3g}x of it)"
+        )
 
 
 class Evaluation:
     """Everything the checks need for one (implementation, case), computed lazily, once."""
 
-    def __init__(self, adapter: Adapter, spec: CaseSpec, reduced: bool = True,
-                 repeat: bool = False) -> None:
+    def __init__(
+        self, adapter: Adapter, spec: CaseSpec, reduced: bool = True, repeat: bool = False
+    ) -> None:
         """`reduced`: a variant runs in its reducing setting (for comparisons with the
         reference); False keeps its extra parameters as drawn (finite differences check its
         gradients in every setting). `repeat`: call forward and gradients twice, to see that
@@ -197,33 +221,54 @@ class Evaluation:
         self._cache: dict = {}
 
     # -- calls into the implementation ------------------------------------------------------
-    def build(self, params: Mapping[str, np.ndarray], config: LSTMConfig | None = None,
-              dtype: str | None = None):
+    def build(
+        self,
+        params: Mapping[str, np.ndarray],
+        config: LSTMConfig | None = None,
+        dtype: str | None = None,
+    ):
         """An instance of what this evaluation builds (a variant's reducing adapter, where it
         has one) with `params`, for the case's configuration and dtype unless given."""
-        return self.call("build", self.builder.build, config or self.spec.config, params,
-                         dtype or self.spec.dtype, watched=params)
+        return self.call(
+            "build",
+            self.builder.build,
+            config or self.spec.config,
+            params,
+            dtype or self.spec.dtype,
+            watched=params,
+        )
 
-    def forward_of(self, built, x: np.ndarray, state,
-                   lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def forward_of(
+        self, built, x: np.ndarray, state, lengths: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """`built`'s forward on `x` from `state`, as ``{output, h_n, c_n}``; with `lengths`
         (padded input, `Supports(lengths=True)`), called with ``lengths=``."""
-        fn = built.forward if lengths is None else functools.partial(built.forward,
-                                                                      lengths=lengths)
+        fn = built.forward if lengths is None else functools.partial(built.forward, lengths=lengths)
         return unpack("forward", self.call("forward", fn, x, state))
 
-    def gradients_of(self, built, x: np.ndarray, state, cotangents,
-                     given: Mapping[str, np.ndarray] | None = None,
-                     lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def gradients_of(
+        self,
+        built,
+        x: np.ndarray,
+        state,
+        cotangents,
+        given: Mapping[str, np.ndarray] | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
         """`built`'s gradients, a dict of arrays or WrongStructure; with `given` (what they
         are gradients of: input, h0, c0, parameters), their names and shapes checked too;
         with `lengths`, called with ``lengths=``."""
-        fn = built.gradients if lengths is None else functools.partial(built.gradients,
-                                                                        lengths=lengths)
+        fn = (
+            built.gradients
+            if lengths is None
+            else functools.partial(built.gradients, lengths=lengths)
+        )
         grads = self.call("gradients", fn, x, state, cotangents)
         if not isinstance(grads, Mapping):
-            raise ImplementationError("gradients", WrongStructure(
-                f"returned {type(grads).__name__}, not a dict of arrays"))
+            raise ImplementationError(
+                "gradients",
+                WrongStructure(f"returned {type(grads).__name__}, not a dict of arrays"),
+            )
         grads = {n: np.asarray(g) for n, g in grads.items()}
         if given is not None:
             check_gradient_names(grads, given)
@@ -233,13 +278,23 @@ class Evaluation:
         """Call `fn(*args)`, a call into the implementation named `what`. Arrays it is given
         (the `args` and the `watched` parameters, which an instance holds on to) must come
         back unchanged."""
-        if (what in ("forward", "gradients") and len(args) > 1 and args[1] is not None
-                and not self.adapter.supports.initial_state):
-            raise Unsupported("the implementation takes no initial state "
-                              "(Supports(initial_state=False)); this call would give it one")
+        if (
+            what in ("forward", "gradients")
+            and len(args) > 1
+            and args[1] is not None
+            and not self.adapter.supports.initial_state
+        ):
+            raise Unsupported(
+                "the implementation takes no initial state "
+                "(Supports(initial_state=False)); this call would give it one"
+            )
         named = _named_arrays(args)
-        named.update({f"parameter {n}": a for n, a in
-                      (watched if watched is not None else self.implementation_params).items()})
+        named.update(
+            {
+                f"parameter {n}": a
+                for n, a in (watched if watched is not None else self.implementation_params).items()
+            }
+        )
         before = snapshot(named)
         hook = _call_hook.get()
         if hook is not None:
@@ -259,16 +314,24 @@ class Evaluation:
         if moved:
             raise ImplementationError(what, MutatesInput(f"changed what it was given: {moved}"))
         if settings:
-            raise ImplementationError(what, ChangesGlobalState(
-                f"the implementation {' and '.join(settings)} {_DURING.get(what, 'in ' + what)} "
-                f"and left it so: a caller's own computations after it change (the harness "
-                f"restored it)"))
+            raise ImplementationError(
+                what,
+                ChangesGlobalState(
+                    f"the implementation {' and '.join(settings)} "
+                    f"{_DURING.get(what, 'in ' + what)} and left it so: a caller's own "
+                    f"computations after it change (the harness restored it)"
+                ),
+            )
         load_changes = getattr(self.adapter, "load_changes", None)
         if what == "build" and load_changes:
-            raise ImplementationError("load", ChangesGlobalState(
-                f"the implementation {' and '.join(load_changes)} while it was imported and "
-                f"set up, and left it so: a caller's own computations after it change (the "
-                f"harness restored it)"))
+            raise ImplementationError(
+                "load",
+                ChangesGlobalState(
+                    f"the implementation {' and '.join(load_changes)} while it was imported and "
+                    f"set up, and left it so: a caller's own computations after it change (the "
+                    f"harness restored it)"
+                ),
+            )
         return result
 
     def instance(self):
@@ -282,17 +345,21 @@ class Evaluation:
             built = self.build(self.implementation_params)
             c = self.case
             rng = np.random.default_rng(self.spec.seed + 1)
-            other = (rng.standard_normal(c.input.shape) * np.std(c.input) if c.input.size
-                     else c.input).astype(c.input.dtype)
+            other = (
+                rng.standard_normal(c.input.shape) * np.std(c.input) if c.input.size else c.input
+            ).astype(c.input.dtype)
             shapes = self.spec.state_shapes()
             state = tuple(rng.standard_normal(s).astype(c.input.dtype) for s in shapes)
             if not self.adapter.supports.initial_state:
                 state = None  # an implementation with no state input is never given one
             first = built
             if callable(getattr(built, "with_parameters", None)):
-                first = built.with_parameters({
-                    n: (rng.standard_normal(a.shape) * (np.std(a) or 1.0)).astype(a.dtype)
-                    for n, a in self.implementation_params.items()})
+                first = built.with_parameters(
+                    {
+                        n: (rng.standard_normal(a.shape) * (np.std(a) or 1.0)).astype(a.dtype)
+                        for n, a in self.implementation_params.items()
+                    }
+                )
             try:
                 self.call("forward", first.forward, other, state)
             except Unsupported:
@@ -316,8 +383,9 @@ class Evaluation:
         if "reference" in self._cache:
             return self._cache["reference"]
         if "reference-forward" not in self._cache:
-            self._cache["reference-forward"] = shared_reference(self.case, self.reduced,
-                                                                gradients=False)
+            self._cache["reference-forward"] = shared_reference(
+                self.case, self.reduced, gradients=False
+            )
         return self._cache["reference-forward"]
 
     def share_reference(self, other: Evaluation) -> None:
@@ -348,8 +416,9 @@ class Evaluation:
         if self.case.state is not None:
             given["h0"], given["c0"] = self.case.state
         given.update(self.implementation_params)
-        return self.gradients_of(self.instance(), self.case.input, self.case.state,
-                                 self.case.cotangents, given)
+        return self.gradients_of(
+            self.instance(), self.case.input, self.case.state, self.case.cotangents, given
+        )
 
     def again(self, what: str) -> dict[str, np.ndarray] | None:
         """The second result of a repeated call ("forward" or "gradients"), if it was made."""
@@ -373,14 +442,16 @@ def expect_forward_shapes(ev: Evaluation) -> None:
     implementation with itself (the properties) would otherwise pass a shape that is wrong the
     same way in both runs, or trip over it."""
     got, want = ev.forward(), ev.spec.shapes()
-    wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {tuple(want[n])}"
-             for n in FORWARD_NAMES if np.shape(got[n]) != tuple(want[n])]
+    wrong = [
+        f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {tuple(want[n])}"
+        for n in FORWARD_NAMES
+        if np.shape(got[n]) != tuple(want[n])
+    ]
     if wrong:
         raise ImplementationError("forward", WrongShape("; ".join(wrong)))
 
 
-def check_gradient_names(grads: Mapping[str, np.ndarray],
-                         given: Mapping[str, np.ndarray]) -> None:
+def check_gradient_names(grads: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray]) -> None:
     """The gradients an implementation returned must be those of what it was given, by name
     and shape (an adapter's mapping mistake shows here, before any number is compared).
 
@@ -393,14 +464,23 @@ def check_gradient_names(grads: Mapping[str, np.ndarray],
             parts.append(f"no gradient for {_names(missing)}")
         if unknown:
             parts.append(f"gradients under names it was not given: {_names(unknown)}")
-        raise ImplementationError("gradients", WrongStructure(
-            f"{'; '.join(parts)} (it was given: {_names(list(given), 12)})"))
-    wrong = [f"{n} {tuple(np.shape(grads[n]))} (the {'parameter' if n not in _INPUTS else n}"
-             f"'s shape: {given[n].shape})"
-             for n in given if np.shape(grads[n]) != given[n].shape]
+        raise ImplementationError(
+            "gradients",
+            WrongStructure(f"{'; '.join(parts)} (it was given: {_names(list(given), 12)})"),
+        )
+    wrong = [
+        f"{n} {tuple(np.shape(grads[n]))} (the {'parameter' if n not in _INPUTS else n}"
+        f"'s shape: {given[n].shape})"
+        for n in given
+        if np.shape(grads[n]) != given[n].shape
+    ]
     if wrong:
-        raise ImplementationError("gradients", WrongShape(
-            f"gradients of another shape than what they are gradients of: {_names(wrong, 4)}"))
+        raise ImplementationError(
+            "gradients",
+            WrongShape(
+                f"gradients of another shape than what they are gradients of: {_names(wrong, 4)}"
+            ),
+        )
 
 
 _INPUTS = ("input", "h0", "c0")
@@ -416,9 +496,12 @@ def unpack(call: str, result) -> dict[str, np.ndarray]:
     try:
         output, (h_n, c_n) = result
     except (TypeError, ValueError):
-        raise ImplementationError(call, WrongStructure(
-            f"returned {type(result).__name__}; expected (output, (h_n, c_n)) like nn.LSTM"
-        )) from None
+        raise ImplementationError(
+            call,
+            WrongStructure(
+                f"returned {type(result).__name__}; expected (output, (h_n, c_n)) like nn.LSTM"
+            ),
+        ) from None
     return {n: np.asarray(a) for n, a in zip(FORWARD_NAMES, (output, h_n, c_n))}
 
 
@@ -441,8 +524,14 @@ def wrong_dtype(name: str, got: np.ndarray, spec: CaseSpec) -> Comparison | None
     for float64 throws precision away; either is a silent cast."""
     if got.dtype == np.dtype(spec.dtype):
         return None
-    return Comparison(name, False, float("inf"), float("inf"), 0.0, float("inf"),
-                      problem=f"{name} is {got.dtype}; asked for {spec.dtype} (nn.LSTM returns "
-                              f"its input's dtype)", status="wrong-dtype")
-
-
+    return Comparison(
+        name,
+        False,
+        float("inf"),
+        float("inf"),
+        0.0,
+        float("inf"),
+        problem=f"{name} is {got.dtype}; asked for {spec.dtype} (nn.LSTM returns "
+        f"its input's dtype)",
+        status="wrong-dtype",
+    )

@@ -50,7 +50,8 @@ __all__ = ["FIXED", "KNOWN", "KnownDivergence", "Tracker"]
 FINDING_STATUSES = ("fail", *MISBEHAVIOURS)
 # Fields a feature combination may name: the constructor's and the case's.
 WHERE_FIELDS = tuple(f.name for f in dataclasses.fields(LSTMConfig)) + tuple(
-    f.name for f in dataclasses.fields(CaseSpec) if f.name != "config")
+    f.name for f in dataclasses.fields(CaseSpec) if f.name != "config"
+)
 # Seconds spent simplifying a declaration's evidence (within its combination).
 EVIDENCE_SHRINK_BUDGET = 5.0
 
@@ -83,30 +84,36 @@ class KnownDivergence:
             raise InvalidArgument(f"checks={self.checks!r}: name the checks it shows in")
         for check in checks:
             if check not in CHECKS:
-                raise InvalidArgument(f"checks: {check!r} is not a check; one of "
-                                      f"{', '.join(CHECKS)}")
+                raise InvalidArgument(
+                    f"checks: {check!r} is not a check; one of {', '.join(CHECKS)}"
+                )
         object.__setattr__(self, "checks", checks)
         statuses = (self.status,) if isinstance(self.status, str) else tuple(self.status)
         for status in statuses or ("",):
             if status not in FINDING_STATUSES:
-                raise InvalidArgument(f"status={status!r}: must be one of "
-                                      f"{', '.join(FINDING_STATUSES)}")
+                raise InvalidArgument(
+                    f"status={status!r}: must be one of {', '.join(FINDING_STATUSES)}"
+                )
         object.__setattr__(self, "status", statuses)
         if isinstance(self.where, Mapping):
             for key in self.where:
                 if key not in WHERE_FIELDS:
-                    raise InvalidArgument(f"where: {key!r} is not a case field; one of "
-                                          f"{', '.join(WHERE_FIELDS)}")
+                    raise InvalidArgument(
+                        f"where: {key!r} is not a case field; one of {', '.join(WHERE_FIELDS)}"
+                    )
             object.__setattr__(self, "where", dict(self.where))
         elif self.where is not None and not callable(self.where):
-            raise InvalidArgument(f"where={self.where!r}: a mapping of case fields to values, "
-                                  f"a predicate on a CaseSpec, or None")
+            raise InvalidArgument(
+                f"where={self.where!r}: a mapping of case fields to values, "
+                f"a predicate on a CaseSpec, or None"
+            )
         if self.match is not None:
             try:
                 re.compile(self.match)
             except re.error as exc:
-                raise InvalidArgument(f"match={self.match!r}: not a regular expression "
-                                      f"({exc})") from None
+                raise InvalidArgument(
+                    f"match={self.match!r}: not a regular expression ({exc})"
+                ) from None
 
     # -- where ----------------------------------------------------------------------------------
     def applies(self, spec: CaseSpec) -> bool:
@@ -120,9 +127,12 @@ class KnownDivergence:
 
     def explains(self, check: str, spec: CaseSpec, status: str, message: str) -> bool:
         """Whether a finding (`status`, `message`) of `check` on `spec` is this one."""
-        return (check in self.checks and status in self.status and self.applies(spec)
-                and (self.match is None
-                     or re.search(self.match, message, re.DOTALL) is not None))
+        return (
+            check in self.checks
+            and status in self.status
+            and self.applies(spec)
+            and (self.match is None or re.search(self.match, message, re.DOTALL) is not None)
+        )
 
     def into(self, strategy: st.SearchStrategy[CaseSpec]) -> st.SearchStrategy[CaseSpec]:
         """`strategy`'s cases moved into the combination (a predicate: filtered into it)."""
@@ -133,8 +143,9 @@ class KnownDivergence:
         choices = {k: _choices(v) for k, v in self.where.items()}
 
         def moved(spec: CaseSpec):
-            return st.fixed_dictionaries({k: st.sampled_from(v) for k, v in choices.items()}) \
-                .map(lambda values: _replaced(spec, values))
+            return st.fixed_dictionaries({k: st.sampled_from(v) for k, v in choices.items()}).map(
+                lambda values: _replaced(spec, values)
+            )
 
         return strategy.flatmap(moved).filter(lambda s: s is not None)
 
@@ -148,14 +159,22 @@ class KnownDivergence:
         if self.where is None:
             return "every case"
         if callable(self.where):
-            return getattr(self.where, "__doc__", None) or \
-                getattr(self.where, "__name__", "a predicate")  # type: ignore[return-value]
-        return ", ".join(f"{k} in {list(_choices(v))}" if len(_choices(v)) > 1
-                         else f"{k}={_choices(v)[0]}" for k, v in self.where.items())
+            return getattr(self.where, "__doc__", None) or getattr(
+                self.where, "__name__", "a predicate"
+            )  # type: ignore[return-value]
+        return ", ".join(
+            f"{k} in {list(_choices(v))}" if len(_choices(v)) > 1 else f"{k}={_choices(v)[0]}"
+            for k, v in self.where.items()
+        )
 
     def as_dict(self) -> dict:
-        return {"cause": self.cause, "checks": list(self.checks), "where": self.describe_where(),
-                "status": list(self.status), "match": self.match}
+        return {
+            "cause": self.cause,
+            "checks": list(self.checks),
+            "where": self.describe_where(),
+            "status": list(self.status),
+            "match": self.match,
+        }
 
 
 def _choices(allowed) -> tuple:
@@ -213,16 +232,18 @@ class Tracker:
         """The declaration that explains this finding, if one does."""
         if status == "pass":
             return None
-        return next((i for i, d in self.for_check(check)
-                     if d.explains(check, spec, status, message)), None)
+        return next(
+            (i for i, d in self.for_check(check) if d.explains(check, spec, status, message)), None
+        )
 
     def explains(self, check: str, spec: CaseSpec, outcome: CheckOutcome, name: str) -> bool:
         """The search's hook: True (and the evidence kept) when a declaration explains the
         outcome of `check` on `spec`; the search then takes it for neither pass nor failure."""
         return self._explained_by(check, spec, outcome, name) is not None
 
-    def _explained_by(self, check: str, spec: CaseSpec, outcome: CheckOutcome,
-                      name: str) -> int | None:
+    def _explained_by(
+        self, check: str, spec: CaseSpec, outcome: CheckOutcome, name: str
+    ) -> int | None:
         i = self.which(check, spec, outcome.status, outcome.message(name))
         if i is None:
             return None
@@ -251,22 +272,32 @@ class Tracker:
         record.known = entries
         return _with_status(record)
 
-    def settle_single(self, checker: Evaluator, record: CheckRecord, spec: CaseSpec,
-                      outcome: CheckOutcome) -> CheckRecord:
+    def settle_single(
+        self, checker: Evaluator, record: CheckRecord, spec: CaseSpec, outcome: CheckOutcome
+    ) -> CheckRecord:
         """`--case`: one case decides nothing about the others; only an explained finding is
         recorded (and makes the status ``known``)."""
-        if outcome.status == "pass" or not self.explains(record.check, spec, outcome,
-                                                          checker.adapter.name):
+        if outcome.status == "pass" or not self.explains(
+            record.check, spec, outcome, checker.adapter.name
+        ):
             return record
         i = self.which(record.check, spec, outcome.status, outcome.message(checker.adapter.name))
         assert i is not None  # `explains`: a declaration explains it
-        record.known = [self._entry(checker, record.check, self.declarations[i],
-                                    self.seen[(record.check, i)], minimize=False)]
+        record.known = [
+            self._entry(
+                checker,
+                record.check,
+                self.declarations[i],
+                self.seen[(record.check, i)],
+                minimize=False,
+            )
+        ]
         record.failure, record.message, record.status = None, "", "pass"
         return _with_status(record)
 
-    def settle_record(self, checker: Evaluator, record: CheckRecord,
-                      strict: bool = True) -> CheckRecord:
+    def settle_record(
+        self, checker: Evaluator, record: CheckRecord, strict: bool = True
+    ) -> CheckRecord:
         """A check decided outside the search (training): its one finding, explained or not;
         `strict` False (`--case`): a declaration not seen on this one case is not fixed."""
         mine = self.for_check(record.check)
@@ -274,8 +305,7 @@ class Tracker:
             return record
         f: Failure | dict = record.failure or {}
         spec = CaseSpec.from_string(f["case_id"]) if f.get("case_id") else None
-        i = None if spec is None else self.which(record.check, spec, record.status,
-                                                 record.message)
+        i = None if spec is None else self.which(record.check, spec, record.status, record.message)
         entries = []
         for j, declaration in mine:
             entry = {**declaration.as_dict(), "status": FIXED, "cases": 0, "evidence": None}
@@ -290,15 +320,17 @@ class Tracker:
         record.known = entries
         return _with_status(record)
 
-    def _confirm(self, checker: Evaluator, check: str, i: int, declaration: KnownDivergence,
-                 drawn) -> None:
+    def _confirm(
+        self, checker: Evaluator, check: str, i: int, declaration: KnownDivergence, drawn
+    ) -> None:
         """Draw cases inside the combination until the finding shows, or as many as the search
         drew, or its time budget is spent."""
         strategy, edges, examples, budget = drawn
         deadline = time.monotonic() + budget
         name = checker.adapter.name
-        explicit = list(dict.fromkeys(
-            m for m in (declaration.moved(e) for e in edges) if m is not None))
+        explicit = list(
+            dict.fromkeys(m for m in (declaration.moved(e) for e in edges) if m is not None)
+        )
         for spec in explicit:
             if self._try(checker, check, spec, name) == i:
                 return
@@ -313,9 +345,15 @@ class Tracker:
                 raise _Found
 
         wrapped = seed(checker.seed)(given(declaration.into(strategy))(test))
-        wrapped = settings(max_examples=examples, deadline=None, database=None,
-                           phases=[Phase.generate], verbosity=Verbosity.quiet,
-                           suppress_health_check=list(HealthCheck), print_blob=False)(wrapped)
+        wrapped = settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            verbosity=Verbosity.quiet,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )(wrapped)
         try:
             wrapped()
         except (_Found, Unsatisfiable):
@@ -329,16 +367,23 @@ class Tracker:
             return None
         return self._explained_by(check, spec, outcome, name)
 
-    def _entry(self, checker: Evaluator, check: str, declaration: KnownDivergence,
-               seen: _Seen | None, minimize: bool = True) -> dict:
+    def _entry(
+        self,
+        checker: Evaluator,
+        check: str,
+        declaration: KnownDivergence,
+        seen: _Seen | None,
+        minimize: bool = True,
+    ) -> dict:
         entry = {**declaration.as_dict(), "status": FIXED, "cases": 0, "evidence": None}
         if seen is None or seen.first is None:
             return entry
         spec, outcome = seen.first
         if minimize:
             spec, outcome = self._simplest(checker, check, declaration, spec, outcome)
-        entry.update(status=KNOWN, cases=seen.cases,
-                     evidence=checker.evidence(check, spec, outcome))
+        entry.update(
+            status=KNOWN, cases=seen.cases, evidence=checker.evidence(check, spec, outcome)
+        )
         return entry
 
     def _simplest(self, checker: Evaluator, check, declaration, spec, outcome):
@@ -370,10 +415,12 @@ def _with_status(record: CheckRecord) -> CheckRecord:
         if FIXED in statuses:
             record.status = FIXED
             fixed = [e for e in record.known if e["status"] == FIXED]
-            record.message = (f"{len(fixed)} declared divergence"
-                              f"{'s' if len(fixed) != 1 else ''} no longer "
-                              f"happen{'s' if len(fixed) == 1 else ''} (fixed: remove the "
-                              f"declaration): " + "; ".join(e["cause"] for e in fixed))
+            record.message = (
+                f"{len(fixed)} declared divergence"
+                f"{'s' if len(fixed) != 1 else ''} no longer "
+                f"happen{'s' if len(fixed) == 1 else ''} (fixed: remove the "
+                f"declaration): " + "; ".join(e["cause"] for e in fixed)
+            )
         elif KNOWN in statuses:
             record.status = KNOWN
     return record

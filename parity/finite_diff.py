@@ -37,7 +37,8 @@ def perturbation_scales(point: Point) -> dict[str, float]:
 def shifted(point: Point, direction: Mapping[str, np.ndarray], step: float) -> dict:
     return {
         name: (a.astype(np.float64) + step * direction[name]).astype(a.dtype)
-        if name in direction else a
+        if name in direction
+        else a
         for name, a in point.items()
     }
 
@@ -52,12 +53,21 @@ REFINEMENTS = 3
 
 
 def _differences(loss: LossFn, point: Point, direction, h: float) -> list[float]:
-    return [(loss(shifted(point, direction, s)) - loss(shifted(point, direction, -s))) / (2 * s)
-            for s in (h, 2 * h, 4 * h)]
+    return [
+        (loss(shifted(point, direction, s)) - loss(shifted(point, direction, -s))) / (2 * s)
+        for s in (h, 2 * h, 4 * h)
+    ]
 
 
-def _estimate(loss: LossFn, point: Point, direction, h: float, noise: float,
-              slope: float = 0.0, bound: float = float("inf")) -> tuple[float, float, bool]:
+def _estimate(
+    loss: LossFn,
+    point: Point,
+    direction,
+    h: float,
+    noise: float,
+    slope: float = 0.0,
+    bound: float = float("inf"),
+) -> tuple[float, float, bool]:
     """(Richardson estimate, its error bound, resolved) of the derivative along `direction`.
 
     Central differences at h, 2h and 4h. The step is fine enough when the differences shrink
@@ -128,11 +138,18 @@ def directional(
         if not resolved or not np.isfinite(estimate):
             out.append(Comparison(name, True, 0.0, 0.0, tol, 0.0, unresolved=True))
             continue
-        out.append(Comparison(
-            name, bool(ratio <= 1.0), err,
-            err / abs(estimate) if estimate else float("inf"), tol, ratio,
-            got=analytic, want=estimate,
-        ))
+        out.append(
+            Comparison(
+                name,
+                bool(ratio <= 1.0),
+                err,
+                err / abs(estimate) if estimate else float("inf"),
+                tol,
+                ratio,
+                got=analytic,
+                want=estimate,
+            )
+        )
     return out
 
 
@@ -177,10 +194,18 @@ def per_element(
         if not a.size:
             continue
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratios)), a.shape))
-        out.append(Comparison(
-            name, bool(ratios[idx] <= 1.0), float(err[idx]),
-            float(err[idx] / abs(estimates[idx])) if estimates[idx] else float("inf"),
-            float(tol[idx]), float(ratios[idx]), idx, describe_index(name, idx, spec),
-            float(g[idx]), float(estimates[idx]),
-        ))
+        out.append(
+            Comparison(
+                name,
+                bool(ratios[idx] <= 1.0),
+                float(err[idx]),
+                float(err[idx] / abs(estimates[idx])) if estimates[idx] else float("inf"),
+                float(tol[idx]),
+                float(ratios[idx]),
+                idx,
+                describe_index(name, idx, spec),
+                float(g[idx]),
+                float(estimates[idx]),
+            )
+        )
     return out

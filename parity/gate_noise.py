@@ -37,9 +37,11 @@ def run_gate_noise_lstm(
     leaves = {"input": torch.tensor(input, dtype=torch.float64, requires_grad=want_grad)}
     if state is not None:
         leaves["h0"], leaves["c0"] = (
-            torch.tensor(s, dtype=torch.float64, requires_grad=want_grad) for s in state)
-    named = {n: torch.tensor(a, dtype=torch.float64, requires_grad=want_grad)
-             for n, a in params.items()}
+            torch.tensor(s, dtype=torch.float64, requires_grad=want_grad) for s in state
+        )
+    named = {
+        n: torch.tensor(a, dtype=torch.float64, requires_grad=want_grad) for n, a in params.items()
+    }
 
     def draw(shape: tuple[int, ...]) -> torch.Tensor:
         return torch.from_numpy(noise * rng.uniform(-1.0, 1.0, size=shape))
@@ -49,12 +51,16 @@ def run_gate_noise_lstm(
     forward = {n: t.detach().numpy() for n, t in zip(FORWARD_NAMES, (output, h_n, c_n))}
     if not want_grad:
         return forward, None
-    loss = sum((torch.as_tensor(np.asarray(g, np.float64)) * t).sum()
-               for g, t in zip(cotangents, (output, h_n, c_n)))
+    loss = sum(
+        (torch.as_tensor(np.asarray(g, np.float64)) * t).sum()
+        for g, t in zip(cotangents, (output, h_n, c_n))
+    )
     inputs = {**leaves, **named}
     grads = torch.autograd.grad(loss, list(inputs.values()), allow_unused=True)
-    return forward, {n: np.zeros(tuple(leaf.shape)) if g is None else g.numpy()
-                     for (n, leaf), g in zip(inputs.items(), grads)}
+    return forward, {
+        n: np.zeros(tuple(leaf.shape)) if g is None else g.numpy()
+        for (n, leaf), g in zip(inputs.items(), grads)
+    }
 
 
 def _forward(config: LSTMConfig, p, leaves, draw):
@@ -85,7 +91,7 @@ def _forward(config: LSTMConfig, p, leaves, draw):
             h, c = h0[layer * dirs + d], c0[layer * dirs + d]
             noise = draw((steps, 5, batch, config.hidden_size))  # i, f, o, g, tanh(c)
             out: list = [None] * steps
-            for t in (range(steps - 1, -1, -1) if d else range(steps)):
+            for t in range(steps - 1, -1, -1) if d else range(steps):
                 z = layer_input[t] @ w_ih.T + h @ w_hh.T
                 if bias is not None:
                     z = z + bias

@@ -27,9 +27,16 @@ def group_of(tensor: str) -> str:
     return parts[0] if parts else tensor
 
 
-def block_ratios(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
-                 resolved: bool, overflow: np.ndarray | None, whole_ratio: float
-                 ) -> dict[tuple[str, str], float]:
+def block_ratios(
+    tensor: str,
+    got,
+    want: np.ndarray,
+    tol: float,
+    spec: CaseSpec,
+    resolved: bool,
+    overflow: np.ndarray | None,
+    whole_ratio: float,
+) -> dict[tuple[str, str], float]:
     """(group, gate) -> error / tolerance of `tensor`'s gradient, per gate block where it has
     them (else the whole tensor's `whole_ratio`). Unresolved tensors give nothing."""
     group = group_of(tensor)
@@ -40,8 +47,15 @@ def block_ratios(tensor: str, got, want: np.ndarray, tol: float, spec: CaseSpec,
     out = {}
     for k, gate in enumerate(GATES):
         rows_ = slice(k * hidden, (k + 1) * hidden)
-        c = compare(tensor, got[rows_], want[rows_], tol, spec, resolved,
-                    None if overflow is None else overflow[rows_])
+        c = compare(
+            tensor,
+            got[rows_],
+            want[rows_],
+            tol,
+            spec,
+            resolved,
+            None if overflow is None else overflow[rows_],
+        )
         if not c.unresolved:
             out[(group, gate)] = c.ratio
     return out
@@ -56,5 +70,7 @@ def merge(into: dict, blocks: dict | None) -> None:
 
 def rows(blocks: dict) -> list[dict]:
     """The JSON form: ``[{"group", "gate", "ratio", "cases"}]``, groups in first-seen order."""
-    return [{"group": g, "gate": gate, "ratio": ratio, "cases": cases}
-            for (g, gate), (ratio, cases) in blocks.items()]
+    return [
+        {"group": g, "gate": gate, "ratio": ratio, "cases": cases}
+        for (g, gate), (ratio, cases) in blocks.items()
+    ]

@@ -127,7 +127,9 @@ def _hypothesis_home(options: Options) -> None:
     the parent said, else beside the example database."""
     home = options.hypothesis_home or (
         os.path.join(os.path.dirname(options.database.rstrip(os.sep)), "hypothesis")
-        if options.database else None)
+        if options.database
+        else None
+    )
     if home:
         from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -144,8 +146,9 @@ class _WarningCounts:
 
         self.show = show
         self.counts: dict[tuple[str, str, str], int] = {}
-        self.own_files = tuple(os.path.dirname(os.path.abspath(f)) + os.sep
-                               for f in (__file__, hypothesis.__file__))
+        self.own_files = tuple(
+            os.path.dirname(os.path.abspath(f)) + os.sep for f in (__file__, hypothesis.__file__)
+        )
 
     def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
         if os.path.abspath(filename).startswith(self.own_files):
@@ -156,8 +159,10 @@ class _WarningCounts:
 
     def take(self) -> list[dict]:
         """The counts since the last take: [{category, message, where, count}]."""
-        taken = [{"category": c, "message": m, "where": w, "count": n}
-                 for (c, m, w), n in self.counts.items()]
+        taken = [
+            {"category": c, "message": m, "where": w, "count": n}
+            for (c, m, w), n in self.counts.items()
+        ]
         self.counts = {}
         return taken
 
@@ -174,8 +179,7 @@ def _counted_warnings():
         yield counted
 
 
-def _child(kind: str, targets: list[str], options: Options, messages, control, beat,
-           text) -> None:
+def _child(kind: str, targets: list[str], options: Options, messages, control, beat, text) -> None:
     """Entry point of a child process: load (`kind` "load") or check (`kind` "check")."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
@@ -207,7 +211,8 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
         if call != last[0] or spec is not last[1]:
             last[0], last[1] = call, spec
             text.value = f"{call}\n{spec.to_string() if spec else ''}".encode()[
-                :_HEARTBEAT_TEXT - 1]
+                : _HEARTBEAT_TEXT - 1
+            ]
         beat[1] = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
         beat[0] = 1.0
 
@@ -220,38 +225,64 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
                 adapter = load(target, options.entry_points)
         except NotInstalled as exc:
             cls = exc.adapter_class
-            messages.send(("loaded", target, {
-                "name": exc.name, "target": target, "status": "not-installed",
-                "reason": exc.reason, "error": str(exc), "description": cls.description,
-                "supports": cls.supports.features(), "gradients": cls.supports.gradients,
-                "layout": cls.layout.to_dict() if cls.layout else None}))
+            messages.send(
+                (
+                    "loaded",
+                    target,
+                    {
+                        "name": exc.name,
+                        "target": target,
+                        "status": "not-installed",
+                        "reason": exc.reason,
+                        "error": str(exc),
+                        "description": cls.description,
+                        "supports": cls.supports.features(),
+                        "gradients": cls.supports.gradients,
+                        "layout": cls.layout.to_dict() if cls.layout else None,
+                    },
+                )
+            )
             continue
         except LoadError as exc:
             messages.send(("load-error", target, str(exc)))
             continue
         finally:
             hook(None, None)
-        messages.send(("loaded", target, {
-            "name": adapter.name, "target": getattr(adapter, "target", "") or adapter.name,
-            "description": adapter.description, "supports": adapter.supports.features(),
-            "gradients": adapter.supports.gradients,
-            "variant": adapter.variant.description if adapter.variant else None,
-            "layout": adapter.layout.to_dict() if adapter.layout else None}))
+        messages.send(
+            (
+                "loaded",
+                target,
+                {
+                    "name": adapter.name,
+                    "target": getattr(adapter, "target", "") or adapter.name,
+                    "description": adapter.description,
+                    "supports": adapter.supports.features(),
+                    "gradients": adapter.supports.gradients,
+                    "variant": adapter.variant.description if adapter.variant else None,
+                    "layout": adapter.layout.to_dict() if adapter.layout else None,
+                },
+            )
+        )
         if kind != "check":
             continue
         from .runner import check_implementation
 
         with reporting_calls(hook), _counted_warnings() as counted:
             record = check_implementation(
-                adapter, checks=options.checks, seed=options.seed,
-                max_examples=options.max_examples, time_budget=options.time_budget,
+                adapter,
+                checks=options.checks,
+                seed=options.seed,
+                max_examples=options.max_examples,
+                time_budget=options.time_budget,
                 case=CaseSpec.from_string(options.case) if options.case else None,
                 progress=lambda name, check, done, total: messages.send(
-                    ("progress", check, done, total)),
+                    ("progress", check, done, total)
+                ),
                 shrink=options.shrink,
                 database=example_database(options.database, options.database_read),
                 on_check=lambda rec: messages.send(
-                    ("check", {**asdict(rec), "warnings": counted.take()})),
+                    ("check", {**asdict(rec), "warnings": counted.take()})
+                ),
             )
         messages.send(("features", record.features))
     messages.send(("done",))
@@ -292,9 +323,12 @@ class _Child:
         control_receive, self.control = ctx.Pipe(duplex=False)
         self.beat = ctx.RawArray("d", 2)
         self.text = ctx.RawArray("c", _HEARTBEAT_TEXT)
-        self.process = ctx.Process(target=_child, name=f"parity-{kind}",
-                                   args=(kind, targets, options, self._send_end,
-                                         control_receive, self.beat, self.text), daemon=True)
+        self.process = ctx.Process(
+            target=_child,
+            name=f"parity-{kind}",
+            args=(kind, targets, options, self._send_end, control_receive, self.beat, self.text),
+            daemon=True,
+        )
         self.process.start()
         self._send_end.close()
         control_receive.close()
@@ -393,17 +427,20 @@ def load_isolated(targets: list[str], options: Options) -> dict[str, dict]:
                         status, words = "crashed", child.how_it_ended()[2]
                     # The heartbeat read once: a call that ends between two reads would make
                     # the second None.
-                    elif (deadline := child.deadline()) is not None and \
-                            time.monotonic() > deadline:
+                    elif (deadline := child.deadline()) is not None and time.monotonic() > deadline:
                         status, words = "timeout", f"ran over the {options.timeout:g}s limit"
                     else:
                         _until_event([child])
                         continue
                     target = next(t for t in pending if t not in info)
-                    info[target] = {"name": target, "target": target, "status": status,
-                                    "error": f"{target}: {status} ({words}) while loading: "
-                                             f"its import, its constructor, or the calls that "
-                                             f"probe the features it supports"}
+                    info[target] = {
+                        "name": target,
+                        "target": target,
+                        "status": status,
+                        "error": f"{target}: {status} ({words}) while loading: "
+                        f"its import, its constructor, or the calls that "
+                        f"probe the features it supports",
+                    }
                     break
             finally:
                 child.kill()
@@ -430,11 +467,17 @@ class _Job:
     def record(self) -> ImplementationRecord:
         i = self.info
         record = ImplementationRecord(
-            name=i["name"], target=i["target"], description=i.get("description", ""),
-            supports=i.get("supports", {}), gradients=i.get("gradients", ""),
-            variant=i.get("variant"), layout=i.get("layout"), features=self.features,
+            name=i["name"],
+            target=i["target"],
+            description=i.get("description", ""),
+            supports=i.get("supports", {}),
+            gradients=i.get("gradients", ""),
+            variant=i.get("variant"),
+            layout=i.get("layout"),
+            features=self.features,
             checks=[self.records[c] for c in self.checks if c in self.records],
-            duration_s=round(time.monotonic() - self.started, 3), error=i.get("error"),
+            duration_s=round(time.monotonic() - self.started, 3),
+            error=i.get("error"),
         )
         if i.get("status"):
             record.status = i["status"]
@@ -508,8 +551,13 @@ def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
     if child.call is not None and (child.call, child.case) in job.hung:
         # The same call on the same case already ran out of time: do not wait again.
         first = job.hung[(child.call, child.case)]
-        _ended(job, child, "timeout", options,
-               f"the same call timed out in the {first} check; not waited for again")
+        _ended(
+            job,
+            child,
+            "timeout",
+            options,
+            f"the same call timed out in the {first} check; not waited for again",
+        )
         return True
     deadline = child.deadline()
     if deadline is not None and time.monotonic() > deadline:
@@ -550,8 +598,15 @@ def _handle(child: _Child, job: _Job, options: Options, progress, messages) -> b
     return False
 
 
-def _ended(job: _Job, child: _Child, status: str, options: Options, words: str,
-           exit_code: int | None = None, signal_name: str | None = None) -> None:
+def _ended(
+    job: _Job,
+    child: _Child,
+    status: str,
+    options: Options,
+    words: str,
+    exit_code: int | None = None,
+    signal_name: str | None = None,
+) -> None:
     """Record the check `child` was running as crashed or timed out, with what it was doing."""
     if not job.remaining():
         return
@@ -567,11 +622,26 @@ def _ended(job: _Job, child: _Child, status: str, options: Options, words: str,
         doing = "before its first call"
     where = f" [case {spec.to_string()}]" if spec else ""
     message = f"{name}: {status} ({words}) {doing}{where}"
-    reproduce = (spec.reproduce(job.info.get("target", job.target), check) if spec
-                 else f"python -m parity check --impl {job.target} --only {check}")
-    failure = Failure.of(spec, message, reproduce, **{
-        status: {"call": during or None, "exit_code": exit_code, "signal": signal_name}
-        if status == "crashed" else {"call": during or None, "limit_s": options.timeout}})
-    job.records[check] = CheckRecord(check, status, message=message, failure=failure,
-                                     duration_s=round(time.monotonic() - job.check_started, 3))
+    reproduce = (
+        spec.reproduce(job.info.get("target", job.target), check)
+        if spec
+        else f"python -m parity check --impl {job.target} --only {check}"
+    )
+    failure = Failure.of(
+        spec,
+        message,
+        reproduce,
+        **{
+            status: {"call": during or None, "exit_code": exit_code, "signal": signal_name}
+            if status == "crashed"
+            else {"call": during or None, "limit_s": options.timeout}
+        },
+    )
+    job.records[check] = CheckRecord(
+        check,
+        status,
+        message=message,
+        failure=failure,
+        duration_s=round(time.monotonic() - job.check_started, 3),
+    )
     job.check_started = time.monotonic()

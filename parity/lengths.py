@@ -34,8 +34,14 @@ from .packed import compare_packed, likely_cause, packed_lengths, prepare_packed
 from .tolerances import gradient_unit
 from .reference import FORWARD_NAMES, Outcome
 
-__all__ = ["forward_with_lengths", "gradients_with_lengths", "padded_cases",
-           "padding_lengths", "run_padded", "run_padding_invariance"]
+__all__ = [
+    "forward_with_lengths",
+    "gradients_with_lengths",
+    "padded_cases",
+    "padding_lengths",
+    "run_padded",
+    "run_padding_invariance",
+]
 
 # Values written into the padded positions by `padding-invariance`: far from the drawn ones
 # (a different scale and offset), finite (a correct masked LSTM may multiply them by 0).
@@ -58,12 +64,17 @@ def _output_mask(spec: CaseSpec) -> np.ndarray:
 
 def _unchanged(what: str, given: np.ndarray, lengths: np.ndarray) -> None:
     if not np.array_equal(given, lengths):
-        raise ImplementationError(what, MutatesInput(
-            f"changed the lengths it was given: {lengths.tolist()} became {given.tolist()}"))
+        raise ImplementationError(
+            what,
+            MutatesInput(
+                f"changed the lengths it was given: {lengths.tolist()} became {given.tolist()}"
+            ),
+        )
 
 
-def forward_with_lengths(ev: Evaluation, built, x: np.ndarray, state,
-                         lengths: np.ndarray) -> dict[str, np.ndarray]:
+def forward_with_lengths(
+    ev: Evaluation, built, x: np.ndarray, state, lengths: np.ndarray
+) -> dict[str, np.ndarray]:
     """`built`'s forward on padded `x` with `lengths`, in nn.LSTM's shapes, or WrongShape."""
     given = np.array(lengths, np.int64)
     x = np.array(x, order="C")
@@ -72,16 +83,22 @@ def forward_with_lengths(ev: Evaluation, built, x: np.ndarray, state,
     got = ev.forward_of(built, x, state, lengths=given)
     _unchanged("forward", given, lengths)
     want = ev.spec.replace(seq_len=x.shape[1 if ev.spec.config.batch_first else 0]).shapes()
-    wrong = [f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {tuple(want[n])}"
-             for n in FORWARD_NAMES if np.shape(got[n]) != tuple(want[n])]
+    wrong = [
+        f"{n} has shape {np.shape(got[n])}; nn.LSTM gives {tuple(want[n])}"
+        for n in FORWARD_NAMES
+        if np.shape(got[n]) != tuple(want[n])
+    ]
     if wrong:
-        raise ImplementationError("forward", WrongShape(
-            f"{'; '.join(wrong)} (padded input of shape {x.shape} with lengths)"))
+        raise ImplementationError(
+            "forward",
+            WrongShape(f"{'; '.join(wrong)} (padded input of shape {x.shape} with lengths)"),
+        )
     return got
 
 
-def gradients_with_lengths(ev: Evaluation, built, x: np.ndarray, state, cotangents,
-                           lengths: np.ndarray) -> dict[str, np.ndarray]:
+def gradients_with_lengths(
+    ev: Evaluation, built, x: np.ndarray, state, cotangents, lengths: np.ndarray
+) -> dict[str, np.ndarray]:
     """`built`'s gradients on padded `x` with `lengths`, named and shaped as given."""
     given_lengths = np.array(lengths, np.int64)
     x = np.array(x, order="C")
@@ -118,20 +135,27 @@ def _wants_gradients(ev: Evaluation) -> bool:
 
 # -- padded: against nn.LSTM on the batch packed -------------------------------------------------
 def _label(spec: CaseSpec) -> str:
-    return (f"on the padded batch with lengths={';'.join(map(str, spec.lengths or ()))} "
-            f"(nn.LSTM on it packed)")
+    return (
+        f"on the padded batch with lengths={';'.join(map(str, spec.lengths or ()))} "
+        f"(nn.LSTM on it packed)"
+    )
 
 
 def _padded_outcome(ev: Evaluation, gradients: bool) -> Outcome:
     lengths = _lengths_array(ev.spec)
     built, mask = ev.instance(), _output_mask(ev.spec)
-    forward = _valid_only(forward_with_lengths(ev, built, ev.case.input, ev.case.state, lengths),
-                          mask, ["output"])
+    forward = _valid_only(
+        forward_with_lengths(ev, built, ev.case.input, ev.case.state, lengths), mask, ["output"]
+    )
     grads = None
     if gradients:
-        grads = _valid_only(gradients_with_lengths(ev, built, ev.case.input, ev.case.state,
-                                                   _masked_cotangents(ev), lengths),
-                            mask, ["input"])
+        grads = _valid_only(
+            gradients_with_lengths(
+                ev, built, ev.case.input, ev.case.state, _masked_cotangents(ev), lengths
+            ),
+            mask,
+            ["input"],
+        )
     return Outcome(forward, grads)
 
 
@@ -159,8 +183,9 @@ def run_padded(ev: Evaluation):
     cause = None
     if not passed and all(c.status is None for c in comparisons):
         cause = likely_cause(ev, got, ref.want, tols, padded=True, measure=_measure)
-    return PropertyOutcome("padded", passed, comparisons, labels=[_label(spec)] * len(comparisons),
-                           likely_cause=cause)
+    return PropertyOutcome(
+        "padded", passed, comparisons, labels=[_label(spec)] * len(comparisons), likely_cause=cause
+    )
 
 
 # -- padding-invariance: other padded values change nothing valid ------------------------------
@@ -185,34 +210,49 @@ def run_padding_invariance(ev: Evaluation):
     label = "other values at the padded positions vs the drawn ones"
     try:
         built = ev.instance()
-        first, second = (_valid_only(forward_with_lengths(ev, built, x, ev.case.state, lengths),
-                                     mask, ["output"]) for x in (ev.case.input, other))
+        first, second = (
+            _valid_only(
+                forward_with_lengths(ev, built, x, ev.case.state, lengths), mask, ["output"]
+            )
+            for x in (ev.case.input, other)
+        )
         for name in FORWARD_NAMES:
             col.add(label, name, second[name], first[name])
         forward_ok = all(c.passed for c in col.comparisons)
         if _wants_gradients(ev):
             cot = _masked_cotangents(ev)
-            g1, g2 = (_valid_only(gradients_with_lengths(ev, built, x, ev.case.state, cot,
-                                                         lengths), mask, ["input"])
-                      for x in (ev.case.input, other))
+            g1, g2 = (
+                _valid_only(
+                    gradients_with_lengths(ev, built, x, ev.case.state, cot, lengths),
+                    mask,
+                    ["input"],
+                )
+                for x in (ev.case.input, other)
+            )
             ref = ev.reference().want.gradients
             assert ref is not None  # the reference runs with gradients
-            names = ["input"] + (["h0", "c0"] if ev.case.state is not None else []) \
-                + ev.compared_params
+            names = (
+                ["input"] + (["h0", "c0"] if ev.case.state is not None else []) + ev.compared_params
+            )
             unit = gradient_unit([ref[n] for n in names], cot)
             for name in names:
-                col.add(label + ", gradients", name, g2[name], g1[name], group="gradients",
-                        unit=unit)
+                col.add(
+                    label + ", gradients", name, g2[name], g1[name], group="gradients", unit=unit
+                )
     except ImplementationError as exc:
         return PropertyOutcome("padding-invariance", False, error=exc)
     if not forward_ok:
-        cause = ("values at padded positions reach valid results: the lengths are not applied "
-                 "everywhere (the state runs on through the padding, or the reverse direction "
-                 "starts at the padded end), or the padding enters another way (a "
-                 "normalization or a reduction over the padded sequence)")
+        cause = (
+            "values at padded positions reach valid results: the lengths are not applied "
+            "everywhere (the state runs on through the padding, or the reverse direction "
+            "starts at the padded end), or the padding enters another way (a "
+            "normalization or a reduction over the padded sequence)"
+        )
     else:
-        cause = ("values at padded positions reach the gradients of valid positions: the "
-                 "backward runs through the padding that the forward skipped")
+        cause = (
+            "values at padded positions reach the gradients of valid positions: the "
+            "backward runs through the padding that the forward skipped"
+        )
     return col.outcome(cause)
 
 

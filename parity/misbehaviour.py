@@ -43,9 +43,19 @@ __all__ = [
 ]
 
 # Most telling first: an implementation's status is the first of these among its checks.
-MISBEHAVIOURS = ("crashed", "timeout", "error", "wrong-structure", "wrong-parameters",
-                 "wrong-shape", "wrong-dtype", "mutates-input", "changes-global-state",
-                 "nondeterministic", "nan")
+MISBEHAVIOURS = (
+    "crashed",
+    "timeout",
+    "error",
+    "wrong-structure",
+    "wrong-parameters",
+    "wrong-shape",
+    "wrong-dtype",
+    "mutates-input",
+    "changes-global-state",
+    "nondeterministic",
+    "nan",
+)
 
 
 def is_misbehaviour(status: str) -> bool:

@@ -44,15 +44,21 @@ class CellMistake:
     no_output_gate: bool = False
 
 
-def run_mistaken_lstm(config: LSTMConfig, params: Mapping[str, np.ndarray], input: np.ndarray,
-                      state, mistake: CellMistake) -> dict[str, np.ndarray]:
+def run_mistaken_lstm(
+    config: LSTMConfig,
+    params: Mapping[str, np.ndarray],
+    input: np.ndarray,
+    state,
+    mistake: CellMistake,
+) -> dict[str, np.ndarray]:
     """The forward of nn.LSTM with `mistake` (float64 NumPy, laid out as nn.LSTM's)."""
     forward, _ = _run(config, params, input, state, mistake)
     return forward
 
 
-def trace(config: LSTMConfig, params: Mapping[str, np.ndarray], input: np.ndarray,
-          state) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+def trace(
+    config: LSTMConfig, params: Mapping[str, np.ndarray], input: np.ndarray, state
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
     """(layer, direction) -> (h, c) after every step, each (steps, batch, size), in the
     order the direction processes the steps (the last is the final state); batch 1 for
     unbatched input."""
@@ -84,6 +90,7 @@ def _run(config, params, input, state, mistake: CellMistake):
 
         def sigmoid(z):
             return torch.sigmoid(z.clamp(-k, k))
+
     layer_input, h_n, c_n, states = x, [], [], {}
     with torch.no_grad():
         for layer in range(config.num_layers):
@@ -96,7 +103,7 @@ def _run(config, params, input, state, mistake: CellMistake):
                 h, c = h0[layer * dirs + d], c0[layer * dirs + d]
                 out: list = [None] * steps
                 hs, cs = [], []
-                for t in (range(steps - 1, -1, -1) if d else range(steps)):
+                for t in range(steps - 1, -1, -1) if d else range(steps):
                     z = layer_input[t] @ w_ih.T + h @ w_hh.T
                     if bias is not None:
                         z = z + bias
@@ -106,7 +113,7 @@ def _run(config, params, input, state, mistake: CellMistake):
                     c = sigmoid(f) * c + sigmoid(i) * torch.tanh(g)
                     if mistake.clamp_cell is not None:
                         c = c.clamp(-mistake.clamp_cell, mistake.clamp_cell)
-                    h = (c if mistake.no_cell_tanh else torch.tanh(c))
+                    h = c if mistake.no_cell_tanh else torch.tanh(c)
                     if not mistake.no_output_gate:
                         h = sigmoid(o) * h
                     if w_hr is not None:
@@ -118,7 +125,8 @@ def _run(config, params, input, state, mistake: CellMistake):
                     cs.append(c)
                 states[(layer, d)] = (
                     torch.stack(hs).numpy() if hs else np.zeros((0, batch, out_size)),
-                    torch.stack(cs).numpy() if cs else np.zeros((0, batch, config.hidden_size)))
+                    torch.stack(cs).numpy() if cs else np.zeros((0, batch, config.hidden_size)),
+                )
                 outputs.append(torch.stack(out) if steps else x.new_zeros(0, batch, out_size))
                 h_n.append(h)
                 c_n.append(c)
@@ -132,16 +140,24 @@ def _run(config, params, input, state, mistake: CellMistake):
 
 
 @harness_settings()  # autograd on, whatever the implementation left set
-def detached_recurrence_gradients(config: LSTMConfig, params: Mapping[str, np.ndarray],
-                                  input: np.ndarray, state, cotangents, *, detach_h: bool,
-                                  detach_c: bool) -> dict[str, np.ndarray]:
+def detached_recurrence_gradients(
+    config: LSTMConfig,
+    params: Mapping[str, np.ndarray],
+    input: np.ndarray,
+    state,
+    cotangents,
+    *,
+    detach_h: bool,
+    detach_c: bool,
+) -> dict[str, np.ndarray]:
     """nn.LSTM's gradients (float64, autograd) of ``sum(g_out * output) + sum(g_h * h_n) +
     sum(g_c * c_n)`` with back-propagation through time cut after every step: the h and/or c
     each step hands to the next is detached (``h = h.detach()`` in the time loop, or a
     hand-written backward that never carries dh_next / dc_next back). The forward is
     unchanged; gradient names are the canonical ones, "input", "h0" and "c0"."""
-    leaves = {n: torch.tensor(np.asarray(a, np.float64), requires_grad=True)
-              for n, a in params.items()}
+    leaves = {
+        n: torch.tensor(np.asarray(a, np.float64), requires_grad=True) for n, a in params.items()
+    }
     x_leaf = torch.tensor(np.asarray(input, np.float64), requires_grad=True)
     batched = x_leaf.dim() == 3
     x = x_leaf if batched else x_leaf.unsqueeze(1)
@@ -153,10 +169,10 @@ def detached_recurrence_gradients(config: LSTMConfig, params: Mapping[str, np.nd
     h0_leaf: torch.Tensor | None
     c0_leaf: torch.Tensor | None
     if state is not None:
-        h0_leaf, c0_leaf = (torch.tensor(np.asarray(s, np.float64), requires_grad=True)
-                            for s in state)
-        h0, c0 = (h0_leaf, c0_leaf) if batched else (h0_leaf.unsqueeze(1),
-                                                     c0_leaf.unsqueeze(1))
+        h0_leaf, c0_leaf = (
+            torch.tensor(np.asarray(s, np.float64), requires_grad=True) for s in state
+        )
+        h0, c0 = (h0_leaf, c0_leaf) if batched else (h0_leaf.unsqueeze(1), c0_leaf.unsqueeze(1))
     else:
         h0_leaf = c0_leaf = None
         h0 = x.new_zeros(config.num_layers * dirs, batch, out_size)
@@ -194,11 +210,18 @@ def detached_recurrence_gradients(config: LSTMConfig, params: Mapping[str, np.nd
         output, hn, cn = output.squeeze(1), hn.squeeze(1), cn.squeeze(1)
     elif config.batch_first:
         output = output.transpose(0, 1)
-    loss = sum((torch.as_tensor(np.asarray(g, np.float64)) * t).sum()
-               for g, t in zip(cotangents, (output, hn, cn)))
-    named = {"input": x_leaf, **({} if h0_leaf is None else {"h0": h0_leaf, "c0": c0_leaf}),
-             **leaves}
+    loss = sum(
+        (torch.as_tensor(np.asarray(g, np.float64)) * t).sum()
+        for g, t in zip(cotangents, (output, hn, cn))
+    )
+    named = {
+        "input": x_leaf,
+        **({} if h0_leaf is None else {"h0": h0_leaf, "c0": c0_leaf}),
+        **leaves,
+    }
     # loss: a tensor (three cotangents); named: h0 and c0 only where they are leaves
     grads = torch.autograd.grad(loss, list(named.values()), allow_unused=True)  # type: ignore[arg-type]
-    return {n: (np.zeros(tuple(t.shape)) if g is None else g.numpy())
-            for (n, t), g in zip(named.items(), grads)}
+    return {
+        n: (np.zeros(tuple(t.shape)) if g is None else g.numpy())
+        for (n, t), g in zip(named.items(), grads)
+    }

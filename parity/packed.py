@@ -31,13 +31,29 @@ from .evaluation import Evaluation, ImplementationError, Unsupported, wrong_dtyp
 from .compare import compare
 from .metamorphic import Collector, PropertyOutcome, run_forward
 from .misbehaviour import WrongShape, WrongStructure
-from .reference import (DIRECT_RUNS, FLOAT64_PROBE, FORWARD_NAMES, PERTURBATION, Outcome,
-                        ReferenceRun, perturb, make_torch_lstm)
+from .reference import (
+    DIRECT_RUNS,
+    FLOAT64_PROBE,
+    FORWARD_NAMES,
+    PERTURBATION,
+    Outcome,
+    ReferenceRun,
+    perturb,
+    make_torch_lstm,
+)
 from .torch_adapter import TorchAdapter
 from .tolerances import SAFETY, UNIT_ROUNDOFF, gradient_unit, resolvable, tolerance
 
-__all__ = ["MISTAKES", "accepts_packed", "packed_lengths", "prepare_packed", "run_lengths_property",
-           "run_packed", "run_packed_reference", "simulate"]
+__all__ = [
+    "MISTAKES",
+    "accepts_packed",
+    "packed_lengths",
+    "prepare_packed",
+    "run_lengths_property",
+    "run_packed",
+    "run_packed_reference",
+    "simulate",
+]
 
 # A mistake is named when the implementation lands within this many tolerances of the LSTM
 # rerun with it, on every tensor (the rerun is float64; the implementation may be float32).
@@ -67,8 +83,15 @@ def _dtype(name: str) -> torch.dtype:
     return torch.float32 if name == "float32" else torch.float64
 
 
-def _packed_run(call: Callable, params: Mapping[str, np.ndarray], spec: CaseSpec,
-                input: np.ndarray, state, cotangents, dtype: torch.dtype) -> Outcome:
+def _packed_run(
+    call: Callable,
+    params: Mapping[str, np.ndarray],
+    spec: CaseSpec,
+    input: np.ndarray,
+    state,
+    cotangents,
+    dtype: torch.dtype,
+) -> Outcome:
     """Pack `input` (padded) with the spec's lengths, run ``call(params, packed, hx)``, and
     return the padded output, h_n, c_n and (with cotangents) the gradients, as NumPy arrays
     in the dtypes the call returned."""
@@ -76,38 +99,51 @@ def _packed_run(call: Callable, params: Mapping[str, np.ndarray], spec: CaseSpec
     leaves = {"input": torch.tensor(np.asarray(input), dtype=dtype, requires_grad=want_grad)}
     hx = None
     if state is not None:
-        leaves["h0"], leaves["c0"] = (torch.tensor(np.asarray(s), dtype=dtype,
-                                                   requires_grad=want_grad) for s in state)
+        leaves["h0"], leaves["c0"] = (
+            torch.tensor(np.asarray(s), dtype=dtype, requires_grad=want_grad) for s in state
+        )
         hx = (leaves["h0"], leaves["c0"])
-    tensors = {n: torch.tensor(np.asarray(a), dtype=dtype, requires_grad=want_grad)
-               for n, a in params.items()}
+    tensors = {
+        n: torch.tensor(np.asarray(a), dtype=dtype, requires_grad=want_grad)
+        for n, a in params.items()
+    }
     leaves.update(tensors)
     bf = spec.config.batch_first
     with torch.set_grad_enabled(want_grad):
-        packed = pack_padded_sequence(leaves["input"], torch.tensor(spec.lengths),
-                                      batch_first=bf, enforce_sorted=spec.enforce_sorted)
+        packed = pack_padded_sequence(
+            leaves["input"],
+            torch.tensor(spec.lengths),
+            batch_first=bf,
+            enforce_sorted=spec.enforce_sorted,
+        )
         output, h_n, c_n = call(tensors, packed, hx)
         if not isinstance(output, PackedSequence):
-            raise WrongStructure(f"returned output of type {type(output).__name__} for a "
-                                 f"PackedSequence input; nn.LSTM returns a PackedSequence")
+            raise WrongStructure(
+                f"returned output of type {type(output).__name__} for a "
+                f"PackedSequence input; nn.LSTM returns a PackedSequence"
+            )
         if not torch.equal(output.batch_sizes, packed.batch_sizes):
-            raise WrongStructure(f"returned a PackedSequence with batch_sizes "
-                                 f"{output.batch_sizes.tolist()}; the input's are "
-                                 f"{packed.batch_sizes.tolist()}")
+            raise WrongStructure(
+                f"returned a PackedSequence with batch_sizes "
+                f"{output.batch_sizes.tolist()}; the input's are "
+                f"{packed.batch_sizes.tolist()}"
+            )
         padded, _ = pad_packed_sequence(output, batch_first=bf, total_length=spec.seq_len)
-        forward = {n: t.detach().numpy().copy()
-                   for n, t in zip(FORWARD_NAMES, (padded, h_n, c_n))}
+        forward = {n: t.detach().numpy().copy() for n, t in zip(FORWARD_NAMES, (padded, h_n, c_n))}
         if not want_grad:
             return Outcome(forward)
         for name, g, t in zip(FORWARD_NAMES, cotangents, (padded, h_n, c_n)):
             if tuple(t.shape) != np.shape(g):
-                raise WrongShape(f"{name} has shape {tuple(t.shape)}; nn.LSTM gives "
-                                 f"{np.shape(g)}")
-        loss = sum((torch.as_tensor(np.asarray(g), dtype=t.dtype) * t).sum()
-                   for g, t in zip(cotangents, (padded, h_n, c_n)))
+                raise WrongShape(f"{name} has shape {tuple(t.shape)}; nn.LSTM gives {np.shape(g)}")
+        loss = sum(
+            (torch.as_tensor(np.asarray(g), dtype=t.dtype) * t).sum()
+            for g, t in zip(cotangents, (padded, h_n, c_n))
+        )
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    gradients = {n: np.zeros(leaf.shape) if g is None else g.detach().numpy().copy()
-                 for (n, leaf), g in zip(leaves.items(), grads)}
+    gradients = {
+        n: np.zeros(leaf.shape) if g is None else g.detach().numpy().copy()
+        for (n, leaf), g in zip(leaves.items(), grads)
+    }
     return Outcome(forward, gradients)
 
 
@@ -119,14 +155,16 @@ def _reference_call(spec: CaseSpec, dtype: torch.dtype) -> Callable:
             warnings.simplefilter("ignore", UserWarning)
             output, (h_n, c_n) = functional_call(module, params, (packed, hx))
         return output, h_n, c_n
+
     return call
 
 
 def _as64(outcome: Outcome) -> Outcome:
     grads = outcome.gradients
-    return Outcome({n: np.asarray(a, np.float64) for n, a in outcome.forward.items()},
-                   None if grads is None else {n: np.asarray(a, np.float64)
-                                               for n, a in grads.items()})
+    return Outcome(
+        {n: np.asarray(a, np.float64) for n, a in outcome.forward.items()},
+        None if grads is None else {n: np.asarray(a, np.float64) for n, a in grads.items()},
+    )
 
 
 def run_packed_reference(case: Case, params: Mapping[str, np.ndarray]) -> ReferenceRun:
@@ -143,26 +181,38 @@ def run_packed_reference(case: Case, params: Mapping[str, np.ndarray]) -> Refere
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with torch.backends.mkldnn.flags(enabled=onednn):
-                return _as64(_packed_run(
-                    _reference_call(spec, dtype), {n: prep(a) for n, a in f64.items()}, spec,
-                    prep(x64), None if s64 is None else tuple(prep(s) for s in s64), cot64,
-                    dtype))
+                return _as64(
+                    _packed_run(
+                        _reference_call(spec, dtype),
+                        {n: prep(a) for n, a in f64.items()},
+                        spec,
+                        prep(x64),
+                        None if s64 is None else tuple(prep(s) for s in s64),
+                        cot64,
+                        dtype,
+                    )
+                )
 
     want = run(torch.float64, lambda a: a)
     rng = np.random.default_rng(spec.seed ^ 0x9AC4)
     if spec.dtype == "float64":
-        samples = [run(torch.float64, lambda a: perturb(rng, a, np.float64, FLOAT64_PROBE),
-                       onednn) for onednn in (True, False)]
+        samples = [
+            run(torch.float64, lambda a: perturb(rng, a, np.float64, FLOAT64_PROBE), onednn)
+            for onednn in (True, False)
+        ]
         to_float32 = PERTURBATION[np.float64] / FLOAT64_PROBE
     else:
-        samples = [run(torch.float32, lambda a: np.asarray(a, np.float32), onednn)
-                   for onednn in (True, False)]
+        samples = [
+            run(torch.float32, lambda a: np.asarray(a, np.float32), onednn)
+            for onednn in (True, False)
+        ]
         samples.append(run(torch.float32, lambda a: perturb(rng, a, np.float32)))
         samples.append(run(torch.float64, lambda a: perturb(rng, a, np.float64)))
         to_float32 = 1.0
     size = SAFETY * UNIT_ROUNDOFF[spec.dtype]
-    direct = [run(torch.float64, lambda a: perturb(rng, a, np.float64, size))
-              for _ in range(DIRECT_RUNS)]
+    direct = [
+        run(torch.float64, lambda a: perturb(rng, a, np.float64, size)) for _ in range(DIRECT_RUNS)
+    ]
     return ReferenceRun(want, samples, to_float32, direct)
 
 
@@ -171,8 +221,16 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def simulate(config, params: Mapping[str, np.ndarray], x: np.ndarray, state, *,
-             forward_steps: np.ndarray, final_step: np.ndarray, reverse_start: np.ndarray):
+def simulate(
+    config,
+    params: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    state,
+    *,
+    forward_steps: np.ndarray,
+    final_step: np.ndarray,
+    reverse_start: np.ndarray,
+):
     """A float64 LSTM over a time-major padded batch `x` (T, B, I) where row b's forward
     direction runs `forward_steps[b]` steps and takes its final state after `final_step[b]`
     (0: the initial state), and its reverse direction starts at step `reverse_start[b]` (-1:
@@ -195,7 +253,7 @@ def simulate(config, params: Mapping[str, np.ndarray], x: np.ndarray, state, *,
             h, c = h0[layer * D + d].copy(), c0[layer * D + d].copy()
             fh, fc = h.copy(), c.copy()
             out = np.zeros((T, B, Ho))
-            for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
+            for t in range(T) if d == 0 else range(T - 1, -1, -1):
                 active = ((t < forward_steps) if d == 0 else (t <= reverse_start))[:, None]
                 z = layer_input[t] @ w_ih.T + h @ w_hh.T + b
                 i, f, g, o = np.split(z, 4, axis=1)
@@ -234,47 +292,67 @@ def _clip(a, low, high):
 
 
 MISTAKES = (
-    Mistake("sorted h_n",
-            "h_n and c_n come back in length-sorted order (the PackedSequence's "
-            "sorted_indices), not in the batch's original order: unsorted_indices was not "
-            "applied to the final state", sorted_final=True),
-    Mistake("unpermuted h0",
-            "the initial state's rows are not permuted with the batch: hx comes in the "
-            "batch's original order and must be reordered by the PackedSequence's "
-            "sorted_indices before it meets the length-sorted data, as nn.LSTM does",
-            permute_h0=True),
-    Mistake("final state after padding",
-            "the final state is taken after running on through the padding: h_n and c_n are "
-            "the state at the padded end (the padded batch's last step), not at each "
-            "sequence's own last step",
-            lambda n, T: (np.full_like(n, T), np.full_like(n, T), n - 1)),
-    Mistake("reverse from padded end",
-            "the reverse direction starts at the padded end (the padded batch's last "
-            "step) instead of at each sequence's own last step (length - 1)",
-            lambda n, T: (n, n, np.full_like(n, T - 1)), needs_bidirectional=True),
-    Mistake("padding run as data",
-            "the padding is run as if it were data: the forward direction's final state is "
-            "taken at the padded end and the reverse direction starts there, instead of at "
-            "each sequence's own length",
-            lambda n, T: (np.full_like(n, T), np.full_like(n, T), np.full_like(n, T - 1)),
-            needs_bidirectional=True),
-    Mistake("final state one step early",
-            "the lengths are used off by one: the final state is taken after length - 1 steps "
-            "(the step before each sequence's last)",
-            lambda n, T: (n, n - 1, n - 1)),
-    Mistake("one step short",
-            "the lengths are used off by one: each sequence runs length - 1 steps (a mask "
-            "`t < length - 1`, or lengths counted from 0)",
-            lambda n, T: (n - 1, n - 1, n - 2)),
-    Mistake("one step long",
-            "the lengths are used off by one: each sequence runs one step into the padding "
-            "(length + 1 steps; a mask `t <= length`)",
-            lambda n, T: (_clip(n + 1, 0, T), _clip(n + 1, 0, T), _clip(n, -1, T - 1))),
-    Mistake("forward one step long",
-            "the lengths are used off by one: the final state is taken one step into the "
-            "padding (after length + 1 steps)",
-            lambda n, T: (_clip(n + 1, 0, T), _clip(n + 1, 0, T), n - 1),
-            needs_bidirectional=True),  # unidirectional, it is "one step long"
+    Mistake(
+        "sorted h_n",
+        "h_n and c_n come back in length-sorted order (the PackedSequence's "
+        "sorted_indices), not in the batch's original order: unsorted_indices was not "
+        "applied to the final state",
+        sorted_final=True,
+    ),
+    Mistake(
+        "unpermuted h0",
+        "the initial state's rows are not permuted with the batch: hx comes in the "
+        "batch's original order and must be reordered by the PackedSequence's "
+        "sorted_indices before it meets the length-sorted data, as nn.LSTM does",
+        permute_h0=True,
+    ),
+    Mistake(
+        "final state after padding",
+        "the final state is taken after running on through the padding: h_n and c_n are "
+        "the state at the padded end (the padded batch's last step), not at each "
+        "sequence's own last step",
+        lambda n, T: (np.full_like(n, T), np.full_like(n, T), n - 1),
+    ),
+    Mistake(
+        "reverse from padded end",
+        "the reverse direction starts at the padded end (the padded batch's last "
+        "step) instead of at each sequence's own last step (length - 1)",
+        lambda n, T: (n, n, np.full_like(n, T - 1)),
+        needs_bidirectional=True,
+    ),
+    Mistake(
+        "padding run as data",
+        "the padding is run as if it were data: the forward direction's final state is "
+        "taken at the padded end and the reverse direction starts there, instead of at "
+        "each sequence's own length",
+        lambda n, T: (np.full_like(n, T), np.full_like(n, T), np.full_like(n, T - 1)),
+        needs_bidirectional=True,
+    ),
+    Mistake(
+        "final state one step early",
+        "the lengths are used off by one: the final state is taken after length - 1 steps "
+        "(the step before each sequence's last)",
+        lambda n, T: (n, n - 1, n - 1),
+    ),
+    Mistake(
+        "one step short",
+        "the lengths are used off by one: each sequence runs length - 1 steps (a mask "
+        "`t < length - 1`, or lengths counted from 0)",
+        lambda n, T: (n - 1, n - 1, n - 2),
+    ),
+    Mistake(
+        "one step long",
+        "the lengths are used off by one: each sequence runs one step into the padding "
+        "(length + 1 steps; a mask `t <= length`)",
+        lambda n, T: (_clip(n + 1, 0, T), _clip(n + 1, 0, T), _clip(n, -1, T - 1)),
+    ),
+    Mistake(
+        "forward one step long",
+        "the lengths are used off by one: the final state is taken one step into the "
+        "padding (after length + 1 steps)",
+        lambda n, T: (_clip(n + 1, 0, T), _clip(n + 1, 0, T), n - 1),
+        needs_bidirectional=True,
+    ),  # unidirectional, it is "one step long"
 )
 
 
@@ -287,8 +365,9 @@ def valid_mask(spec: CaseSpec) -> np.ndarray:
     return np.arange(spec.seq_len)[:, None] < np.asarray(spec.lengths)[None, :]
 
 
-def _rerun(ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray,
-           padded: bool = False):
+def _rerun(
+    ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray, padded: bool = False
+):
     """The forward with `mistake` built in (None: none), in the case's layouts. `padded`:
     the implementation was given the padded input itself (parity.lengths), not packed."""
     spec, case = ev.spec, ev.case
@@ -306,12 +385,17 @@ def _rerun(ev: Evaluation, mistake: Mistake | None, sorted_indices: np.ndarray,
         assert state is not None  # `_matching` tries permute_h0 only on a case with a state
         # Sorted position j reads hx row j, not row sorted_indices[j]: row b gets unsorted[b].
         state = tuple(np.asarray(s)[:, unsorted] for s in state)
-    ranges = (n, n, n - 1) if mistake is None or mistake.ranges is None \
-        else mistake.ranges(n, T)
+    ranges = (n, n, n - 1) if mistake is None or mistake.ranges is None else mistake.ranges(n, T)
     f, g, r = (np.asarray(a) for a in ranges)
-    out, h_n, c_n = simulate(spec.config, {k: np.asarray(v, np.float64)
-                                           for k, v in ev.reduced.items()},
-                             x, state, forward_steps=f, final_step=g, reverse_start=r)
+    out, h_n, c_n = simulate(
+        spec.config,
+        {k: np.asarray(v, np.float64) for k, v in ev.reduced.items()},
+        x,
+        state,
+        forward_steps=f,
+        final_step=g,
+        reverse_start=r,
+    )
     out = out * valid_mask(spec)[:, :, None]
     if mistake is not None and mistake.sorted_final:
         h_n, c_n = h_n[:, sorted_indices], c_n[:, sorted_indices]
@@ -328,8 +412,9 @@ def _within(got: Mapping, other: Mapping, tols: Mapping) -> bool:
     return True
 
 
-def _state_gradients_permuted(got: Outcome, want: Outcome, tols: Mapping,
-                              sorted_indices: np.ndarray) -> bool:
+def _state_gradients_permuted(
+    got: Outcome, want: Outcome, tols: Mapping, sorted_indices: np.ndarray
+) -> bool:
     """hx used unpermuted where the forward cannot show it (a zero hx): the gradients of h0
     and c0 come back in length-sorted order, and every other gradient is right."""
     assert got.gradients is not None and want.gradients is not None  # gradient outcomes
@@ -337,14 +422,16 @@ def _state_gradients_permuted(got: Outcome, want: Outcome, tols: Mapping,
         if name in ("h0", "c0"):
             w = w[:, sorted_indices]
         g = np.asarray(got.gradients.get(name), np.float64)
-        if g.shape != w.shape or (w.size and not np.max(np.abs(g - w)) <= MATCH_FACTOR
-                                  * tols[name]):
+        if g.shape != w.shape or (
+            w.size and not np.max(np.abs(g - w)) <= MATCH_FACTOR * tols[name]
+        ):
             return False
     return True
 
 
-def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
-              candidates, padded: bool = False) -> list[Mistake] | None:
+def _matching(
+    ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping, candidates, padded: bool = False
+) -> list[Mistake] | None:
     """The candidate mistakes the implementation's forward matches; None where the rerun
     without a mistake does not reproduce nn.LSTM (no evidence either way)."""
     spec, sorted_indices = ev.spec, _sorted_indices(ev.spec)
@@ -368,8 +455,15 @@ def _matching(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping,
     return found
 
 
-def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping, *,
-                 padded: bool = False, measure: Callable | None = None) -> str | None:
+def likely_cause(
+    ev: Evaluation,
+    got: Outcome,
+    want: Outcome,
+    tols: Mapping,
+    *,
+    padded: bool = False,
+    measure: Callable | None = None,
+) -> str | None:
     """The mistake the implementation matches, or None.
 
     Where two mistakes give the same result on the case (running to the padded end and one
@@ -388,8 +482,9 @@ def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping, *,
             return None
         # Only the gradients differ: a permuted zero hx is the one mistake that shows there.
         mistake = next(m for m in MISTAKES if m.permute_h0)
-        if ev.case.state is not None and _state_gradients_permuted(got, want, tols,
-                                                                   _sorted_indices(ev.spec)):
+        if ev.case.state is not None and _state_gradients_permuted(
+            got, want, tols, _sorted_indices(ev.spec)
+        ):
             return mistake.cause
         return None
     found = _matching(ev, got, want, tols, candidates, padded)
@@ -399,8 +494,9 @@ def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping, *,
         # One more row, two steps longer than any: every other row gets two padded steps.
         extra = spec.seq_len + 2
         lengths = (extra, *spec.lengths) if spec.enforce_sorted else (*spec.lengths, extra)
-        longer = Evaluation(ev.adapter, spec.replace(seq_len=extra, batch=spec.batch + 1,
-                                                     lengths=lengths))
+        longer = Evaluation(
+            ev.adapter, spec.replace(seq_len=extra, batch=spec.batch + 1, lengths=lengths)
+        )
         measured = measure(longer)
         if measured is None:
             return None
@@ -412,8 +508,11 @@ def likely_cause(ev: Evaluation, got: Outcome, want: Outcome, tols: Mapping, *,
 
 def _sorted_indices(spec: CaseSpec) -> np.ndarray:
     assert spec.lengths is not None  # a packed case
-    packed = pack_padded_sequence(torch.zeros(spec.seq_len, len(spec.lengths), 1),
-                                  torch.tensor(spec.lengths), enforce_sorted=spec.enforce_sorted)
+    packed = pack_padded_sequence(
+        torch.zeros(spec.seq_len, len(spec.lengths), 1),
+        torch.tensor(spec.lengths),
+        enforce_sorted=spec.enforce_sorted,
+    )
     if packed.sorted_indices is None:
         return np.arange(len(spec.lengths))
     return packed.sorted_indices.numpy()
@@ -427,6 +526,7 @@ def _implementation_call(ev: Evaluation) -> Callable:
 
     def call(params, packed, hx):
         return built.run_module(params, packed, hx)
+
     return call
 
 
@@ -440,16 +540,25 @@ def _measure(ev: Evaluation):
     """(got, reference, comparisons, tolerances) for `ev`'s packed case; None when the
     implementation raised (the exception is re-raised by the caller's own run)."""
     try:
-        got = ev.call("packed forward and gradients", _packed_run, _implementation_call(ev),
-                       ev.implementation_params, ev.spec, ev.case.input, ev.case.state,
-                       ev.case.cotangents, _dtype(ev.spec.dtype))
+        got = ev.call(
+            "packed forward and gradients",
+            _packed_run,
+            _implementation_call(ev),
+            ev.implementation_params,
+            ev.spec,
+            ev.case.input,
+            ev.case.state,
+            ev.case.cotangents,
+            _dtype(ev.spec.dtype),
+        )
     except (ImplementationError, Unsupported):
         return None
     return (got, *compare_packed(ev, got))
 
 
-def compare_packed(ev: Evaluation, got: Outcome, case: Case | None = None,
-                   label: str | None = None):
+def compare_packed(
+    ev: Evaluation, got: Outcome, case: Case | None = None, label: str | None = None
+):
     """Compare `got` with nn.LSTM on `case` (`ev`'s unless given: the same with other
     cotangents) packed; gradients only where `got` has them."""
     spec, case = ev.spec, case or ev.case
@@ -464,8 +573,16 @@ def compare_packed(ev: Evaluation, got: Outcome, case: Case | None = None,
         have = (got.forward if group == "forward" else got.gradients)[name]
 
         def compared():
-            return compare(name, have, want, tol, spec, resolvable(spec.dtype, want, spread),
-                           ref.overflow(group, name, spec.dtype))
+            return compare(
+                name,
+                have,
+                want,
+                tol,
+                spec,
+                resolvable(spec.dtype, want, spread),
+                ref.overflow(group, name, spec.dtype),
+            )
+
         cmp = compared()
         if not cmp.passed and cmp.status is None:
             # The padded case's reference (computed only now: it costs as much as the rest)
@@ -473,8 +590,9 @@ def compare_packed(ev: Evaluation, got: Outcome, case: Case | None = None,
             # that far.
             other = ev.reference().want.pick(group, name)
             if other.shape == want.shape:
-                tol = max(tol, tolerance(spec.dtype, other,
-                                         ev.reference().spread_of(group, name), unit))
+                tol = max(
+                    tol, tolerance(spec.dtype, other, ev.reference().spread_of(group, name), unit)
+                )
                 cmp = compared()
         if cmp.status is None:
             cmp = wrong_dtype(name, have, spec) or cmp
@@ -501,9 +619,17 @@ def run_packed(ev: Evaluation):
     if spec.lengths is None:
         raise Unsupported("packed: needs a case with lengths")
     try:
-        got = ev.call("packed forward and gradients", _packed_run, _implementation_call(ev),
-                       ev.implementation_params, spec, ev.case.input, ev.case.state,
-                       ev.case.cotangents, _dtype(spec.dtype))
+        got = ev.call(
+            "packed forward and gradients",
+            _packed_run,
+            _implementation_call(ev),
+            ev.implementation_params,
+            spec,
+            ev.case.input,
+            ev.case.state,
+            ev.case.cotangents,
+            _dtype(spec.dtype),
+        )
     except ImplementationError as exc:
         return PropertyOutcome("packed", False, error=exc)
     ref, comparisons, tols = compare_packed(ev, got)
@@ -511,8 +637,9 @@ def run_packed(ev: Evaluation):
     cause = None
     if not passed and all(c.status is None for c in comparisons):
         cause = likely_cause(ev, got, ref.want, tols)
-    return PropertyOutcome("packed", passed, comparisons, labels=[_label(spec)] * len(comparisons),
-                           likely_cause=cause)
+    return PropertyOutcome(
+        "packed", passed, comparisons, labels=[_label(spec)] * len(comparisons), likely_cause=cause
+    )
 
 
 # -- the property: a packed batch against the implementation itself -----------------------------
@@ -534,50 +661,75 @@ def run_lengths_property(ev: Evaluation):
         dtype = _dtype(spec.dtype)
 
         def packed(s, x, state):
-            return ev.call("packed forward", _packed_run, call, ev.implementation_params, s,
-                            x, state, None, dtype).forward
+            return ev.call(
+                "packed forward",
+                _packed_run,
+                call,
+                ev.implementation_params,
+                s,
+                x,
+                state,
+                None,
+                dtype,
+            ).forward
+
         whole = packed(spec, ev.case.input, ev.case.state)
         bax = 0 if spec.config.batch_first else 1
         x, state, n = ev.case.input, ev.case.state, spec.lengths
         built, rng = ev.instance(), np.random.default_rng([spec.seed, 15])
         for b in sorted({0, spec.batch - 1, int(rng.integers(spec.batch))})[:MAX_ROWS_ALONE]:
             row = np.take(x, [b], axis=bax)
-            row = row[:, :n[b]] if bax == 0 else row[:n[b]]
-            alone = run_forward(ev, built, row, None if state is None else
-                             tuple(s[:, b:b + 1] for s in state))
+            row = row[:, : n[b]] if bax == 0 else row[: n[b]]
+            alone = run_forward(
+                ev, built, row, None if state is None else tuple(s[:, b : b + 1] for s in state)
+            )
             mine = np.take(whole["output"], [b], axis=bax)
-            mine = mine[:, :n[b]] if bax == 0 else mine[:n[b]]
+            mine = mine[:, : n[b]] if bax == 0 else mine[: n[b]]
             label = f"sequence {b} (length {n[b]}) run alone vs its row of the packed batch"
             col.add(label, "output", alone["output"], mine)
             for name in ("h_n", "c_n"):
-                col.add(label, name, alone[name], whole[name][:, b:b + 1])
+                col.add(label, name, alone[name], whole[name][:, b : b + 1])
         rows_ok = all(c.passed for c in col.comparisons)
         start = len(col.comparisons)
         perm = rng.permutation(spec.batch)
         if np.array_equal(perm, np.arange(spec.batch)):
             perm = np.roll(perm, 1)
-        moved = packed(spec.replace(lengths=tuple(n[i] for i in perm), enforce_sorted=False),
-                       np.take(x, perm, axis=bax),
-                       None if state is None else tuple(s[:, perm] for s in state))
+        moved = packed(
+            spec.replace(lengths=tuple(n[i] for i in perm), enforce_sorted=False),
+            np.take(x, perm, axis=bax),
+            None if state is None else tuple(s[:, perm] for s in state),
+        )
         for name in FORWARD_NAMES:
-            col.add(f"the packed batch permuted by {perm.tolist()} vs the results permuted",
-                    name, moved[name], np.take(whole[name], perm,
-                                               axis=bax if name == "output" else 1))
+            col.add(
+                f"the packed batch permuted by {perm.tolist()} vs the results permuted",
+                name,
+                moved[name],
+                np.take(whole[name], perm, axis=bax if name == "output" else 1),
+            )
         perm_ok = all(c.passed for c in col.comparisons[start:])
-        full = packed(spec.replace(lengths=(spec.seq_len,) * spec.batch, enforce_sorted=True),
-                      x, state)
+        full = packed(
+            spec.replace(lengths=(spec.seq_len,) * spec.batch, enforce_sorted=True), x, state
+        )
         plain = ev.forward()
         for name in FORWARD_NAMES:
-            col.add("lengths all seq_len, packed, vs the plain tensor run", name, full[name],
-                    plain[name])
+            col.add(
+                "lengths all seq_len, packed, vs the plain tensor run",
+                name,
+                full[name],
+                plain[name],
+            )
     except ImplementationError as exc:
-            return PropertyOutcome("lengths", False, error=exc)
+        return PropertyOutcome("lengths", False, error=exc)
     if not rows_ok:
-        cause = ("a sequence's result depends on the rest of the batch: it runs on into the "
-                 "padding, or its final state or reverse direction is read at another length")
+        cause = (
+            "a sequence's result depends on the rest of the batch: it runs on into the "
+            "padding, or its final state or reverse direction is read at another length"
+        )
     elif not perm_ok:
-        cause = ("the result depends on the batch's order: h_n or hx kept in the packed "
-                 "(length-sorted) order, or sorted_indices / unsorted_indices mishandled")
+        cause = (
+            "the result depends on the batch's order: h_n or hx kept in the packed "
+            "(length-sorted) order, or sorted_indices / unsorted_indices mishandled"
+        )
     else:
         cause = "a packed batch of full-length sequences differs from the plain tensor run"
     return col.outcome(cause)
@@ -606,6 +758,7 @@ def packed_lengths(spec: CaseSpec) -> st.SearchStrategy[CaseSpec]:
         if enforce_sorted:
             lengths.sort(reverse=True)
         return spec.replace(lengths=tuple(lengths), enforce_sorted=enforce_sorted)
+
     return draw_lengths()
 
 

@@ -37,22 +37,55 @@ _RECORDS = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("parity", "LSTM parity against torch.nn.LSTM")
-    group.addoption("--parity-impl", action="append", default=[], metavar="NAME|MODULE:ATTR",
-                    help="check this implementation (repeatable; default: every registered one)")
-    group.addoption("--parity-seed", type=int, default=0, metavar="SEED",
-                    help="seed of the case search (default: 0, so runs repeat)")
-    group.addoption("--parity-max-examples", type=int, default=DEFAULT_MAX_EXAMPLES,
-                    metavar="N", help=f"cases per check (default: {DEFAULT_MAX_EXAMPLES})")
-    group.addoption("--parity-time-budget", type=float, default=DEFAULT_TIME_BUDGET,
-                    metavar="SECONDS", help="per check, stop drawing new cases after this long")
-    group.addoption("--parity-check", action="append", default=[], choices=CHECKS,
-                    help="run only this check (repeatable)")
-    group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                    help="seconds one call into an implementation may take before it is ended "
-                         f"as a hang (default: {DEFAULT_TIMEOUT:g})")
-    group.addoption("--parity-in-process", action="store_true",
-                    help="run the checks in the pytest process, not a child (for --pdb); a "
-                         "crash or a hang then ends or stalls the session")
+    group.addoption(
+        "--parity-impl",
+        action="append",
+        default=[],
+        metavar="NAME|MODULE:ATTR",
+        help="check this implementation (repeatable; default: every registered one)",
+    )
+    group.addoption(
+        "--parity-seed",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the case search (default: 0, so runs repeat)",
+    )
+    group.addoption(
+        "--parity-max-examples",
+        type=int,
+        default=DEFAULT_MAX_EXAMPLES,
+        metavar="N",
+        help=f"cases per check (default: {DEFAULT_MAX_EXAMPLES})",
+    )
+    group.addoption(
+        "--parity-time-budget",
+        type=float,
+        default=DEFAULT_TIME_BUDGET,
+        metavar="SECONDS",
+        help="per check, stop drawing new cases after this long",
+    )
+    group.addoption(
+        "--parity-check",
+        action="append",
+        default=[],
+        choices=CHECKS,
+        help="run only this check (repeatable)",
+    )
+    group.addoption(
+        "--parity-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds one call into an implementation may take before it is ended "
+        f"as a hang (default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.addoption(
+        "--parity-in-process",
+        action="store_true",
+        help="run the checks in the pytest process, not a child (for --pdb); a "
+        "crash or a hang then ends or stalls the session",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,8 +112,13 @@ class ParityTarget:
 
     def _key(self) -> tuple:
         opt = self.config.getoption
-        return (self.target, opt("parity_seed"), opt("parity_max_examples"),
-                opt("parity_time_budget"), opt("parity_timeout"))
+        return (
+            self.target,
+            opt("parity_seed"),
+            opt("parity_max_examples"),
+            opt("parity_time_budget"),
+            opt("parity_timeout"),
+        )
 
     def _not_installed(self, error: str, reason: str) -> None:
         if self.target in self.config.getoption("parity_impl"):
@@ -97,9 +135,12 @@ class ParityTarget:
                 self._not_installed(str(exc), exc.reason)
             except LoadError as exc:
                 raise pytest.UsageError(f"--parity-impl {exc}") from None
-            self._checkers[key] = Checker(adapter, seed=opt("parity_seed"),
-                                          max_examples=opt("parity_max_examples"),
-                                          time_budget=opt("parity_time_budget"))
+            self._checkers[key] = Checker(
+                adapter,
+                seed=opt("parity_seed"),
+                max_examples=opt("parity_max_examples"),
+                time_budget=opt("parity_time_budget"),
+            )
         return self._checkers[key]
 
     def isolated(self, checks: tuple[str, ...]) -> ImplementationRecord:
@@ -108,10 +149,14 @@ class ParityTarget:
         key = (self._key(), checks)
         if key not in self._records:
             options = Options(
-                checks=checks, seed=opt("parity_seed"), max_examples=opt("parity_max_examples"),
-                time_budget=opt("parity_time_budget"), timeout=opt("parity_timeout"),
+                checks=checks,
+                seed=opt("parity_seed"),
+                max_examples=opt("parity_max_examples"),
+                time_budget=opt("parity_time_budget"),
+                timeout=opt("parity_timeout"),
                 threads=threads_per_child(1),
-                entry_points={name: ep.value for name, ep in registered().items()})
+                entry_points={name: ep.value for name, ep in registered().items()},
+            )
             try:
                 info = load_isolated([self.target], options)
             except LoadError as exc:
@@ -138,8 +183,11 @@ class ParityTarget:
         status = implementation.status
         if status in ("", "pass", "unsupported"):
             status = "error"
-        return CheckRecord(self.check, status,
-                           message=implementation.error or f"{self.target}: {self.check} not run")
+        return CheckRecord(
+            self.check,
+            status,
+            message=implementation.error or f"{self.target}: {self.check} not run",
+        )
 
     def verify(self):
         """Run the check; fail with what, where, by how much and how to reproduce."""
@@ -169,8 +217,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params, ids = [], []
     for target in _targets(config):
         for check in _checks(config):
-            params.append(pytest.param(ParityTarget(config, target, check),
-                                       marks=pytest.mark.xdist_group(f"parity-{target}")))
+            params.append(
+                pytest.param(
+                    ParityTarget(config, target, check),
+                    marks=pytest.mark.xdist_group(f"parity-{target}"),
+                )
+            )
             ids.append(f"{target}-{check}")
     metafunc.parametrize(FIXTURE, params, ids=ids)
 
@@ -196,15 +248,21 @@ class ParityItem(pytest.Item):
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if config.getoption("parity_impl") and not any(
-            FIXTURE in getattr(item, "fixturenames", ()) for item in items):
+        FIXTURE in getattr(item, "fixturenames", ()) for item in items
+    ):
         for target in _targets(config):
             for check in _checks(config):
-                items.append(ParityItem.from_parent(
-                    session, name=f"parity[{target}-{check}]",
-                    target=ParityTarget(config, target, check)))
+                items.append(
+                    ParityItem.from_parent(
+                        session,
+                        name=f"parity[{target}-{check}]",
+                        target=ParityTarget(config, target, check),
+                    )
+                )
     # What each implementation's first item runs in its child: the checks that will be run
     # (trylast: after -k and -m have deselected theirs).
     collected: dict[str, list[str]] = {}

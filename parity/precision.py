@@ -43,20 +43,40 @@ def round_operand(t: torch.Tensor, fmt: str, nearest: bool = True) -> torch.Tens
 
 # (format, round to nearest, the sentence)
 PRODUCT_ROUNDINGS = (
-    ("tf32", True, "precision: the matrix products run in TF32 (operands rounded to 10 mantissa "
-                   "bits, as with torch.backends.cuda.matmul.allow_tf32 or "
-                   "torch.set_float32_matmul_precision('high')); nn.LSTM's float32 products "
-                   "keep all 23"),
-    ("tf32", False, "precision: the matrix products run in TF32 with the operands truncated "
-                    "to 10 mantissa bits; nn.LSTM's float32 products keep all 23"),
-    ("bfloat16", True, "precision: the matrix products run in bfloat16 (operands rounded to 7 "
-                       "mantissa bits, as under autocast to bfloat16); nn.LSTM's float32 "
-                       "products keep all 23"),
-    ("bfloat16", False, "precision: the matrix products run in bfloat16 with the operands "
-                        "truncated to 7 mantissa bits; nn.LSTM's float32 products keep all 23"),
-    ("float16", True, "precision: the matrix products run in float16 (operands rounded to 10 "
-                      "mantissa bits and float16's range, as under autocast to float16); "
-                      "nn.LSTM's float32 products keep float32's"),
+    (
+        "tf32",
+        True,
+        "precision: the matrix products run in TF32 (operands rounded to 10 mantissa "
+        "bits, as with torch.backends.cuda.matmul.allow_tf32 or "
+        "torch.set_float32_matmul_precision('high')); nn.LSTM's float32 products "
+        "keep all 23",
+    ),
+    (
+        "tf32",
+        False,
+        "precision: the matrix products run in TF32 with the operands truncated "
+        "to 10 mantissa bits; nn.LSTM's float32 products keep all 23",
+    ),
+    (
+        "bfloat16",
+        True,
+        "precision: the matrix products run in bfloat16 (operands rounded to 7 "
+        "mantissa bits, as under autocast to bfloat16); nn.LSTM's float32 "
+        "products keep all 23",
+    ),
+    (
+        "bfloat16",
+        False,
+        "precision: the matrix products run in bfloat16 with the operands "
+        "truncated to 7 mantissa bits; nn.LSTM's float32 products keep all 23",
+    ),
+    (
+        "float16",
+        True,
+        "precision: the matrix products run in float16 (operands rounded to 10 "
+        "mantissa bits and float16's range, as under autocast to float16); "
+        "nn.LSTM's float32 products keep float32's",
+    ),
 )
 
 
@@ -79,7 +99,7 @@ def _rounded_lstm(config, params, x, state, rnd: Callable) -> dict[str, np.ndarr
             w_hr = rnd(p["weight_hr" + sfx]) if config.proj_size else None
             h, c = h0[layer * D + d], c0[layer * D + d]
             ys: list = [None] * T
-            for t in (range(T - 1, -1, -1) if d else range(T)):
+            for t in range(T - 1, -1, -1) if d else range(T):
                 z = rnd(layer_in[t]) @ w_ih.T + rnd(h) @ w_hh.T
                 if config.bias:
                     z = z + p["bias_ih" + sfx] + p["bias_hh" + sfx]
@@ -93,9 +113,11 @@ def _rounded_lstm(config, params, x, state, rnd: Callable) -> dict[str, np.ndarr
             c_n.append(c)
             outs.append(torch.stack(ys) if T else torch.zeros(0, B, Ho))
         layer_in = torch.cat(outs, dim=-1)
-    return {"output": layer_in.numpy().astype(np.float64),
-            "h_n": torch.stack(h_n).numpy().astype(np.float64),
-            "c_n": torch.stack(c_n).numpy().astype(np.float64)}
+    return {
+        "output": layer_in.numpy().astype(np.float64),
+        "h_n": torch.stack(h_n).numpy().astype(np.float64),
+        "c_n": torch.stack(c_n).numpy().astype(np.float64),
+    }
 
 
 def reduced_precision_mistakes(ev) -> Iterator[tuple[str, Callable[[], dict]]]:
@@ -106,8 +128,9 @@ def reduced_precision_mistakes(ev) -> Iterator[tuple[str, Callable[[], dict]]]:
         return
     c = spec.config
     x = np.asarray(ev.case.input, np.float32)
-    state = None if ev.case.state is None else \
-        tuple(np.asarray(s, np.float32) for s in ev.case.state)
+    state = (
+        None if ev.case.state is None else tuple(np.asarray(s, np.float32) for s in ev.case.state)
+    )
     unbatched = spec.batch is None
     if unbatched:
         x = x[:, None]
@@ -125,8 +148,11 @@ def reduced_precision_mistakes(ev) -> Iterator[tuple[str, Callable[[], dict]]]:
         return {**forward, "output": out}
 
     for fmt, nearest, cause in PRODUCT_ROUNDINGS:
+
         def run(fmt=fmt, nearest=nearest):
             with torch.no_grad():
-                return back(_rounded_lstm(c, ev.reduced, x, state,
-                                          lambda t: round_operand(t, fmt, nearest)))
+                return back(
+                    _rounded_lstm(c, ev.reduced, x, state, lambda t: round_operand(t, fmt, nearest))
+                )
+
         yield cause, run

@@ -45,8 +45,17 @@ from .cases import CaseSpec
 from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported, expect_forward_shapes
 from .lengths import padded_cases, padding_lengths, run_padded, run_padding_invariance
-from .metamorphic import (Collector, PropertyOutcome, batch_axis, forward_names, forward_shapes,
-                          rng_for, run_forward, run_gradients, time_axis)
+from .metamorphic import (
+    Collector,
+    PropertyOutcome,
+    batch_axis,
+    forward_names,
+    forward_shapes,
+    rng_for,
+    run_forward,
+    run_gradients,
+    time_axis,
+)
 from .packed import packed_lengths, prepare_packed, run_lengths_property, run_packed
 from .reference import FORWARD_NAMES, run_torch_lstm
 from .strides import run_strides, torch_module_only
@@ -82,8 +91,10 @@ def step_by_step(ev: Evaluation) -> PropertyOutcome:
     got, _ = _run_chunks(ev, ev.instance(), list(range(ev.spec.seq_len + 1)))
     for name, g, w in forward_names(got, ev.forward()):
         col.add("one step at a time vs the whole sequence", name, g, w)
-    return col.outcome("the state passed in is not (all) used, or the state returned is not the "
-                       "last step's: a sequence fed in pieces does not continue where it stopped")
+    return col.outcome(
+        "the state passed in is not (all) used, or the state returned is not the "
+        "last step's: a sequence fed in pieces does not continue where it stopped"
+    )
 
 
 def _chunk_bounds(ev: Evaluation) -> list[int]:
@@ -103,8 +114,10 @@ def chunking(ev: Evaluation) -> PropertyOutcome:
         col.add(label, name, g, w)
     if ev.adapter.supports.gradients != "none" and all(c.passed for c in col.comparisons):
         _chunked_gradients(ev, col, built, bounds, states, label)
-    return col.outcome("the state is not carried across calls (or its gradient is not): a "
-                       "sequence split in chunks does not continue where it stopped")
+    return col.outcome(
+        "the state is not carried across calls (or its gradient is not): a "
+        "sequence split in chunks does not continue where it stopped"
+    )
 
 
 def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
@@ -116,8 +129,13 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
     inputs: list = [None] * (len(bounds) - 1)
     for k in reversed(range(len(bounds) - 1)):
         rows = range(bounds[k], bounds[k + 1])
-        grads = run_gradients(ev, built, np.take(x, rows, axis=ax), states[k],
-                           (np.take(g_out, rows, axis=ax), g_h, g_c))
+        grads = run_gradients(
+            ev,
+            built,
+            np.take(x, rows, axis=ax),
+            states[k],
+            (np.take(g_out, rows, axis=ax), g_h, g_c),
+        )
         wanted = ["input", *names] + (["h0", "c0"] if states[k] is not None else [])
         missing = [n for n in wanted if n not in grads]
         if missing:
@@ -142,8 +160,14 @@ def _chunked_gradients(ev, col, built, bounds, states, label) -> None:
         if n not in whole:
             col.add_problem(label, n, f"no gradient for {n} from the whole sequence")
             continue
-        col.add(label + ", gradients chained back through the chunks", n, g, whole[n],
-                group="gradients", unit=unit)
+        col.add(
+            label + ", gradients chained back through the chunks",
+            n,
+            g,
+            whole[n],
+            group="gradients",
+            unit=unit,
+        )
 
 
 # -- batch rows ------------------------------------------------------------------------------
@@ -158,13 +182,19 @@ def batch_independence(ev: Evaluation) -> PropertyOutcome:
     rng = rng_for(ev, 4)
     assert spec.batch is not None and bax is not None  # `applies`: a batch of 2 or more
     for b in _rows_alone(spec.batch, rng):
-        sub = None if state is None else tuple(s[:, b:b + 1] for s in state)
+        sub = None if state is None else tuple(s[:, b : b + 1] for s in state)
         got = run_forward(ev, built, np.take(x, [b], axis=bax), sub)
         for name in FORWARD_NAMES:
             axis = bax if name == "output" else 1
             idx = (slice(None),) * axis + (slice(b, b + 1),)
-            col.add(f"batch row {b} run alone vs in the batch", name, got[name],
-                    np.take(whole[name], [b], axis=axis), spec=spec.replace(batch=1), index=idx)
+            col.add(
+                f"batch row {b} run alone vs in the batch",
+                name,
+                got[name],
+                np.take(whole[name], [b], axis=axis),
+                spec=spec.replace(batch=1),
+                index=idx,
+            )
     perm = rng.permutation(spec.batch)
     if np.array_equal(perm, np.arange(spec.batch)):
         perm = np.roll(perm, 1)
@@ -172,11 +202,17 @@ def batch_independence(ev: Evaluation) -> PropertyOutcome:
     got = run_forward(ev, built, np.take(x, perm, axis=bax), sub)
     for name in FORWARD_NAMES:
         axis = bax if name == "output" else 1
-        col.add(f"the batch permuted by {perm.tolist()} vs the results permuted", name,
-                got[name], np.take(whole[name], perm, axis=axis),
-                index=(slice(None),) * axis + (perm,))
-    return col.outcome("batch rows influence each other (a batch statistic, a reshape that "
-                       "mixes rows, state shared between rows)")
+        col.add(
+            f"the batch permuted by {perm.tolist()} vs the results permuted",
+            name,
+            got[name],
+            np.take(whole[name], perm, axis=axis),
+            index=(slice(None),) * axis + (perm,),
+        )
+    return col.outcome(
+        "batch rows influence each other (a batch statistic, a reshape that "
+        "mixes rows, state shared between rows)"
+    )
 
 
 def unbatched(ev: Evaluation) -> PropertyOutcome:
@@ -184,25 +220,42 @@ def unbatched(ev: Evaluation) -> PropertyOutcome:
     spec, x, state = ev.spec, ev.case.input, ev.case.state
     bax = 0 if spec.config.batch_first else 1
     one = spec.replace(batch=1)
-    got = run_forward(ev, ev.instance(), np.expand_dims(x, bax),
-                   None if state is None else tuple(np.expand_dims(s, 1) for s in state))
+    got = run_forward(
+        ev,
+        ev.instance(),
+        np.expand_dims(x, bax),
+        None if state is None else tuple(np.expand_dims(s, 1) for s in state),
+    )
     whole = ev.forward()
     for name in FORWARD_NAMES:
         axis = bax if name == "output" else 1
-        col.add("a batch of one vs unbatched input", name, got[name],
-                np.expand_dims(whole[name], axis), spec=one)
-    return col.outcome("unbatched (T, input_size) input is not treated as a batch of one "
-                       "(the batch dimension added in the wrong place, or h0/c0 not unsqueezed "
-                       "at dim 1)")
+        col.add(
+            "a batch of one vs unbatched input",
+            name,
+            got[name],
+            np.expand_dims(whole[name], axis),
+            spec=one,
+        )
+    return col.outcome(
+        "unbatched (T, input_size) input is not treated as a batch of one "
+        "(the batch dimension added in the wrong place, or h0/c0 not unsqueezed "
+        "at dim 1)"
+    )
 
 
 def batch_first(ev: Evaluation) -> PropertyOutcome:
     col = Collector(ev, "batch-first")
     spec = ev.spec
-    other = ev.build(ev.implementation_params,
-                     _replace(spec.config, batch_first=not spec.config.batch_first))
-    got = run_forward(ev, other, ev.case.input.swapaxes(0, 1), ev.case.state,
-                   _replace(spec.config, batch_first=not spec.config.batch_first))
+    other = ev.build(
+        ev.implementation_params, _replace(spec.config, batch_first=not spec.config.batch_first)
+    )
+    got = run_forward(
+        ev,
+        other,
+        ev.case.input.swapaxes(0, 1),
+        ev.case.state,
+        _replace(spec.config, batch_first=not spec.config.batch_first),
+    )
     layouts = ("time-major", "batch_first")
     mine, theirs = layouts[not spec.config.batch_first], layouts[spec.config.batch_first]
     label = f"{mine} on the transposed input vs {theirs}"
@@ -210,8 +263,10 @@ def batch_first(ev: Evaluation) -> PropertyOutcome:
     col.add(label, "output", np.asarray(got["output"]).swapaxes(0, 1), whole["output"])
     for name in ("h_n", "c_n"):
         col.add(label + f" ({name} is (L*D, B, H) either way)", name, got[name], whole[name])
-    return col.outcome("batch_first changes more than the input and output layout (h_n/c_n "
-                       "transposed, or the output not transposed back)")
+    return col.outcome(
+        "batch_first changes more than the input and output layout (h_n/c_n "
+        "transposed, or the output not transposed back)"
+    )
 
 
 def causality(ev: Evaluation) -> PropertyOutcome:
@@ -223,22 +278,33 @@ def causality(ev: Evaluation) -> PropertyOutcome:
     later[ax] = slice(t + 1, None)
     changed = x.copy()
     scale = float(np.std(x)) or 1.0
-    changed[tuple(later)] = (rng.standard_normal(changed[tuple(later)].shape) * scale
-                             + float(np.mean(x))).astype(x.dtype)
+    changed[tuple(later)] = (
+        rng.standard_normal(changed[tuple(later)].shape) * scale + float(np.mean(x))
+    ).astype(x.dtype)
     got = run_forward(ev, ev.instance(), changed, ev.case.state)
     upto = list(range(t + 1))
     idx = [slice(None)] * x.ndim
     idx[ax] = slice(0, t + 1)
     if np.asarray(got["output"]).shape != ev.forward()["output"].shape:
-        col.add("with the inputs after the step changed", "output", got["output"],
-                ev.forward()["output"])
+        col.add(
+            "with the inputs after the step changed",
+            "output",
+            got["output"],
+            ev.forward()["output"],
+        )
     else:
-        col.add(f"up to step {t} with the inputs after step {t} changed", "output",
-                np.take(got["output"], upto, axis=ax),
-                np.take(ev.forward()["output"], upto, axis=ax),
-                spec=spec.replace(seq_len=t + 1), index=tuple(idx))
-    return col.outcome("an output depends on inputs later in the sequence (a lookahead, a "
-                       "statistic over the whole sequence, or a reverse pass mixed in)")
+        col.add(
+            f"up to step {t} with the inputs after step {t} changed",
+            "output",
+            np.take(got["output"], upto, axis=ax),
+            np.take(ev.forward()["output"], upto, axis=ax),
+            spec=spec.replace(seq_len=t + 1),
+            index=tuple(idx),
+        )
+    return col.outcome(
+        "an output depends on inputs later in the sequence (a lookahead, a "
+        "statistic over the whole sequence, or a reverse pass mixed in)"
+    )
 
 
 # -- directions and layers -------------------------------------------------------------------
@@ -271,12 +337,19 @@ def bidirectional(ev: Evaluation) -> PropertyOutcome:
     for d in (0, 1):
         built = ev.build(_layer_params(ev.implementation_params, 0, (d,)), config)
         xs = np.flip(x, ax) if d else x
-        sub = None if state is None else tuple(s[d:d + 1] for s in state)
+        sub = None if state is None else tuple(s[d : d + 1] for s in state)
         r = run_forward(ev, built, xs, sub, config)
-        halves.append({"output": np.flip(r["output"], ax) if d else r["output"],
-                       "h_n": r["h_n"], "c_n": r["c_n"]})
-    label = "forward half / reverse half vs one-direction runs (the reverse one on the flipped " \
-            "sequence, flipped back)"
+        halves.append(
+            {
+                "output": np.flip(r["output"], ax) if d else r["output"],
+                "h_n": r["h_n"],
+                "c_n": r["c_n"],
+            }
+        )
+    label = (
+        "forward half / reverse half vs one-direction runs (the reverse one on the flipped "
+        "sequence, flipped back)"
+    )
     for name in FORWARD_NAMES:
         parts = [np.asarray(h[name]) for h in halves]
         try:
@@ -284,9 +357,11 @@ def bidirectional(ev: Evaluation) -> PropertyOutcome:
         except ValueError:
             got = parts[1]
         col.add(label, name, got, whole[name])
-    return col.outcome("the reverse direction is not the forward recurrence on the flipped "
-                       "sequence (input not flipped, output not flipped back, h_n from the "
-                       "wrong end, or the wrong weights or initial state row)")
+    return col.outcome(
+        "the reverse direction is not the forward recurrence on the flipped "
+        "sequence (input not flipped, output not flipped back, h_n from the "
+        "wrong end, or the wrong weights or initial state row)"
+    )
 
 
 def stacking(ev: Evaluation) -> PropertyOutcome:
@@ -298,11 +373,11 @@ def stacking(ev: Evaluation) -> PropertyOutcome:
     hs, cs = [], []
     for layer in range(c.num_layers):
         config = _replace(c, num_layers=1, input_size=c.layer_input_size(layer), dropout=0.0)
-        built = ev.build(_layer_params(ev.implementation_params, layer, tuple(range(D))),
-                         config)
+        built = ev.build(_layer_params(ev.implementation_params, layer, tuple(range(D))), config)
         rows = slice(layer * D, (layer + 1) * D)
-        r = run_forward(ev, built, x, None if state is None else tuple(s[rows] for s in state),
-                     config)
+        r = run_forward(
+            ev, built, x, None if state is None else tuple(s[rows] for s in state), config
+        )
         x = r["output"]
         hs.append(np.asarray(r["h_n"]))
         cs.append(np.asarray(r["c_n"]))
@@ -314,9 +389,11 @@ def stacking(ev: Evaluation) -> PropertyOutcome:
             got[name] = parts[-1]
     for name, g, w in forward_names(got, ev.forward()):
         col.add(f"{c.num_layers} one-layer runs chained vs {c.num_layers} layers", name, g, w)
-    return col.outcome("layers are not chained as nn.LSTM chains them (the wrong layer's "
-                       "weights, the next layer fed something else than the previous output, "
-                       "dropout in eval mode, or h_n/c_n rows out of layer order)")
+    return col.outcome(
+        "layers are not chained as nn.LSTM chains them (the wrong layer's "
+        "weights, the next layer fed something else than the previous output, "
+        "dropout in eval mode, or h_n/c_n rows out of layer order)"
+    )
 
 
 # -- determinism, degenerate inputs ------------------------------------------------------------
@@ -345,13 +422,17 @@ def determinism(ev: Evaluation) -> PropertyOutcome:
     for name, a, b, call in pairs:
         same, diff = _identical(a, b)
         scale = float(np.max(np.abs(a))) if np.asarray(a).size else 0.0
-        cmp = Comparison(name, same, diff, diff / scale if scale else diff, 0.0,
-                         0.0 if same else float("inf"))
+        cmp = Comparison(
+            name, same, diff, diff / scale if scale else diff, 0.0, 0.0 if same else float("inf")
+        )
         cmp.where = {"call": call}
         col.comparisons.append(cmp)
         col.labels.append(f"between two identical {call} calls on one instance")
-    return col.outcome("nondeterministic: the same call gives different results (random noise, "
-                       "state kept between calls, or a nondeterministic reduction)", exact=True)
+    return col.outcome(
+        "nondeterministic: the same call gives different results (random noise, "
+        "state kept between calls, or a nondeterministic reduction)",
+        exact=True,
+    )
 
 
 def _degenerate_inputs(ev: Evaluation):
@@ -363,14 +444,19 @@ def _degenerate_inputs(ev: Evaluation):
         yield "seq_len=0 (unbatched)", np.zeros((0, c.input_size), dtype), None
         return
     B = spec.batch
-    layout = (lambda t, b: (b, t, c.input_size)) if c.batch_first else \
-        (lambda t, b: (t, b, c.input_size))
+    layout = (
+        (lambda t, b: (b, t, c.input_size))
+        if c.batch_first
+        else (lambda t, b: (t, b, c.input_size))
+    )
     state = ev.case.state
     yield "seq_len=0", np.zeros(layout(0, B), dtype), state
     if state is None and ev.adapter.supports.initial_state:
         # An implementation that answers an empty sequence must answer it with the given state.
-        given = (np.full((L, B, c.output_hidden_size), 0.5, dtype),
-                 np.full((L, B, c.hidden_size), -0.25, dtype))
+        given = (
+            np.full((L, B, c.output_hidden_size), 0.5, dtype),
+            np.full((L, B, c.hidden_size), -0.25, dtype),
+        )
         yield "seq_len=0 with (h0, c0)", np.zeros(layout(0, B), dtype), given
     empty = (np.zeros((L, 0, c.output_hidden_size), dtype), np.zeros((L, 0, c.hidden_size), dtype))
     yield "batch=0", np.zeros(layout(T, 0), dtype), None
@@ -406,9 +492,13 @@ def _empty_sequence_answer(ev: Evaluation, x: np.ndarray, state, got) -> bool:
         output, h_n, c_n = (np.asarray(got[name]) for name in FORWARD_NAMES)
     except (KeyError, TypeError):
         return False
-    return (output.shape == want["output"] and h_n.shape == np.shape(h_want)
-            and c_n.shape == np.shape(c_want)
-            and bool(np.array_equal(h_n, h_want)) and bool(np.array_equal(c_n, c_want)))
+    return (
+        output.shape == want["output"]
+        and h_n.shape == np.shape(h_want)
+        and c_n.shape == np.shape(c_want)
+        and bool(np.array_equal(h_n, h_want))
+        and bool(np.array_equal(c_n, c_want))
+    )
 
 
 def degenerate(ev: Evaluation) -> PropertyOutcome:
@@ -417,11 +507,12 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
     declined = 0
     for what, x, state in _degenerate_inputs(ev):
         try:
-            want = run_torch_lstm(ev.spec.config, {n: np.asarray(a, np.float64)
-                                                    for n, a in ev.reduced.items()},
-                                  x.astype(np.float64),
-                                  None if state is None else tuple(
-                                      s.astype(np.float64) for s in state))
+            want = run_torch_lstm(
+                ev.spec.config,
+                {n: np.asarray(a, np.float64) for n, a in ev.reduced.items()},
+                x.astype(np.float64),
+                None if state is None else tuple(s.astype(np.float64) for s in state),
+            )
             expected = None
         except Exception as exc:  # noqa: BLE001 - what nn.LSTM raises is the expectation
             want, expected = None, f"{type(exc).__name__}: {exc}"
@@ -440,33 +531,54 @@ def degenerate(ev: Evaluation) -> PropertyOutcome:
             # nn.LSTM raises for seq_len=0; an implementation that returns the answer an empty
             # sequence has (no output steps, the initial state as the final state) computes
             # the same function, and is not failed for a limitation of nn.LSTM's API.
-            col.add_problem(label, "output", f"with {what} the implementation returns the "
-                            f"empty sequence's answer where nn.LSTM raises {expected}",
-                            passed=True)
+            col.add_problem(
+                label,
+                "output",
+                f"with {what} the implementation returns the "
+                f"empty sequence's answer where nn.LSTM raises {expected}",
+                passed=True,
+            )
             continue
         if expected is not None:
             ok = raised is not None
-            col.add_problem(label, "output", f"with {what} the implementation returns a result "
-                            f"(output {np.asarray(got['output']).shape if got else '?'}) where "
-                            f"nn.LSTM raises {expected}", passed=ok)
+            col.add_problem(
+                label,
+                "output",
+                f"with {what} the implementation returns a result "
+                f"(output {np.asarray(got['output']).shape if got else '?'}) where "
+                f"nn.LSTM raises {expected}",
+                passed=ok,
+            )
             continue
         if raised is not None:
-            col.add_problem(label, "output", f"with {what} the implementation raises {raised} "
-                            f"where nn.LSTM returns empty results", passed=False)
+            col.add_problem(
+                label,
+                "output",
+                f"with {what} the implementation raises {raised} "
+                f"where nn.LSTM returns empty results",
+                passed=False,
+            )
             continue
         assert want is not None and got is not None  # neither raised
         for name in FORWARD_NAMES:
             g, w = np.asarray(got[name]), want.forward[name]
             same = g.shape == w.shape and (g.size == 0 or np.allclose(g, w))
-            col.add_problem(label, name, f"with {what} the implementation returns {name} of "
-                            f"shape {g.shape} where nn.LSTM returns {w.shape}", passed=same,
-                            status="wrong-shape" if g.shape != w.shape else None)
+            col.add_problem(
+                label,
+                name,
+                f"with {what} the implementation returns {name} of "
+                f"shape {g.shape} where nn.LSTM returns {w.shape}",
+                passed=same,
+                status="wrong-shape" if g.shape != w.shape else None,
+            )
     if declined and not col.comparisons:
         raise Unsupported("declined every degenerate input (NotImplementedError)")
     asked = ", ".join(dict.fromkeys(label.removeprefix("with ") for label in col.labels))
-    return col.outcome("an empty sequence or an empty batch is not handled as nn.LSTM handles "
-                       "it (torch raises for seq_len=0 and returns empty tensors for batch=0)",
-                       summary=f"{asked}: answered as nn.LSTM answers them")
+    return col.outcome(
+        "an empty sequence or an empty batch is not handled as nn.LSTM handles "
+        "it (torch raises for seq_len=0 and returns empty tensors for batch=0)",
+        summary=f"{asked}: answered as nn.LSTM answers them",
+    )
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -502,59 +614,116 @@ def _batched(spec: CaseSpec, rows: int = 1) -> CaseSpec:
     return spec
 
 
-PROPERTY_TABLE: dict[str, Property] = {p.name: p for p in (
-    Property("step-by-step", step_by_step, needs=("initial_state",),
-             prepare=lambda s: s.replace(bidirectional=False),
-             applies=lambda s: _needs(not s.config.bidirectional,
-                                      "needs a unidirectional run (the reverse direction "
-                                      "starts from the end)")),
-    Property("chunking", chunking, needs=("initial_state",),
-             prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
-             applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
-                                      "needs a unidirectional run of at least 2 steps "
-                                      "(a bidirectional run cannot be cut in time)")),
-    Property("batch-independence", batch_independence,
-             prepare=lambda s: _batched(s, 2),
-             applies=lambda s: _needs(s.batch is not None and s.batch >= 2,
-                                      "needs a batch of at least 2")),
-    Property("causality", causality,
-             prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
-             applies=lambda s: _needs(not s.config.bidirectional and s.seq_len >= 2,
-                                      "needs a unidirectional run of at least 2 steps")),
-    Property("unbatched", unbatched, needs=("unbatched",),
-             prepare=lambda s: s.replace(batch=None),
-             applies=lambda s: _needs(s.batch is None, "needs unbatched input")),
-    Property("batch-first", batch_first, needs=("batch_first",),
-             prepare=_batched,
-             applies=lambda s: _needs(s.batch is not None, "needs batched input")),
-    Property("bidirectional", bidirectional, needs=("bidirectional",),
-             prepare=lambda s: s.replace(bidirectional=True, num_layers=1),
-             applies=lambda s: _needs(s.config.bidirectional and s.config.num_layers == 1,
-                                      "needs a one-layer bidirectional run")),
-    Property("stacking", stacking, needs=("multi_layer",),
-             prepare=lambda s: s if s.config.num_layers >= 2 else s.replace(num_layers=2),
-             applies=lambda s: _needs(s.config.num_layers >= 2, "needs 2 or more layers")),
-    Property("determinism", determinism),
-    Property("degenerate", degenerate),
-)}
+PROPERTY_TABLE: dict[str, Property] = {
+    p.name: p
+    for p in (
+        Property(
+            "step-by-step",
+            step_by_step,
+            needs=("initial_state",),
+            prepare=lambda s: s.replace(bidirectional=False),
+            applies=lambda s: _needs(
+                not s.config.bidirectional,
+                "needs a unidirectional run (the reverse direction starts from the end)",
+            ),
+        ),
+        Property(
+            "chunking",
+            chunking,
+            needs=("initial_state",),
+            prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
+            applies=lambda s: _needs(
+                not s.config.bidirectional and s.seq_len >= 2,
+                "needs a unidirectional run of at least 2 steps "
+                "(a bidirectional run cannot be cut in time)",
+            ),
+        ),
+        Property(
+            "batch-independence",
+            batch_independence,
+            prepare=lambda s: _batched(s, 2),
+            applies=lambda s: _needs(
+                s.batch is not None and s.batch >= 2, "needs a batch of at least 2"
+            ),
+        ),
+        Property(
+            "causality",
+            causality,
+            prepare=lambda s: _at_least_two_steps(s.replace(bidirectional=False)),
+            applies=lambda s: _needs(
+                not s.config.bidirectional and s.seq_len >= 2,
+                "needs a unidirectional run of at least 2 steps",
+            ),
+        ),
+        Property(
+            "unbatched",
+            unbatched,
+            needs=("unbatched",),
+            prepare=lambda s: s.replace(batch=None),
+            applies=lambda s: _needs(s.batch is None, "needs unbatched input"),
+        ),
+        Property(
+            "batch-first",
+            batch_first,
+            needs=("batch_first",),
+            prepare=_batched,
+            applies=lambda s: _needs(s.batch is not None, "needs batched input"),
+        ),
+        Property(
+            "bidirectional",
+            bidirectional,
+            needs=("bidirectional",),
+            prepare=lambda s: s.replace(bidirectional=True, num_layers=1),
+            applies=lambda s: _needs(
+                s.config.bidirectional and s.config.num_layers == 1,
+                "needs a one-layer bidirectional run",
+            ),
+        ),
+        Property(
+            "stacking",
+            stacking,
+            needs=("multi_layer",),
+            prepare=lambda s: s if s.config.num_layers >= 2 else s.replace(num_layers=2),
+            applies=lambda s: _needs(s.config.num_layers >= 2, "needs 2 or more layers"),
+        ),
+        Property("determinism", determinism),
+        Property("degenerate", degenerate),
+    )
+}
 
 # A PackedSequence against nn.LSTM (parity.packed): drawn and shrunk like a property.
 
 for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
     PROPERTY_TABLE[_name] = Property(
-        _name, _run, needs=("packed",), prepare=prepare_packed, draw=packed_lengths,
-        applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+        _name,
+        _run,
+        needs=("packed",),
+        prepare=prepare_packed,
+        draw=packed_lengths,
+        applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"),
+    )
 
 # Padded input plus lengths (parity.lengths): adapters that declare Supports(lengths=True).
 
 PROPERTY_TABLE["padded"] = Property(
-    "padded", run_padded, needs=("lengths",), prepare=prepare_packed, draw=packed_lengths,
-    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"))
+    "padded",
+    run_padded,
+    needs=("lengths",),
+    prepare=prepare_packed,
+    draw=packed_lengths,
+    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"),
+)
 PROPERTY_TABLE["padding-invariance"] = Property(
-    "padding-invariance", run_padding_invariance, needs=("lengths",), prepare=padded_cases,
+    "padding-invariance",
+    run_padding_invariance,
+    needs=("lengths",),
+    prepare=padded_cases,
     draw=padding_lengths,
-    applies=lambda s: _needs(s.lengths is not None and min(s.lengths) < s.seq_len,
-                             "needs a case with lengths and a padded row"))
+    applies=lambda s: _needs(
+        s.lengths is not None and min(s.lengths) < s.seq_len,
+        "needs a case with lengths and a padded row",
+    ),
+)
 
 # Views with strides, and tensors kept across calls (parity.strides): torch modules only.
 
@@ -575,15 +744,18 @@ def unsupported_reason(check: str, supports: Supports, adapter=None) -> str | No
         return None
     missing = [f for f in PROPERTY_TABLE[check].needs if not getattr(supports, f)]
     if missing == ["initial_state"]:
-        return ("needs an initial state to carry (h, c) from one call into the next, which the "
-                "implementation does not take (Supports(initial_state=False))")
+        return (
+            "needs an initial state to carry (h, c) from one call into the next, which the "
+            "implementation does not take (Supports(initial_state=False))"
+        )
     if missing:
         return f"needs {', '.join(missing)}, which the implementation does not support"
     return None if adapter is None else PROPERTY_TABLE[check].adapter(adapter)
 
 
-def property_edge_cases(check: str, bases: list[CaseSpec],
-                        dtypes: tuple[str, ...]) -> list[CaseSpec]:
+def property_edge_cases(
+    check: str, bases: list[CaseSpec], dtypes: tuple[str, ...]
+) -> list[CaseSpec]:
     """The runner's edge cases (`bases`, one dtype) made ones `check` applies to, in the
     supported dtypes in turn rather than each in all: a property is cheap only on few cases."""
     prop = PROPERTY_TABLE[check]

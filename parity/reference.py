@@ -44,9 +44,15 @@ def make_torch_lstm(config: LSTMConfig, dtype: torch.dtype) -> torch.nn.LSTM:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # dropout with num_layers=1
         module = torch.nn.LSTM(
-            config.input_size, config.hidden_size, num_layers=config.num_layers,
-            bias=config.bias, batch_first=config.batch_first, dropout=config.dropout,
-            bidirectional=config.bidirectional, proj_size=config.proj_size, dtype=dtype,
+            config.input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bias=config.bias,
+            batch_first=config.batch_first,
+            dropout=config.dropout,
+            bidirectional=config.bidirectional,
+            proj_size=config.proj_size,
+            dtype=dtype,
         )
     return module.eval()
 
@@ -107,9 +113,15 @@ class ReferenceRun:
     settled by the tolerance's floor alone (`parity.tolerances.floor`), and never need them.
     """
 
-    def __init__(self, want: Outcome, samples: list[Outcome] | None = None,
-                 to_float32: float = 1.0, direct: list[Outcome] | None = None, *,
-                 runs: Runs | None = None) -> None:
+    def __init__(
+        self,
+        want: Outcome,
+        samples: list[Outcome] | None = None,
+        to_float32: float = 1.0,
+        direct: list[Outcome] | None = None,
+        *,
+        runs: Runs | None = None,
+    ) -> None:
         """`samples`: correct runs that round differently (see run_reference). `to_float32`:
         what the samples' spread is multiplied by to express it at float32's rounding level
         (the samples of a float64 case are perturbed by far less than that). `direct`: float64
@@ -153,8 +165,9 @@ class ReferenceRun:
         The tolerance for another dtype scales it by that dtype's unit roundoff
         (see `parity.tolerances`)."""
         want = self.want.pick(group, name)
-        return self.to_float32 * np.max([np.abs(s.pick(group, name) - want)
-                                         for s in self.runs(group)[0]], axis=0)
+        return self.to_float32 * np.max(
+            [np.abs(s.pick(group, name) - want) for s in self.runs(group)[0]], axis=0
+        )
 
     def overflow(self, group: str, name: str, dtype: str) -> np.ndarray:
         """The elements a correct run in `dtype` cannot give: beyond the dtype's range, or not
@@ -171,8 +184,10 @@ class ReferenceRun:
         want = self.want.pick(group, name)
         if not want.size:
             return Spread(0.0, 0.0)
-        direct = max((float(np.max(np.abs(s.pick(group, name) - want)))
-                      for s in self.runs(group)[1]), default=0.0)
+        direct = max(
+            (float(np.max(np.abs(s.pick(group, name) - want))) for s in self.runs(group)[1]),
+            default=0.0,
+        )
         linear = float(np.max(self.spread(group, name)))
         return Spread(linear, linear / self.to_float32, direct)
 
@@ -193,16 +208,18 @@ FLOAT64_PROBE = 2.0**-40
 DIRECT_RUNS = 2
 
 
-def perturb(rng: np.random.Generator, array: np.ndarray, dtype=np.float64,
-             size: float | None = None) -> np.ndarray:
+def perturb(
+    rng: np.random.Generator, array: np.ndarray, dtype=np.float64, size: float | None = None
+) -> np.ndarray:
     a = np.asarray(array, dtype=np.float64)
     size = PERTURBATION[dtype] if size is None else size
     return (a * (1.0 + size * rng.uniform(-1.0, 1.0, size=a.shape))).astype(dtype)
 
 
 @harness_settings()
-def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
-                  gradients: bool = True) -> ReferenceRun:
+def run_reference(
+    case: Case, params: Mapping[str, np.ndarray] | None = None, gradients: bool = True
+) -> ReferenceRun:
     """The float64 reference for `case`, and samples of where a correct implementation lands.
 
     For a float32 case the samples are: torch's float32 on the exact values, by two code paths
@@ -238,9 +255,12 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
         plan = [(np.float64, FLOAT64_PROBE, onednn) for onednn in (True, False, True)]
         to_float32 = PERTURBATION[np.float64] / FLOAT64_PROBE
     else:
-        plan = [(np.float32, None, True), (np.float32, None, False),
-                (np.float32, PERTURBATION[np.float32], False),
-                (np.float64, PERTURBATION[np.float64], True)]
+        plan = [
+            (np.float32, None, True),
+            (np.float32, None, False),
+            (np.float32, PERTURBATION[np.float32], False),
+            (np.float64, PERTURBATION[np.float64], True),
+        ]
         to_float32 = 1.0
     size = SAFETY * UNIT_ROUNDOFF[case.spec.dtype]
 
@@ -252,26 +272,41 @@ def run_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
         rng = np.random.default_rng(seed)  # the same draws for either group
         samples = []
         for dtype, move, onednn in plan:
+
             def prep(a, dtype=dtype, move=move):
                 return np.asarray(a, dtype) if move is None else perturb(rng, a, dtype, move)
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 with torch.backends.mkldnn.flags(enabled=onednn):
-                    samples.append(run_torch_lstm(
-                        config, {n: prep(a) for n, a in f64.items()}, prep(x64),
-                        None if s64 is None else tuple(prep(s) for s in s64),
-                        None if cotangents is None
-                        else tuple(np.asarray(c, dtype) for c in cotangents),
-                        torch.float32 if dtype == np.float32 else torch.float64,
-                    ))
+                    samples.append(
+                        run_torch_lstm(
+                            config,
+                            {n: prep(a) for n, a in f64.items()},
+                            prep(x64),
+                            None if s64 is None else tuple(prep(s) for s in s64),
+                            None
+                            if cotangents is None
+                            else tuple(np.asarray(c, dtype) for c in cotangents),
+                            torch.float32 if dtype == np.float32 else torch.float64,
+                        )
+                    )
         direct = []
         for _ in range(DIRECT_RUNS):
+
             def prep(a):  # type: ignore[misc]  # another prep, another signature
                 return perturb(rng, a, np.float64, size)
-            direct.append(run_torch_lstm(
-                config, {n: prep(a) for n, a in f64.items()}, prep(x64),
-                None if s64 is None else tuple(prep(s) for s in s64), cotangents,
-                torch.float64))
+
+            direct.append(
+                run_torch_lstm(
+                    config,
+                    {n: prep(a) for n, a in f64.items()},
+                    prep(x64),
+                    None if s64 is None else tuple(prep(s) for s in s64),
+                    cotangents,
+                    torch.float64,
+                )
+            )
         forward, grads = run_gate_noise_lstm(config, f64, x64, s64, cotangents, size, rng)
         direct.append(Outcome(forward, grads))
         return samples, direct
@@ -286,8 +321,9 @@ SHARED_REFERENCES = 64
 _shared: OrderedDict[tuple, ReferenceRun] = OrderedDict()
 
 
-def shared_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
-                     gradients: bool = True) -> ReferenceRun:
+def shared_reference(
+    case: Case, params: Mapping[str, np.ndarray] | None = None, gradients: bool = True
+) -> ReferenceRun:
     """`run_reference`, run once per distinct case and parameters in this process.
 
     Keyed by the case's spec and the bytes of every array `run_reference` reads (the
@@ -298,7 +334,7 @@ def shared_reference(case: Case, params: Mapping[str, np.ndarray] | None = None,
     """
     params = case.params if params is None else params
     key = (case.spec, _digest(case, params))
-    for with_gradients in ((True,) if gradients else (True, False)):
+    for with_gradients in (True,) if gradients else (True, False):
         ref = _shared.get((*key, with_gradients))
         if ref is not None:
             _shared.move_to_end((*key, with_gradients))

@@ -75,8 +75,9 @@ class NotInstalled(LoadError):
         self.name, self.adapter_class, self.missing = name, adapter_class, missing
         install = getattr(adapter_class, "install", "") or " ".join(missing)
         self.reason = f"not installed (pip install {install})"
-        super().__init__(f"{name}: {self.reason}: no module named "
-                         f"{', '.join(repr(m) for m in missing)}")
+        super().__init__(
+            f"{name}: {self.reason}: no module named {', '.join(repr(m) for m in missing)}"
+        )
 
 
 def missing_modules(requires) -> list[str]:
@@ -121,28 +122,38 @@ def _load(target: str, names: Mapping[str, str] | None = None) -> Adapter:
             with _current_directory_importable():
                 module = importlib.import_module(module_name)
         except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
-            raise LoadError(f"{target}: cannot import {module_name!r}: "
-                            f"{type(exc).__name__}: {exc}") from None
+            raise LoadError(
+                f"{target}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+            ) from None
         obj = module
         for part in attr.split("."):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
                 public = sorted(n for n in vars(module) if not n.startswith("_"))[:12]
-                raise LoadError(f"{target}: module {module_name!r} has no attribute "
-                                f"{attr!r} (it has: {', '.join(public)})") from None
+                raise LoadError(
+                    f"{target}: module {module_name!r} has no attribute "
+                    f"{attr!r} (it has: {', '.join(public)})"
+                ) from None
         return as_adapter(obj, name=target, target=target)
-    eps = registered() if names is None else {
-        n: EntryPoint(name=n, value=v, group=ENTRY_POINT_GROUP) for n, v in names.items()}
+    eps = (
+        registered()
+        if names is None
+        else {n: EntryPoint(name=n, value=v, group=ENTRY_POINT_GROUP) for n, v in names.items()}
+    )
     if target not in eps:
         listed = ", ".join(eps) or "none"
-        raise LoadError(f"{target}: no implementation registered under that name "
-                        f"(registered: {listed}); or give MODULE:ATTR")
+        raise LoadError(
+            f"{target}: no implementation registered under that name "
+            f"(registered: {listed}); or give MODULE:ATTR"
+        )
     try:
         obj = eps[target].load()
     except Exception as exc:  # noqa: BLE001
-        raise LoadError(f"{target}: its entry point {eps[target].value!r} fails to load: "
-                        f"{type(exc).__name__}: {exc}") from None
+        raise LoadError(
+            f"{target}: its entry point {eps[target].value!r} fails to load: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     return as_adapter(obj, name=target, target=target)
 
 
@@ -160,8 +171,9 @@ def as_adapter(obj, *, name: str, target: str | None = None) -> Adapter:
         try:
             adapter = obj()
         except Exception as exc:  # noqa: BLE001
-            raise LoadError(f"{name}: calling {obj!r} to get an adapter raised "
-                            f"{type(exc).__name__}: {exc}") from None
+            raise LoadError(
+                f"{name}: calling {obj!r} to get an adapter raised {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(adapter, Adapter):
             raise LoadError(_not_an_implementation(name, obj))
     else:
@@ -182,10 +194,14 @@ def _require(cls: type, name: str) -> None:
 def _not_an_implementation(name: str, obj) -> str:
     what = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
     if isinstance(obj, torch.nn.Module):
-        return (f"{name}: is an nn.Module instance; give the class (parity constructs it for "
-                f"each config) or an adapter")
-    return (f"{name}: is a {what}, neither a parity adapter (parity.Adapter) nor an nn.LSTM "
-            f"look-alike (an nn.Module subclass taking nn.LSTM's constructor arguments)")
+        return (
+            f"{name}: is an nn.Module instance; give the class (parity constructs it for "
+            f"each config) or an adapter"
+        )
+    return (
+        f"{name}: is a {what}, neither a parity adapter (parity.Adapter) nor an nn.LSTM "
+        f"look-alike (an nn.Module subclass taking nn.LSTM's constructor arguments)"
+    )
 
 
 # -- drop-in nn.LSTM look-alikes --------------------------------------------------------------
@@ -211,8 +227,9 @@ class LookalikeAdapter(TorchAdapter):
         first = (inspect.cleandoc(own) if isinstance(own, str) else "").strip().splitlines()[:1]
         where = f"{cls.__module__}.{cls.__qualname__}"
         # A first line that is a signature (nn.LSTM's own docstring) says nothing: use the name.
-        self.description = first[0] if first and "(" not in first[0] else \
-            f"drop-in nn.LSTM look-alike {where}"
+        self.description = (
+            first[0] if first and "(" not in first[0] else f"drop-in nn.LSTM look-alike {where}"
+        )
         self._accepts = _accepted_kwargs(cls)
         self.supports = self._probe()
         # A look-alike declares its known divergences on the class (parity.expected).
@@ -243,12 +260,14 @@ class LookalikeAdapter(TorchAdapter):
         except LookalikeMismatch as exc:
             raise LoadError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001
-            raise LoadError(f"{name}({_kwargs_text(_PROBE)}) raised {type(exc).__name__}: "
-                            f"{exc}") from None
+            raise LoadError(
+                f"{name}({_kwargs_text(_PROBE)}) raised {type(exc).__name__}: {exc}"
+            ) from None
         found = {}
         for feature, changes in _FEATURE_PROBES.items():
-            found[feature] = self._constructs(LSTMConfig(**{**_PROBE.as_dict(), **changes}),
-                                              torch.float32)
+            found[feature] = self._constructs(
+                LSTMConfig(**{**_PROBE.as_dict(), **changes}), torch.float32
+            )
         for dtype_name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
             found[dtype_name] = self._constructs(_PROBE, dtype)
         if not (found["float32"] or found["float64"]):
@@ -281,7 +300,6 @@ class LookalikeAdapter(TorchAdapter):
             return True
         return True
 
-
     def _accepts_state(self, module: torch.nn.Module, unbatched: bool) -> bool:
         """Whether forward takes (h0, c0): False when its signature has no place for a second
         argument or it raises NotImplementedError given one. Any other exception with a state
@@ -291,8 +309,10 @@ class LookalikeAdapter(TorchAdapter):
         module.eval()
         rows = () if unbatched else (1,)
         x = torch.zeros(2, *rows, _PROBE.input_size)
-        state = (torch.zeros(1, *rows, _PROBE.hidden_size),
-                 torch.zeros(1, *rows, _PROBE.hidden_size))
+        state = (
+            torch.zeros(1, *rows, _PROBE.hidden_size),
+            torch.zeros(1, *rows, _PROBE.hidden_size),
+        )
         try:
             inspect.signature(module.forward).bind(x, state)
         except TypeError:
@@ -320,8 +340,9 @@ def _check_parameter_names(cls, module: torch.nn.Module, config: LSTMConfig) -> 
         return
     missing = [n for n in want if n not in have]
     extra = [n for n in have if n not in want]
-    wrong = [f"{n} {have[n]} (nn.LSTM: {want[n]})" for n in want
-             if n in have and have[n] != want[n]]
+    wrong = [
+        f"{n} {have[n]} (nn.LSTM: {want[n]})" for n in want if n in have and have[n] != want[n]
+    ]
     parts = []
     if missing:
         parts.append(f"missing {', '.join(missing[:6])}")
@@ -332,12 +353,23 @@ def _check_parameter_names(cls, module: torch.nn.Module, config: LSTMConfig) -> 
     raise LookalikeMismatch(
         f"{cls.__module__}.{cls.__qualname__}({_kwargs_text(config)}) is not a drop-in nn.LSTM "
         f"look-alike: its parameters are not nn.LSTM's ({'; '.join(parts)}). Name them as "
-        f"nn.LSTM does, or write an adapter that maps them (README: Write an adapter)")
+        f"nn.LSTM does, or write an adapter that maps them (README: Write an adapter)"
+    )
 
 
 def _accepted_kwargs(cls) -> set[str]:
-    names = {"input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-             "bidirectional", "proj_size", "device", "dtype"}
+    names = {
+        "input_size",
+        "hidden_size",
+        "num_layers",
+        "bias",
+        "batch_first",
+        "dropout",
+        "bidirectional",
+        "proj_size",
+        "device",
+        "dtype",
+    }
     try:
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):

@@ -53,7 +53,10 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FunctionLoader(
             lambda name: resources.files("parity").joinpath("templates", name).read_text("utf-8")
         ),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters["sig"] = _sig
     env.filters["where"] = _where
@@ -82,20 +85,58 @@ def _where(finding: dict) -> str:
 
 
 IMPLEMENTATION_DEFAULTS: dict[str, Any]
-IMPLEMENTATION_DEFAULTS = {"name": "?", "target": "", "description": "", "status": "error",
-                           "gradients": "", "variant": None, "features": {}, "checks": [],
-                           "duration_s": None, "error": None}
-CHECK_DEFAULTS = {"status": "error", "examples": 0, "unsupported_cases": 0, "unresolved_cases": 0,
-                  "duration_s": None, "message": "", "worst": None, "failure": None,
-                  "samples": [], "note": "", "data": None, "known": []}
+IMPLEMENTATION_DEFAULTS = {
+    "name": "?",
+    "target": "",
+    "description": "",
+    "status": "error",
+    "gradients": "",
+    "variant": None,
+    "features": {},
+    "checks": [],
+    "duration_s": None,
+    "error": None,
+}
+CHECK_DEFAULTS = {
+    "status": "error",
+    "examples": 0,
+    "unsupported_cases": 0,
+    "unresolved_cases": 0,
+    "duration_s": None,
+    "message": "",
+    "worst": None,
+    "failure": None,
+    "samples": [],
+    "note": "",
+    "data": None,
+    "known": [],
+}
 FINDING_DEFAULTS: dict[str, Any]
-FINDING_DEFAULTS = {"tensor": "?", "where": {}, "index": None, "got": None, "want": None,
-                    "max_abs_error": None, "max_rel_error": None, "tolerance": None,
-                    "ratio": None, "problem": None}
+FINDING_DEFAULTS = {
+    "tensor": "?",
+    "where": {},
+    "index": None,
+    "got": None,
+    "want": None,
+    "max_abs_error": None,
+    "max_rel_error": None,
+    "tolerance": None,
+    "ratio": None,
+    "problem": None,
+}
 RUN_DEFAULTS: dict[str, Any]
-RUN_DEFAULTS = {"verdict": "error", "seed": None, "max_examples": None, "started": "",
-                "duration_s": None, "command": "", "format": "", "environment": {},
-                "implementations": [], "studies": {}}
+RUN_DEFAULTS = {
+    "verdict": "error",
+    "seed": None,
+    "max_examples": None,
+    "started": "",
+    "duration_s": None,
+    "command": "",
+    "format": "",
+    "environment": {},
+    "implementations": [],
+    "studies": {},
+}
 
 
 def _filled(record, defaults: dict) -> dict:
@@ -120,8 +161,9 @@ def _columns(implementations: list[dict]) -> list[dict]:
     for impl in implementations:
         for c in impl.get("checks") or []:
             seen.setdefault(c["check"], _kind(c))
-    ordered = [n for n, k in seen.items() if k == "reference"] + \
-        [n for n, k in seen.items() if k == "property"]
+    ordered = [n for n, k in seen.items() if k == "reference"] + [
+        n for n, k in seen.items() if k == "property"
+    ]
     return [{"name": n, "kind": seen[n], "series": i} for i, n in enumerate(ordered)]
 
 
@@ -140,8 +182,13 @@ def _ratio_text(value) -> str:
 def _check_cell(check: dict | None) -> dict:
     if check is None:
         style, symbol = NOT_RUN_CELL
-        return {"status": "not-run", "style": style, "symbol": symbol, "text": "",
-                "title": "not run"}
+        return {
+            "status": "not-run",
+            "style": style,
+            "symbol": symbol,
+            "text": "",
+            "title": "not run",
+        }
     status = check.get("status", "error")
     style, symbol = _cell(status)
     failure = check.get("failure") or {}
@@ -157,31 +204,58 @@ def _check_cell(check: dict | None) -> dict:
         text = status  # not-installed, and statuses this page does not know
     title = [check.get("message") or status]
     if examples:
-        title.append(f"{examples} cases" + (f", {unresolved} too ill-conditioned to compare"
-                                            if unresolved else ""))
+        title.append(
+            f"{examples} cases"
+            + (f", {unresolved} too ill-conditioned to compare" if unresolved else "")
+        )
     if check.get("note"):
         title.append(check["note"])
-    return {"status": status, "style": style, "symbol": symbol, "text": text,
-            "title": "; ".join(title)}
+    return {
+        "status": status,
+        "style": style,
+        "symbol": symbol,
+        "text": text,
+        "title": "; ".join(title),
+    }
 
 
 def _feature_cell(feature: dict) -> dict:
     cases, failed = feature.get("cases", 0), feature.get("failed", 0)
     if not feature.get("supported"):
         style, symbol = _cell("unsupported")
-        return {"style": style, "symbol": symbol, "text": "", "status": "unsupported",
-                "title": "not supported: not drawn"}
+        return {
+            "style": style,
+            "symbol": symbol,
+            "text": "",
+            "status": "unsupported",
+            "title": "not supported: not drawn",
+        }
     if failed:
         style, symbol = _cell("fail")
-        return {"style": style, "symbol": symbol, "text": f"{failed}/{cases}", "status": "fail",
-                "title": f"{failed} of {cases} cases with this feature failed a check"}
+        return {
+            "style": style,
+            "symbol": symbol,
+            "text": f"{failed}/{cases}",
+            "status": "fail",
+            "title": f"{failed} of {cases} cases with this feature failed a check",
+        }
     if not cases:
         style, symbol = NOT_RUN_CELL
-        return {"style": style, "symbol": symbol, "text": "", "status": "not-drawn",
-                "title": "supported; no case drew it"}
+        return {
+            "style": style,
+            "symbol": symbol,
+            "text": "",
+            "status": "not-drawn",
+            "title": "supported; no case drew it",
+        }
     style, symbol = _cell("pass")
-    return {"style": style, "symbol": symbol, "text": "", "status": "pass",
-            "title": f"{cases} cases with this feature, none failing"}
+    return {
+        "style": style,
+        "symbol": symbol,
+        "text": "",
+        "status": "pass",
+        "title": f"{cases} cases with this feature, none failing",
+    }
 
 
 def _failure(check: dict, impl: dict, seed) -> dict | None:
@@ -195,19 +269,33 @@ def _failure(check: dict, impl: dict, seed) -> dict | None:
     rerun = None
     if not reproduce and impl.get("target"):
         # No minimal case recorded: the same search again is the best reproduction there is.
-        rerun = f"python -m parity check --impl {impl['target']} --only {check['check']}" + \
-            (f" --seed {seed}" if seed is not None else "")
+        rerun = f"python -m parity check --impl {impl['target']} --only {check['check']}" + (
+            f" --seed {seed}" if seed is not None else ""
+        )
     finding = f.get("finding") or None
-    others = [_filled(c, FINDING_DEFAULTS) for c in f.get("comparisons") or []
-              if isinstance(c, dict) and c != finding]
+    others = [
+        _filled(c, FINDING_DEFAULTS)
+        for c in f.get("comparisons") or []
+        if isinstance(c, dict) and c != finding
+    ]
     finding = _filled(finding, FINDING_DEFAULTS) if finding else None
-    return {"check": check["check"], "status": status, "style": style,
-            "message": check.get("message") or f.get("message") or "",
-            "case": f.get("case") or {}, "case_id": f.get("case_id"),
-            "shapes": f.get("shapes") or {}, "finding": finding, "others": others,
-            "likely_cause": f.get("likely_cause"), "diagnosis_error": f.get("diagnosis_error"),
-            "exception": f.get("exception"), "reproduce": reproduce, "rerun": rerun,
-            "note": check.get("note") or ""}
+    return {
+        "check": check["check"],
+        "status": status,
+        "style": style,
+        "message": check.get("message") or f.get("message") or "",
+        "case": f.get("case") or {},
+        "case_id": f.get("case_id"),
+        "shapes": f.get("shapes") or {},
+        "finding": finding,
+        "others": others,
+        "likely_cause": f.get("likely_cause"),
+        "diagnosis_error": f.get("diagnosis_error"),
+        "exception": f.get("exception"),
+        "reproduce": reproduce,
+        "rerun": rerun,
+        "note": check.get("note") or "",
+    }
 
 
 def _known(impl: dict) -> list[dict]:
@@ -218,12 +306,19 @@ def _known(impl: dict) -> list[dict]:
             if not isinstance(k, dict):
                 continue
             evidence = k.get("evidence") or {}
-            out.append({"check": c.get("check", "?"), "status": k.get("status", "?"),
-                        "style": "known" if k.get("status") == "known" else "fail",
-                        "cause": k.get("cause", ""), "where": k.get("where", ""),
-                        "cases": k.get("cases", 0), "message": evidence.get("message", ""),
-                        "case_id": evidence.get("case_id"),
-                        "reproduce": evidence.get("reproduce")})
+            out.append(
+                {
+                    "check": c.get("check", "?"),
+                    "status": k.get("status", "?"),
+                    "style": "known" if k.get("status") == "known" else "fail",
+                    "cause": k.get("cause", ""),
+                    "where": k.get("where", ""),
+                    "cases": k.get("cases", 0),
+                    "message": evidence.get("message", ""),
+                    "case_id": evidence.get("case_id"),
+                    "reproduce": evidence.get("reproduce"),
+                }
+            )
     return out
 
 
@@ -237,13 +332,20 @@ def _seq_len_plot(impl: dict, columns: list[dict]) -> dict | None:
             series.append((c["check"], pts, series_of.get(c["check"], 0)))
     if not series:
         return None
-    return plots.scatter_chart(f"{impl['name']}: error / tolerance against sequence length",
-                               series, x_label="sequence length", y_label="error / tolerance")
+    return plots.scatter_chart(
+        f"{impl['name']}: error / tolerance against sequence length",
+        series,
+        x_label="sequence length",
+        y_label="error / tolerance",
+    )
 
 
 def _sample_ok(sample) -> bool:
-    return isinstance(sample, (list, tuple)) and len(sample) >= 3 and \
-        plots.as_number(sample[0]) is not None
+    return (
+        isinstance(sample, (list, tuple))
+        and len(sample) >= 3
+        and plots.as_number(sample[0]) is not None
+    )
 
 
 def _distribution_plot(implementations: list[dict], columns: list[dict]) -> dict | None:
@@ -257,24 +359,29 @@ def _distribution_plot(implementations: list[dict], columns: list[dict]) -> dict
                         lanes.append((col["name"], impl["name"], k, values))
     if not lanes:
         return None
-    return plots.strip_chart("error / tolerance of every case, per check and implementation",
-                             lanes, x_label="error / tolerance (each point a case; right of "
-                                            "the line fails)")
+    return plots.strip_chart(
+        "error / tolerance of every case, per check and implementation",
+        lanes,
+        x_label="error / tolerance (each point a case; right of the line fails)",
+    )
 
 
 def _gradient_blocks_plot(impl: dict) -> dict | None:
     for c in impl.get("checks") or []:
-        blocks = (c.get("data") or {}).get("gradient_blocks") if c["check"] == "gradients" \
-            else None
+        blocks = (c.get("data") or {}).get("gradient_blocks") if c["check"] == "gradients" else None
         if blocks:
             rows = list(dict.fromkeys(b["group"] for b in blocks))
             present = {b["gate"] for b in blocks}
-            cols = [g for g in GATE_COLUMNS if g in present] + \
-                sorted(present - set(GATE_COLUMNS))
+            cols = [g for g in GATE_COLUMNS if g in present] + sorted(present - set(GATE_COLUMNS))
             cells = {(b["group"], b["gate"]): b["ratio"] for b in blocks}
-            return plots.grid_chart(f"{impl['name']}: worst gradient error / tolerance per "
-                                    f"parameter group and gate block (layers and directions "
-                                    f"merged)", rows, cols, cells)
+            return plots.grid_chart(
+                f"{impl['name']}: worst gradient error / tolerance per "
+                f"parameter group and gate block (layers and directions "
+                f"merged)",
+                rows,
+                cols,
+                cells,
+            )
     return None
 
 
@@ -286,12 +393,18 @@ def _training_plots(impl: dict) -> list[dict]:
             if not ref and not got:
                 continue
             div = run.get("first_divergence")
-            out.append(plots.line_chart(
-                f"{impl['name']}: {c['check']} ({run.get('optimizer', '?')}): loss per step",
-                [("nn.LSTM (reference)", list(enumerate(ref))),
-                 (impl["name"], list(enumerate(got)))],
-                x_label="step", y_label="loss",
-                vlines=[(div, f"diverges at step {div}")] if isinstance(div, int) else []))
+            out.append(
+                plots.line_chart(
+                    f"{impl['name']}: {c['check']} ({run.get('optimizer', '?')}): loss per step",
+                    [
+                        ("nn.LSTM (reference)", list(enumerate(ref))),
+                        (impl["name"], list(enumerate(got))),
+                    ],
+                    x_label="step",
+                    y_label="loss",
+                    vlines=[(div, f"diverges at step {div}")] if isinstance(div, int) else [],
+                )
+            )
     return out
 
 
@@ -306,14 +419,15 @@ def _bench(rows: list[dict], implementations: list[str]) -> dict:
     chart = plots.bar_chart(
         "time relative to torch.nn.LSTM (same shape, dtype and pass; below 1 is faster)",
         [(label(r), r.get("ratio"), order.index(r.get("implementation", "?"))) for r in rows],
-        x_label="time / torch.nn.LSTM's time", reference_label="torch.nn.LSTM")
+        x_label="time / torch.nn.LSTM's time",
+        reference_label="torch.nn.LSTM",
+    )
     return {"rows": rows, "plot": chart}
 
 
 def _audit(audit: dict) -> dict:
     cases = audit.get("cases") or []
-    groups = list(dict.fromkeys(list(audit.get("groups") or []) +
-                                [c.get("group") for c in cases]))
+    groups = list(dict.fromkeys(list(audit.get("groups") or []) + [c.get("group") for c in cases]))
 
     def per_group(key):
         out = []
@@ -329,26 +443,47 @@ def _audit(audit: dict) -> dict:
 
     seeds = len({c.get("seed") for c in cases})
     mean = f" (mean over {seeds} seeds)" if seeds > 1 else ""
-    result = {"subject": audit.get("subject", ""), "conclusion": audit.get("conclusion", ""),
-              "plots": []}
+    result = {
+        "subject": audit.get("subject", ""),
+        "conclusion": audit.get("conclusion", ""),
+        "plots": [],
+    }
     cosine, rel = per_group("cosine"), per_group("relative_error")
     if cosine:
-        result["plots"].append(plots.line_chart(
-            f"cosine(article's gradient, true gradient) per group{mean}", cosine,
-            x_label="sequence length", y_label="cosine", hlines=[(1.0, "identical direction")]))
+        result["plots"].append(
+            plots.line_chart(
+                f"cosine(article's gradient, true gradient) per group{mean}",
+                cosine,
+                x_label="sequence length",
+                y_label="cosine",
+                hlines=[(1.0, "identical direction")],
+            )
+        )
     if rel:
-        result["plots"].append(plots.line_chart(
-            f"relative error of the article's gradient per group{mean}", rel,
-            x_label="sequence length", y_label="relative error", log_y=True))
+        result["plots"].append(
+            plots.line_chart(
+                f"relative error of the article's gradient per group{mean}",
+                rel,
+                x_label="sequence length",
+                y_label="relative error",
+                log_y=True,
+            )
+        )
     training = audit.get("training") or {}
     steps = training.get("steps") or []
-    curves = [(name, list(zip(steps, training.get(key) or [])))
-              for key, name in (("article_rule", "article's rule"),
-                                ("true_gradient", "true gradient"))]
+    curves = [
+        (name, list(zip(steps, training.get(key) or [])))
+        for key, name in (("article_rule", "article's rule"), ("true_gradient", "true gradient"))
+    ]
     if steps and any(p for _, p in curves):
-        result["plots"].append(plots.line_chart("training loss: article's rule against the true "
-                                                "gradient", curves, x_label="step",
-                                                y_label="loss"))
+        result["plots"].append(
+            plots.line_chart(
+                "training loss: article's rule against the true gradient",
+                curves,
+                x_label="step",
+                y_label="loss",
+            )
+        )
     return result
 
 
@@ -371,18 +506,28 @@ def _studies(studies: dict, implementations: list[str]) -> dict:
 def _normalized(data: dict) -> dict:
     data = _filled(data, RUN_DEFAULTS)
     data["implementations"] = [
-        dict(_filled(impl, IMPLEMENTATION_DEFAULTS),
-             checks=[_filled(c, CHECK_DEFAULTS) for c in (impl.get("checks") or [])
-                     if isinstance(c, dict) and "check" in c])
-        for impl in data["implementations"] or [] if isinstance(impl, dict)]
+        dict(
+            _filled(impl, IMPLEMENTATION_DEFAULTS),
+            checks=[
+                _filled(c, CHECK_DEFAULTS)
+                for c in (impl.get("checks") or [])
+                if isinstance(c, dict) and "check" in c
+            ],
+        )
+        for impl in data["implementations"] or []
+        if isinstance(impl, dict)
+    ]
     return data
 
 
 def _worst_ratio(check: dict):
     """The number a check's row shows: the worst passing ratio, or the failure's."""
     finding = (check["failure"] or {}).get("finding") or {}
-    if check["status"] == "pass" and check["worst"] and \
-            check["unresolved_cases"] < check["examples"]:
+    if (
+        check["status"] == "pass"
+        and check["worst"]
+        and check["unresolved_cases"] < check["examples"]
+    ):
         return check["worst"].get("ratio")
     return finding.get("ratio")
 
@@ -403,36 +548,54 @@ def build_view(data: dict) -> dict:
         status = impl.get("status", "error")
         style, symbol = _cell(status)
         row = {
-            "impl": impl, "anchor": f"impl-{i + 1}",
-            "status": {"status": status, "style": style, "symbol": symbol, "text": status,
-                       "title": impl.get("error") or status},
-            "features": [_feature_cell((impl.get("features") or {})[f["name"]])
-                         if f["name"] in (impl.get("features") or {}) else
-                         {"style": NOT_RUN_CELL[0], "symbol": NOT_RUN_CELL[1], "text": "",
-                          "status": "unknown", "title": "not reported"}
-                         for f in features],
-            "cells": [dict(_check_cell(checks.get(col["name"])), check=col["name"])
-                      for col in columns],
-            "checks": [dict(c, cell=_check_cell(c), ratio=_worst_ratio(c))
-                       for c in impl["checks"]],
-            "failures": [f for f in (_failure(c, impl, seed) for c in impl.get("checks") or [])
-                         if f],
+            "impl": impl,
+            "anchor": f"impl-{i + 1}",
+            "status": {
+                "status": status,
+                "style": style,
+                "symbol": symbol,
+                "text": status,
+                "title": impl.get("error") or status,
+            },
+            "features": [
+                _feature_cell((impl.get("features") or {})[f["name"]])
+                if f["name"] in (impl.get("features") or {})
+                else {
+                    "style": NOT_RUN_CELL[0],
+                    "symbol": NOT_RUN_CELL[1],
+                    "text": "",
+                    "status": "unknown",
+                    "title": "not reported",
+                }
+                for f in features
+            ],
+            "cells": [
+                dict(_check_cell(checks.get(col["name"])), check=col["name"]) for col in columns
+            ],
+            "checks": [dict(c, cell=_check_cell(c), ratio=_worst_ratio(c)) for c in impl["checks"]],
+            "failures": [
+                f for f in (_failure(c, impl, seed) for c in impl.get("checks") or []) if f
+            ],
             "known": _known(impl),
-            "plots": [p for p in (_seq_len_plot(impl, columns), _gradient_blocks_plot(impl))
-                      if p] + _training_plots(impl),
+            "plots": [p for p in (_seq_len_plot(impl, columns), _gradient_blocks_plot(impl)) if p]
+            + _training_plots(impl),
         }
         rows.append(row)
     verdict = data.get("verdict", "error")
     return {
-        "data": data, "verdict": verdict, "verdict_style": _cell(verdict)[0],
-        "columns": columns, "reference_columns": [c for c in columns if c["kind"] == "reference"],
+        "data": data,
+        "verdict": verdict,
+        "verdict_style": _cell(verdict)[0],
+        "columns": columns,
+        "reference_columns": [c for c in columns if c["kind"] == "reference"],
         "property_columns": [c for c in columns if c["kind"] == "property"],
-        "features": features, "rows": rows, "counts": dict(counts),
+        "features": features,
+        "rows": rows,
+        "counts": dict(counts),
         "distribution": _distribution_plot(implementations, columns),
         "studies": _studies(data.get("studies") or {}, [i["name"] for i in implementations]),
         "environment": data.get("environment") or {},
-        "legend": [(s, STATUS_CELLS[s]) for s in ("pass", "known", "fail", "error",
-                                                  "unsupported")],
+        "legend": [(s, STATUS_CELLS[s]) for s in ("pass", "known", "fail", "error", "unsupported")],
     }
 
 

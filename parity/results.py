@@ -83,11 +83,14 @@ class Failure:
     @classmethod
     def of(cls, spec: CaseSpec | None, message: str, reproduce: str, **rest: Any) -> Failure:
         """The failure of a check on `spec` (None where no case was running)."""
-        return cls(message=message, reproduce=reproduce,
-                   case=spec.as_dict() if spec else None,
-                   case_id=spec.to_string() if spec else None,
-                   shapes={k: list(v) for k, v in spec.shapes().items()} if spec else None,
-                   **rest)
+        return cls(
+            message=message,
+            reproduce=reproduce,
+            case=spec.as_dict() if spec else None,
+            case_id=spec.to_string() if spec else None,
+            shapes={k: list(v) for k, v in spec.shapes().items()} if spec else None,
+            **rest,
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> Failure:
@@ -322,8 +325,13 @@ def _git_commit() -> str | None:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

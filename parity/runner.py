@@ -139,9 +139,17 @@ class _Search:
 class Checker:
     """Runs the checks of one implementation, sharing evaluations between them."""
 
-    def __init__(self, adapter: Adapter, *, seed: int, max_examples: int,
-                 time_budget: float = DEFAULT_TIME_BUDGET, progress: Progress | None = None,
-                 shrink: bool = True, database=None) -> None:
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        seed: int,
+        max_examples: int,
+        time_budget: float = DEFAULT_TIME_BUDGET,
+        progress: Progress | None = None,
+        shrink: bool = True,
+        database=None,
+    ) -> None:
         """`database`: a hypothesis example database (failures found are saved there and tried
         first next time); None for none."""
         self.adapter, self.seed, self.max_examples = adapter, seed, max_examples
@@ -163,8 +171,9 @@ class Checker:
         key = (spec, reduced)
         ev = self._evaluations.get(key)
         if ev is None:
-            ev = Evaluation(self.adapter, spec, reduced=reduced,
-                            repeat=self._repeats < REPEATED_CASES)
+            ev = Evaluation(
+                self.adapter, spec, reduced=reduced, repeat=self._repeats < REPEATED_CASES
+            )
             self._repeats += 1
             self._evaluations[key] = ev
             if len(self._evaluations) > CACHE_SIZE:
@@ -204,16 +213,18 @@ class Checker:
         search = _Search(check, plan.budget)
         record = self._search(plan, search)
         self._record_search(record, plan, search)
-        return self.known.settle(self, record, (plan.strategy, plan.edges, plan.examples,
-                                                plan.budget))
+        return self.known.settle(
+            self, record, (plan.strategy, plan.edges, plan.examples, plan.budget)
+        )
 
     def _plan(self, check: str) -> _Plan | CheckRecord:
         """What the search of `check` draws, how many cases and for how long; or the record of
         a check decided without one (unsupported, training)."""
         supports = self.adapter.supports
         if check == "gradients" and supports.gradients == "none":
-            return CheckRecord(check, "unsupported",
-                               message="forward only: checked through finite differences")
+            return CheckRecord(
+                check, "unsupported", message="forward only: checked through finite differences"
+            )
         is_property = check in PROPERTY_TABLE or check == "training"
         if is_property and (why := unsupported_reason(check, supports, self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
@@ -227,14 +238,18 @@ class Checker:
         edges = edge_cases(supports, dtypes)
         # Finite differences call the forward ~18 times a case, properties several times:
         # they draw cheaper cases.
-        strategy = case_specs(supports, dtypes=dtypes,
-                              max_work=MAX_WORK // 4 if check == "finite-differences" else MAX_WORK)
+        strategy = case_specs(
+            supports,
+            dtypes=dtypes,
+            max_work=MAX_WORK // 4 if check == "finite-differences" else MAX_WORK,
+        )
         if is_property:
             examples = max(1, round(examples * PROPERTY_EXAMPLES_FRACTION))
             budget *= PROPERTY_BUDGET_FRACTION
             edges = property_edge_cases(check, edge_cases(supports, dtypes[:1]), dtypes)
             strategy = case_specs(supports, dtypes=dtypes, max_work=MAX_WORK // 4).map(
-                PROPERTY_TABLE[check].prepare)
+                PROPERTY_TABLE[check].prepare
+            )
             if PROPERTY_TABLE[check].draw is not None:
                 strategy = strategy.flatmap(PROPERTY_TABLE[check].draw)  # type: ignore[arg-type]  # not None: checked above
         return _Plan(check, is_property, examples, budget, edges, strategy)
@@ -256,8 +271,9 @@ class Checker:
                 search.unsupported += 1
                 assume(False)
                 return
-            if outcome.status != "pass" and self.known.explains(check, spec, outcome,
-                                                                self.adapter.name):
+            if outcome.status != "pass" and self.known.explains(
+                check, spec, outcome, self.adapter.name
+            ):
                 # A declared divergence: evidence for it, no failure, and a case of another
                 # kind drawn in its place.
                 assume(False)
@@ -283,11 +299,19 @@ class Checker:
         # The seed first: @seed turns the database off, and settings applied after it win.
         wrapped = seed(self.seed)(wrapped)
         wrapped = settings(
-            max_examples=plan.examples, deadline=None, derandomize=False, phases=phases,
-            database=None if self.database is None else KeyedDatabase(
-                self.database, f"{self.adapter.target or self.adapter.name}\0{check}"),
-            report_multiple_bugs=False, verbosity=Verbosity.quiet,
-            suppress_health_check=list(HealthCheck), print_blob=False,
+            max_examples=plan.examples,
+            deadline=None,
+            derandomize=False,
+            phases=phases,
+            database=None
+            if self.database is None
+            else KeyedDatabase(
+                self.database, f"{self.adapter.target or self.adapter.name}\0{check}"
+            ),
+            report_multiple_bugs=False,
+            verbosity=Verbosity.quiet,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
         )(wrapped)
 
         record = CheckRecord(check, "pass", kind="property" if plan.is_property else "reference")
@@ -309,8 +333,9 @@ class Checker:
             record.message = (
                 f"no case was compared: the implementation declined all {search.unsupported} "
                 f"cases drawn for this check before its time budget ({plan.budget:.2g}s) ran out"
-                if search.unsupported else
-                f"no case was compared within the time budget ({plan.budget:.2g}s)")
+                if search.unsupported
+                else f"no case was compared within the time budget ({plan.budget:.2g}s)"
+            )
         if record.status not in ("pass", "fail", "unsupported") + NOT_MAPPED:
             # An exception on one case is one finding: the search goes on drawing the rest, so
             # the feature cells show which features raise and which pass.
@@ -332,8 +357,9 @@ class Checker:
             if record.status == "pass":
                 record.message = outcome.message(self.adapter.name)
         if search.over_budget:
-            record.note = (f"time budget of {plan.budget:.2g}s reached after "
-                           f"{search.evaluated} cases")
+            record.note = (
+                f"time budget of {plan.budget:.2g}s reached after {search.evaluated} cases"
+            )
         for feature, (cases, failed) in search.features.items():
             agg = self.features.setdefault(feature, [0, 0])
             agg[0] += cases
@@ -362,9 +388,14 @@ class Checker:
                 self._record(search, spec, outcome)
 
         observer = settings(
-            max_examples=remaining, deadline=None, database=None, derandomize=False,
-            phases=[Phase.generate], verbosity=Verbosity.quiet,
-            suppress_health_check=list(HealthCheck), print_blob=False,
+            max_examples=remaining,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            phases=[Phase.generate],
+            verbosity=Verbosity.quiet,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
         )(seed(self.seed + 1)(given(strategy)(observe)))
         try:
             observer()
@@ -401,8 +432,11 @@ class Checker:
                 outcome = self.outcome(candidate, check)
             except Unsupported:
                 return False
-            return outcome.status == status and self.known.which(
-                check, candidate, status, outcome.message(self.adapter.name)) is None
+            return (
+                outcome.status == status
+                and self.known.which(check, candidate, status, outcome.message(self.adapter.name))
+                is None
+            )
 
         improved, tried = True, {spec}
         while improved and time.monotonic() < deadline:
@@ -434,12 +468,18 @@ class Checker:
         record.message = outcome.message(name)
         if is_misbehaviour(record.status):  # one line: implementation, call, config
             record.message += f" [case {spec.to_string()}]"
-        failing = [c.as_dict() for c in sorted(outcome.comparisons,
-                                               key=lambda c: (c.status is None, -c.ratio))
-                   if not c.passed][:8]
-        failure = Failure.of(spec, record.message,
-                             spec.reproduce(self.adapter.target or name, record.check),
-                             finding=failing[0] if failing else None, comparisons=failing)
+        failing = [
+            c.as_dict()
+            for c in sorted(outcome.comparisons, key=lambda c: (c.status is None, -c.ratio))
+            if not c.passed
+        ][:8]
+        failure = Failure.of(
+            spec,
+            record.message,
+            spec.reproduce(self.adapter.target or name, record.check),
+            finding=failing[0] if failing else None,
+            comparisons=failing,
+        )
         if record.status in ("wrong-shape", "wrong-dtype"):
             try:
                 failure.tensors = self._tensors(spec, record.check)
@@ -449,8 +489,9 @@ class Checker:
             failure.exception = outcome.error.as_dict()
         elif record.status in ("fail", "nondeterministic"):
             try:
-                failure.likely_cause = diagnose(self, spec, record.check, outcome) or \
-                    getattr(outcome, "likely_cause", None)
+                failure.likely_cause = diagnose(self, spec, record.check, outcome) or getattr(
+                    outcome, "likely_cause", None
+                )
             except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the failure
                 failure.diagnosis_error = f"{type(exc).__name__}: {exc}"
         record.failure = failure
@@ -484,21 +525,29 @@ class Checker:
         got = ev.gradients() if check in ("gradients", "finite-differences") else ev.forward()
         wanted = want.gradients if check in ("gradients", "finite-differences") else want.forward
         assert wanted is not None  # the reference runs with gradients
-        return {name: {"got": {"shape": list(np.shape(got[name])),
-                               "dtype": str(np.asarray(got[name]).dtype)} if name in got else None,
-                       "want": {"shape": list(w.shape), "dtype": spec.dtype}}
-                for name, w in wanted.items()}
+        return {
+            name: {
+                "got": {
+                    "shape": list(np.shape(got[name])),
+                    "dtype": str(np.asarray(got[name]).dtype),
+                }
+                if name in got
+                else None,
+                "want": {"shape": list(w.shape), "dtype": spec.dtype},
+            }
+            for name, w in wanted.items()
+        }
 
     def run_case(self, spec: CaseSpec, check: str) -> CheckRecord:
         """Evaluate exactly one case (``--case``): no search, no shrinking."""
         started = time.monotonic()
         is_property = check in PROPERTY_TABLE or check == "training"
-        record = CheckRecord(check, "pass", examples=1,
-                             kind="property" if is_property else "reference")
+        record = CheckRecord(
+            check, "pass", examples=1, kind="property" if is_property else "reference"
+        )
         if check == "gradients" and self.adapter.supports.gradients == "none":
             return CheckRecord(check, "unsupported", message="forward only")
-        if is_property and (why := unsupported_reason(check, self.adapter.supports,
-                                                      self.adapter)):
+        if is_property and (why := unsupported_reason(check, self.adapter.supports, self.adapter)):
             return CheckRecord(check, "unsupported", message=why, kind="property")
         if check == "training":
             return self.known.settle_record(self, run_training(self, spec), strict=False)
@@ -569,14 +618,23 @@ def check_implementation(
     started = time.monotonic()
     seed = random.randrange(2**32) if seed is None else seed
     record = ImplementationRecord(
-        name=adapter.name, target=getattr(adapter, "target", "") or adapter.name,
-        description=adapter.description, supports=adapter.supports.features(),
+        name=adapter.name,
+        target=getattr(adapter, "target", "") or adapter.name,
+        description=adapter.description,
+        supports=adapter.supports.features(),
         gradients=adapter.supports.gradients,
         variant=adapter.variant.description if adapter.variant else None,
         layout=adapter.layout.to_dict() if adapter.layout else None,
     )
-    checker = Checker(adapter, seed=seed, max_examples=max_examples, time_budget=time_budget,
-                      progress=progress, shrink=shrink, database=database)
+    checker = Checker(
+        adapter,
+        seed=seed,
+        max_examples=max_examples,
+        time_budget=time_budget,
+        progress=progress,
+        shrink=shrink,
+        database=database,
+    )
     for check in checks:
         if case is not None:
             record.checks.append(checker.run_case(case, check))
@@ -585,8 +643,11 @@ def check_implementation(
         if on_check is not None:
             on_check(record.checks[-1])
     record.features = {
-        name: {"supported": supported, "cases": checker.features.get(name, [0, 0])[0],
-               "failed": checker.features.get(name, [0, 0])[1]}
+        name: {
+            "supported": supported,
+            "cases": checker.features.get(name, [0, 0])[0],
+            "failed": checker.features.get(name, [0, 0])[1],
+        }
         for name, supported in adapter.supports.features().items()
     }
     record.duration_s = round(time.monotonic() - started, 3)

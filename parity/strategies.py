@@ -74,12 +74,20 @@ def _sometimes_wide(narrow: st.SearchStrategy[int], wide: bool) -> st.SearchStra
     if not wide:
         return narrow
     return st.integers(0, WIDE_ONE_IN - 1).flatmap(
-        lambda k: st.sampled_from(WIDE_SIZES) if k == WIDE_ONE_IN - 1 else narrow)
+        lambda k: st.sampled_from(WIDE_SIZES) if k == WIDE_ONE_IN - 1 else narrow
+    )
 
 
 @st.composite
-def lstm_configs(draw, supports: Supports = ALL, *, max_input: int = 40,
-                 max_hidden: int = 40, max_layers: int = 3, wide: bool = True) -> LSTMConfig:
+def lstm_configs(
+    draw,
+    supports: Supports = ALL,
+    *,
+    max_input: int = 40,
+    max_hidden: int = 40,
+    max_layers: int = 3,
+    wide: bool = True,
+) -> LSTMConfig:
     """`nn.LSTM` constructor arguments, within what `supports` declares; with `wide`, hidden and
     input sizes are now and then one of WIDE_SIZES, past `max_hidden` and `max_input`."""
     hidden = draw(_sometimes_wide(sizes(max_size=max_hidden), wide))
@@ -107,8 +115,12 @@ def initial_states() -> st.SearchStrategy[str]:
 
 def scales() -> st.SearchStrategy[tuple[float, float, float, float]]:
     """(weight, bias, input scale, input offset)."""
-    return st.tuples(st.sampled_from(WEIGHT_SCALES), st.sampled_from(BIAS_SCALES),
-                     st.sampled_from(INPUT_SCALES), st.sampled_from(INPUT_OFFSETS))
+    return st.tuples(
+        st.sampled_from(WEIGHT_SCALES),
+        st.sampled_from(BIAS_SCALES),
+        st.sampled_from(INPUT_SCALES),
+        st.sampled_from(INPUT_OFFSETS),
+    )
 
 
 def _width(config: LSTMConfig) -> int:
@@ -123,12 +135,16 @@ def _work(config: LSTMConfig, seq_len: int, batch: int | None) -> int:
 
 
 @st.composite
-def real_sizes(draw, supports: Supports = ALL, *,
-               max_work: int = MAX_WORK) -> tuple[LSTMConfig, int, int]:
+def real_sizes(
+    draw, supports: Supports = ALL, *, max_work: int = MAX_WORK
+) -> tuple[LSTMConfig, int, int]:
     """(config, seq_len, batch) of a real batch or a real sequence at small widths: one of
     REAL_BATCHES rows of a short sequence, or one of REAL_SEQUENCES steps of a small batch."""
-    config = draw(lstm_configs(supports, max_input=REAL_WIDTH, max_hidden=REAL_WIDTH,
-                               max_layers=2, wide=False))
+    config = draw(
+        lstm_configs(
+            supports, max_input=REAL_WIDTH, max_hidden=REAL_WIDTH, max_layers=2, wide=False
+        )
+    )
     directions_layers = config.num_layers * config.num_directions
     if draw(st.integers(0, LONG_ONE_IN - 1)) == LONG_ONE_IN - 1:
         seq_len = draw(st.sampled_from(REAL_SEQUENCES))
@@ -142,8 +158,14 @@ def real_sizes(draw, supports: Supports = ALL, *,
 
 
 @st.composite
-def case_specs(draw, supports: Supports = ALL, *, dtypes: tuple[str, ...] | None = None,
-               max_seq_len: int = 64, max_work: int = MAX_WORK) -> CaseSpec:
+def case_specs(
+    draw,
+    supports: Supports = ALL,
+    *,
+    dtypes: tuple[str, ...] | None = None,
+    max_seq_len: int = 64,
+    max_work: int = MAX_WORK,
+) -> CaseSpec:
     """One case: config, sequence length, batch, dtype, scales, initial state, seed; now and
     then (one in REAL_ONE_IN, `real_sizes`) a real batch or sequence at small widths."""
     if draw(st.integers(0, REAL_ONE_IN - 1)) == REAL_ONE_IN - 1:
@@ -159,13 +181,21 @@ def case_specs(draw, supports: Supports = ALL, *, dtypes: tuple[str, ...] | None
         if not unbatched:
             # Shrink the batch before the rest when the case would be slow to run.
             room = max(1, max_work // max(1, _work(config, seq_len, 1)))
-            batch = draw(st.one_of(st.integers(1, min(4, room)),
-                                   st.integers(1, max(1, min(40, room)))))
+            batch = draw(
+                st.one_of(st.integers(1, min(4, room)), st.integers(1, max(1, min(40, room))))
+            )
     dtype = draw(st.sampled_from(list(dtypes or supports.dtypes)))
     weight, bias, scale, offset = draw(scales())
     return CaseSpec(
-        config, seq_len, batch, dtype,
-        draw(initial_states()) if supports.initial_state else "none", weight, bias, scale, offset,
+        config,
+        seq_len,
+        batch,
+        dtype,
+        draw(initial_states()) if supports.initial_state else "none",
+        weight,
+        bias,
+        scale,
+        offset,
         seed=draw(st.integers(0, 2**32 - 1)),
     )
 

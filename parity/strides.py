@@ -39,12 +39,12 @@ def strided_views(spec, x: np.ndarray) -> list[tuple[str, torch.Tensor]]:
     """Non-contiguous tensors holding `x`'s values: (what it is, the view)."""
     views = []
     base = _tensor(np.swapaxes(x, 0, 1))
-    views.append(("a transposed view (the other of batch_first's layouts, transposed)",
-                  base.transpose(0, 1)))
+    views.append(
+        ("a transposed view (the other of batch_first's layouts, transposed)", base.transpose(0, 1))
+    )
     wide = torch.zeros(*x.shape[:-1], x.shape[-1] + 2, dtype=base.dtype)
     wide[..., 1:-1] = _tensor(x)
-    views.append(("a slice of wider features (x[..., 1:-1] of a larger tensor)",
-                  wide[..., 1:-1]))
+    views.append(("a slice of wider features (x[..., 1:-1] of a larger tensor)", wide[..., 1:-1]))
     if spec.batch is not None:
         axis = 0 if spec.config.batch_first else 1
         shape = list(x.shape)
@@ -52,8 +52,7 @@ def strided_views(spec, x: np.ndarray) -> list[tuple[str, torch.Tensor]]:
         big = torch.zeros(*shape, dtype=base.dtype)
         rows = (slice(None),) * axis + (slice(1, None, 2),)
         big[rows] = _tensor(x)
-        views.append(("every other row of a larger batch (a batch slice with stride 2)",
-                      big[rows]))
+        views.append(("every other row of a larger batch (a batch slice with stride 2)", big[rows]))
     return views
 
 
@@ -66,6 +65,7 @@ def _state_views(state) -> list[tuple[str, tuple, tuple]]:
         wide = torch.zeros(*a.shape[:-1], a.shape[-1] + 1, dtype=torch.as_tensor(a).dtype)
         wide[..., :-1] = _tensor(a)
         return wide[..., :-1]
+
     out.append(("h0 and c0 slices of wider tensors", (sliced(h0), sliced(c0)), (h0, c0)))
     if h0.ndim == 3 and h0.shape[1] >= 2:
         one = (h0[:, :1], c0[:, :1])
@@ -90,9 +90,13 @@ def run_strides(ev: Evaluation):
         def call():
             with torch.no_grad():
                 return built.run_module(params, input, hx)
+
         result = ev.call("forward", call)
-        return result if keep else {n: t.detach().numpy().copy()
-                                    for n, t in zip(FORWARD_NAMES, result)}
+        return (
+            result
+            if keep
+            else {n: t.detach().numpy().copy() for n, t in zip(FORWARD_NAMES, result)}
+        )
 
     try:
         plain = ev.forward()
@@ -103,8 +107,7 @@ def run_strides(ev: Evaluation):
                 col.add(f"input as {what} vs contiguous", name, got[name], plain[name])
         if state is not None:
             for what, views, contiguous in _state_views(state):
-                want = plain if contiguous[0] is state[0] else run_forward(ev, built, x,
-                                                                           contiguous)
+                want = plain if contiguous[0] is state[0] else run_forward(ev, built, x, contiguous)
                 got = run(_tensor(x), views)
                 for name in FORWARD_NAMES:
                     col.add(f"{what} vs contiguous", name, got[name], want[name])
@@ -112,30 +115,40 @@ def run_strides(ev: Evaluation):
         given = {"input": _tensor(x)}
         if hx is not None:
             given["h0"], given["c0"] = (t.clone() for t in hx)
-        first = run(given["input"], None if hx is None else (given["h0"], given["c0"]),
-                    keep=True)
+        first = run(given["input"], None if hx is None else (given["h0"], given["c0"]), keep=True)
         kept = {n: t.detach().clone() for n, t in zip(FORWARD_NAMES, first)}
         kept_given = {n: t.clone() for n, t in given.items()}
         run(_tensor(-2.0 * x + 1.0), None if hx is None else tuple(-t for t in hx))
         for name, t in zip(FORWARD_NAMES, first):
             same = torch.equal(t.detach(), kept[name]) or bool(
-                torch.isnan(kept[name]).any() and torch.equal(t.isnan(), kept[name].isnan()))
-            col.add_problem("the first call's results after a second call", name,
-                            f"{name} returned by one call changed when the module was called "
-                            f"again on other data: it aliases a buffer the module reuses",
-                            passed=same)
+                torch.isnan(kept[name]).any() and torch.equal(t.isnan(), kept[name].isnan())
+            )
+            col.add_problem(
+                "the first call's results after a second call",
+                name,
+                f"{name} returned by one call changed when the module was called "
+                f"again on other data: it aliases a buffer the module reuses",
+                passed=same,
+            )
         for name, t in given.items():
-            col.add_problem("what the first call was given, after a second call", name,
-                            f"the {name} tensor given to one call changed when the module was "
-                            f"called again: the module writes into it later", passed=torch.equal(
-                                t, kept_given[name]))
+            col.add_problem(
+                "what the first call was given, after a second call",
+                name,
+                f"the {name} tensor given to one call changed when the module was "
+                f"called again: the module writes into it later",
+                passed=torch.equal(t, kept_given[name]),
+            )
     except ImplementationError as exc:
         return PropertyOutcome("strides", False, error=exc)
     if any(not c.passed and c.problem for c in col.comparisons):
-        return col.outcome("tensors kept across calls: the module returns a buffer it writes "
-                           "into again on the next call, or writes into what it was given "
-                           "after the call returned")
-    return col.outcome("strides ignored: a view (transposed, sliced, expanded) gives another "
-                       "answer than a contiguous copy of the same values; the implementation "
-                       "reads storage as if it were contiguous (call .contiguous(), or honour "
-                       "the strides)")
+        return col.outcome(
+            "tensors kept across calls: the module returns a buffer it writes "
+            "into again on the next call, or writes into what it was given "
+            "after the call returned"
+        )
+    return col.outcome(
+        "strides ignored: a view (transposed, sliced, expanded) gives another "
+        "answer than a contiguous copy of the same values; the implementation "
+        "reads storage as if it were contiguous (call .contiguous(), or honour "
+        "the strides)"
+    )

@@ -91,8 +91,7 @@ def _noise(dtype: str, spread: Spread) -> float:
 def tolerance(dtype: str, want: np.ndarray, spread: Spread, unit: float) -> float:
     """The absolute tolerance for one tensor of one case (see the module docstring)."""
     scale = float(np.max(np.abs(want))) if want.size else 0.0
-    return max(RTOL_FLOOR[dtype] * scale, _noise(dtype, spread), spread.direct) \
-        + ATOL[dtype] * unit
+    return max(RTOL_FLOOR[dtype] * scale, _noise(dtype, spread), spread.direct) + ATOL[dtype] * unit
 
 
 def floor(dtype: str, want: np.ndarray, unit: float) -> float:
@@ -127,5 +126,8 @@ def gradient_unit(wants, cotangents) -> float:
     reference's), or the cotangents where every gradient is small (all gates saturated): a
     gate value off by one ulp absolute (sigmoid through tanh) moves gradients by about an ulp
     of the cotangents, not of the gradients."""
-    return max([float(np.max(np.abs(w))) for w in wants if np.size(w)]
-               + [float(np.max(np.abs(g))) for g in cotangents if np.size(g)], default=1.0)
+    return max(
+        [float(np.max(np.abs(w))) for w in wants if np.size(w)]
+        + [float(np.max(np.abs(g))) for g in cotangents if np.size(g)],
+        default=1.0,
+    )

@@ -26,8 +26,15 @@ import torch
 from torch.func import functional_call
 
 from .adapter import Adapter, Cotangents, LSTMConfig, State, parameter_shapes
-from .misbehaviour import (ChangesGlobalState, MutatesInput, WrongParameters, WrongShape,
-                           WrongStructure, changed, snapshot)
+from .misbehaviour import (
+    ChangesGlobalState,
+    MutatesInput,
+    WrongParameters,
+    WrongShape,
+    WrongStructure,
+    changed,
+    snapshot,
+)
 
 __all__ = ["TorchAdapter", "TORCH_DTYPES"]
 
@@ -51,8 +58,9 @@ def unpack_result(result):
         got = type(result).__name__
         if isinstance(result, (tuple, list)):
             got = f"a {got} of {len(result)}"
-        raise WrongStructure(f"returned {got}; expected (output, (h_n, c_n)) like nn.LSTM") \
-            from None
+        raise WrongStructure(
+            f"returned {got}; expected (output, (h_n, c_n)) like nn.LSTM"
+        ) from None
     return output, h_n, c_n
 
 
@@ -126,13 +134,15 @@ class _BuiltTorchModule:
         leaves = {n: _leaf(a, True) for n, a in self.params.items()}
         with torch.enable_grad():
             mapped = self.adapter.module_parameters(self.config, leaves)
-        problems = parameter_mismatches(self.module, mapped, leaves, self.config,
-                                        self.adapter.uncovered)
+        problems = parameter_mismatches(
+            self.module, mapped, leaves, self.config, self.adapter.uncovered
+        )
         if problems:
             more = f" ({len(problems) - 3} more)" if len(problems) > 3 else ""
             raise WrongParameters(
                 f"module_parameters does not fit the module made for this config: "
-                f"{'; '.join(problems[:3])}{more}")
+                f"{'; '.join(problems[:3])}{more}"
+            )
 
     def run_module(self, params, input, state):
         """The module on `params` (canonical names, torch tensors), `input` and `state`, as
@@ -174,13 +184,12 @@ class _BuiltTorchModule:
                 raise ChangesGlobalState(
                     "the implementation switched torch's grad mode off "
                     "(torch.set_grad_enabled(False)) in its forward, so no gradient reaches "
-                    "its parameters (the harness restored it)")
+                    "its parameters (the harness restored it)"
+                )
             loss = 0
             for what, g, t in zip(("output", "h_n", "c_n"), cotangents, (output, h_n, c_n)):
                 if tuple(t.shape) != g.shape:
-                    raise WrongShape(
-                        f"{what} has shape {tuple(t.shape)}; nn.LSTM gives {g.shape}"
-                    )
+                    raise WrongShape(f"{what} has shape {tuple(t.shape)}; nn.LSTM gives {g.shape}")
                 loss = loss + (torch.as_tensor(g, dtype=t.dtype) * t).sum()
             # loss is a tensor once a cotangent is added (int 0 with none: torch raises, as ever)
             grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)  # type: ignore[call-overload]
@@ -209,14 +218,17 @@ def _sources(tensor: torch.Tensor, leaves: Mapping[str, torch.Tensor]) -> list[s
         return []
     names = list(leaves)
     with torch.enable_grad():
-        grads = torch.autograd.grad(tensor.sum(), [leaves[n] for n in names],
-                                    allow_unused=True)
+        grads = torch.autograd.grad(tensor.sum(), [leaves[n] for n in names], allow_unused=True)
     return [n for n, g in zip(names, grads) if g is not None]
 
 
-def parameter_mismatches(module: torch.nn.Module, mapped: Mapping[str, torch.Tensor],
-                         leaves: Mapping[str, torch.Tensor], config: LSTMConfig,
-                         uncovered: tuple[str, ...] = ()) -> list[str]:
+def parameter_mismatches(
+    module: torch.nn.Module,
+    mapped: Mapping[str, torch.Tensor],
+    leaves: Mapping[str, torch.Tensor],
+    config: LSTMConfig,
+    uncovered: tuple[str, ...] = (),
+) -> list[str]:
     """What does not fit between `mapped` (``module_parameters``' result) and `module`'s own
     parameters and buffers, one sentence each, saying which side can be wrong."""
     own = dict(module.named_parameters())
@@ -232,44 +244,60 @@ def parameter_mismatches(module: torch.nn.Module, mapped: Mapping[str, torch.Ten
             close = difflib.get_close_matches(key, free, n=1, cutoff=0.8)
             if close:
                 named_near.add(close[0])  # said once: not again as a parameter not given
-                problems.append(f"it gives `{key}`, which the module does not have: "
-                                f"`{close[0]}` is the nearest name the module has (most likely "
-                                f"a misspelling in module_parameters)")
+                problems.append(
+                    f"it gives `{key}`, which the module does not have: "
+                    f"`{close[0]}` is the nearest name the module has (most likely "
+                    f"a misspelling in module_parameters)"
+                )
             else:
                 names = ", ".join(list(own)[:6]) + (" ..." if len(own) > 6 else "")
-                problems.append(f"it gives `{key}`, which the module does not have (a key "
-                                f"module_parameters names wrong, or a part the module does "
-                                f"not build for this config; its parameters: {names})")
+                problems.append(
+                    f"it gives `{key}`, which the module does not have (a key "
+                    f"module_parameters names wrong, or a part the module does "
+                    f"not build for this config; its parameters: {names})"
+                )
             continue
         if not isinstance(value, torch.Tensor):
             problems.append(f"it gives `{key}` as a {type(value).__name__}, not a tensor")
             continue
         if tuple(value.shape) != tuple(target.shape):
             sources = _sources(value, leaves)
-            src = ", ".join(f"`{n}` {canonical.get(n, tuple(leaves[n].shape))}"
-                            for n in sources) or "no canonical parameter"
-            text = (f"the module builds `{key}` as {tuple(target.shape)}; module_parameters "
-                    f"maps nn.LSTM's {src} to {tuple(value.shape)}")
+            src = (
+                ", ".join(f"`{n}` {canonical.get(n, tuple(leaves[n].shape))}" for n in sources)
+                or "no canonical parameter"
+            )
+            text = (
+                f"the module builds `{key}` as {tuple(target.shape)}; module_parameters "
+                f"maps nn.LSTM's {src} to {tuple(value.shape)}"
+            )
             if len(sources) == 1 and tuple(value.shape) == tuple(leaves[sources[0]].shape):
-                text += (" unchanged, so the module is built with another shape than "
-                         "nn.LSTM's for the same config (a finding about the implementation, "
-                         f"if `{sources[0]}` is the right parameter for `{key}`)")
+                text += (
+                    " unchanged, so the module is built with another shape than "
+                    "nn.LSTM's for the same config (a finding about the implementation, "
+                    f"if `{sources[0]}` is the right parameter for `{key}`)"
+                )
             elif value.numel() == target.numel():
-                text += (" (as many elements: a transpose or reshape module_parameters "
-                         "leaves out or adds, or a module built transposed)")
+                text += (
+                    " (as many elements: a transpose or reshape module_parameters "
+                    "leaves out or adds, or a module built transposed)"
+                )
             else:
                 text += " (the module, or module_parameters' mapping, is wrong)"
             problems.append(text)
             continue
         if value.dtype != target.dtype:
-            problems.append(f"the module holds `{key}` as {target.dtype}; the case's parameters "
-                            f"are {value.dtype} (the module is not made in the dtype "
-                            f"make_module was asked for)")
+            problems.append(
+                f"the module holds `{key}` as {target.dtype}; the case's parameters "
+                f"are {value.dtype} (the module is not made in the dtype "
+                f"make_module was asked for)"
+            )
     for name, p in own.items():
         if name in mapped or name in named_near:
             continue
         if not any(fnmatch.fnmatchcase(name, pattern) for pattern in uncovered):
-            problems.append(f"the module's parameter `{name}` {tuple(p.shape)} is not given by "
-                            f"module_parameters, so it would keep the module's own initial "
-                            f"values (map it, or list it in the adapter's `uncovered`)")
+            problems.append(
+                f"the module's parameter `{name}` {tuple(p.shape)} is not given by "
+                f"module_parameters, so it would keep the module's own initial "
+                f"values (map it, or list it in the adapter's `uncovered`)"
+            )
     return problems

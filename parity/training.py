@@ -79,8 +79,8 @@ class _Optimizer:
                 continue
             self.m[n] = b1 * self.m.get(n, 0.0) + (1 - b1) * g
             self.v[n] = b2 * self.v.get(n, 0.0) + (1 - b2) * g * g
-            m_hat = self.m[n] / (1 - b1 ** self.t)
-            v_hat = self.v[n] / (1 - b2 ** self.t)
+            m_hat = self.m[n] / (1 - b1**self.t)
+            v_hat = self.v[n] / (1 - b2**self.t)
             params[n] = params[n] - self.lr * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
 
 
@@ -88,8 +88,17 @@ class _Optimizer:
 LSTMStep = Callable[[dict, np.ndarray, Callable], tuple[np.ndarray, dict]]
 
 
-def _train(step: LSTMStep, params: dict, trained: list[str], head: dict, x, y, kind: str,
-           lr: float, rng: np.random.Generator | None = None):
+def _train(
+    step: LSTMStep,
+    params: dict,
+    trained: list[str],
+    head: dict,
+    x,
+    y,
+    kind: str,
+    lr: float,
+    rng: np.random.Generator | None = None,
+):
     """Train; return the loss per step and the final LSTM parameters. `rng`: perturb every
     step's output and gradients by the noise a correct float64 implementation may add."""
     lstm = dict(params)
@@ -104,20 +113,28 @@ def _train(step: LSTMStep, params: dict, trained: list[str], head: dict, x, y, k
                 output = output + _noise(rng, output)
             flat = output.reshape(-1, output.shape[-1])
             err = (flat @ w.T + b) - y.reshape(-1, 1)
-            seen["loss"] = float(np.mean(err ** 2))
+            seen["loss"] = float(np.mean(err**2))
             d_pred = 2.0 * err / err.size
             seen["head.weight"], seen["head.bias"] = d_pred.T @ flat, d_pred.sum(0)
             return (d_pred @ w).reshape(output.shape)
+
         _, grads = step(lstm, x, cotangent)
         if rng is not None:
             grads = {n: g + _noise(rng, g) for n, g in grads.items()}
         missing = [n for n in trained if n not in grads]
         if missing:
-            raise ImplementationError("gradients", KeyError(
-                f"no gradient for {', '.join(missing)}"))
+            raise ImplementationError(
+                "gradients", KeyError(f"no gradient for {', '.join(missing)}")
+            )
         losses.append(seen["loss"])
-        opt.step(weights, {**{n: grads[n] for n in trained},
-                           "head.weight": seen["head.weight"], "head.bias": seen["head.bias"]})
+        opt.step(
+            weights,
+            {
+                **{n: grads[n] for n in trained},
+                "head.weight": seen["head.weight"],
+                "head.bias": seen["head.bias"],
+            },
+        )
         lstm.update({n: weights[n] for n in trained})
     return losses, lstm
 
@@ -140,6 +157,7 @@ def _reference_step(config):
         g = cotangent(output.detach().numpy())
         output.backward(torch.as_tensor(g))
         return output.detach().numpy(), {n: p.grad.numpy().copy() for n, p in named.items()}
+
     return step
 
 
@@ -153,12 +171,18 @@ def _implementation_step(ev: Evaluation, spec: CaseSpec, fixed: dict):
         built = ev.build(given, spec.config, "float64")
         output = ev.forward_of(built, x, None)["output"]
         if np.shape(output) != spec.output_shape:  # the head below needs nn.LSTM's shape
-            raise ImplementationError("forward", WrongShape(
-                f"output has shape {np.shape(output)}; nn.LSTM gives {spec.output_shape}"))
+            raise ImplementationError(
+                "forward",
+                WrongShape(
+                    f"output has shape {np.shape(output)}; nn.LSTM gives {spec.output_shape}"
+                ),
+            )
         g = cotangent(np.asarray(output, np.float64))
-        grads = ev.gradients_of(built, x, None, (g, np.zeros(h_shape), np.zeros(c_shape)),
-                                given={"input": x, **given})
+        grads = ev.gradients_of(
+            built, x, None, (g, np.zeros(h_shape), np.zeros(c_shape)), given={"input": x, **given}
+        )
         return output, {n: np.asarray(v, np.float64) for n, v in grads.items()}
+
     return step
 
 
@@ -174,21 +198,29 @@ class _Run:
     final_weight_tolerance: float
 
     def as_dict(self) -> dict:
-        return {"optimizer": self.optimizer, "learning_rate": self.lr, "steps": STEPS,
-                "reference_loss": self.reference, "implementation_loss": self.implementation,
-                "loss_tolerance": self.tolerance, "first_divergence": self.first_divergence,
-                "final_weight_error": self.final_weight_error,
-                "final_weight_tolerance": self.final_weight_tolerance}
+        return {
+            "optimizer": self.optimizer,
+            "learning_rate": self.lr,
+            "steps": STEPS,
+            "reference_loss": self.reference,
+            "implementation_loss": self.implementation,
+            "loss_tolerance": self.tolerance,
+            "first_divergence": self.first_divergence,
+            "final_weight_error": self.final_weight_error,
+            "final_weight_tolerance": self.final_weight_tolerance,
+        }
 
     @property
     def passed(self) -> bool:
-        return self.first_divergence is None and \
-            self.final_weight_error <= self.final_weight_tolerance
+        return (
+            self.first_divergence is None and self.final_weight_error <= self.final_weight_tolerance
+        )
 
 
 def _max_difference(a: Mapping, b: Mapping, names) -> float:
-    return max((float(np.max(np.abs(np.asarray(a[n]) - b[n]))) for n in names if b[n].size),
-               default=0.0)
+    return max(
+        (float(np.max(np.abs(np.asarray(a[n]) - b[n]))) for n in names if b[n].size), default=0.0
+    )
 
 
 # The reference's training runs depend on the case only, not on the implementation: computed
@@ -211,8 +243,17 @@ def _reference_training(spec, params, trained, head, x, y, kind, lr):
         want, want_w = _train(reference, params, trained, head, x, y, kind, lr)
         spread, weight_spread = np.zeros(STEPS), 0.0
         for k in range(PERTURBED_RUNS):
-            noisy, noisy_w = _train(reference, params, trained, head, x, y, kind, lr,
-                                    np.random.default_rng([spec.seed, 11, k]))
+            noisy, noisy_w = _train(
+                reference,
+                params,
+                trained,
+                head,
+                x,
+                y,
+                kind,
+                lr,
+                np.random.default_rng([spec.seed, 11, k]),
+            )
             spread = np.maximum(spread, np.abs(np.asarray(noisy) - want))
             weight_spread = max(weight_spread, _max_difference(noisy_w, want_w, trained))
         _REFERENCE_RUNS[key] = (want, want_w, spread, weight_spread)
@@ -235,17 +276,27 @@ def train_both(ev: Evaluation) -> list[_Run]:
     runs = []
     for kind, lr in OPTIMIZERS:
         want, want_w, spread, weight_spread = _reference_training(
-            spec, reference_params, trained, head, x, y, kind, lr)
+            spec, reference_params, trained, head, x, y, kind, lr
+        )
         got, got_w = _train(implementation, params, trained, head, x, y, kind, lr)
         tol = SAFETY * np.maximum.accumulate(spread) + ATOL["float64"] * np.maximum(
-            1.0, np.abs(want))
+            1.0, np.abs(want)
+        )
         diff = np.abs(np.asarray(got) - want)
         bad = np.flatnonzero(~(diff <= tol))  # NaN diverges
         scale = max(float(np.max(np.abs(want_w[n]))) for n in trained)
-        runs.append(_Run(kind, lr, want, got, tol.tolist(),
-                         int(bad[0]) if bad.size else None,
-                         _max_difference(got_w, want_w, trained),
-                         SAFETY * weight_spread + ATOL["float64"] * scale))
+        runs.append(
+            _Run(
+                kind,
+                lr,
+                want,
+                got,
+                tol.tolist(),
+                int(bad[0]) if bad.size else None,
+                _max_difference(got_w, want_w, trained),
+                SAFETY * weight_spread + ATOL["float64"] * scale,
+            )
+        )
     return runs
 
 
@@ -277,45 +328,63 @@ def run_training(checker: Evaluator, spec: CaseSpec | None = None) -> CheckRecor
         if r.first_divergence is not None:
             s = r.first_divergence
             finding: dict[str, Any]
-            finding = {"tensor": "loss", "where": {"optimizer": r.optimizer, "step": s},
-                       "got": r.implementation[s], "want": r.reference[s],
-                       "max_abs_error": abs(r.implementation[s] - r.reference[s]),
-                       "tolerance": r.tolerance[s]}
+            finding = {
+                "tensor": "loss",
+                "where": {"optimizer": r.optimizer, "step": s},
+                "got": r.implementation[s],
+                "want": r.reference[s],
+                "max_abs_error": abs(r.implementation[s] - r.reference[s]),
+                "tolerance": r.tolerance[s],
+            }
             record.message = (
                 f"training ({r.optimizer}): the loss curves part at step {s} of {STEPS}: "
                 f"{r.implementation[s]:.6g} vs nn.LSTM's {r.reference[s]:.6g} (|difference| "
                 f"{finding['max_abs_error']:.3g}, tolerance {r.tolerance[s]:.3g} from nn.LSTM "
                 f"runs perturbed at float64's rounding); final loss {r.implementation[-1]:.4g} "
-                f"vs {r.reference[-1]:.4g}")
+                f"vs {r.reference[-1]:.4g}"
+            )
         else:
-            finding = {"tensor": "final weights", "where": {"optimizer": r.optimizer},
-                       "max_abs_error": r.final_weight_error,
-                       "tolerance": r.final_weight_tolerance}
-            record.message = (f"training ({r.optimizer}): final weights differ by "
-                              f"{r.final_weight_error:.3g} (tolerance "
-                              f"{r.final_weight_tolerance:.3g}) though the losses agree")
+            finding = {
+                "tensor": "final weights",
+                "where": {"optimizer": r.optimizer},
+                "max_abs_error": r.final_weight_error,
+                "tolerance": r.final_weight_tolerance,
+            }
+            record.message = (
+                f"training ({r.optimizer}): final weights differ by "
+                f"{r.final_weight_error:.3g} (tolerance "
+                f"{r.final_weight_tolerance:.3g}) though the losses agree"
+            )
         finding["ratio"] = finding["max_abs_error"] / max(finding["tolerance"], 1e-300)
         record.failure = _failure(checker, spec, record.message, finding)
     else:
         record.message = "; ".join(
             f"{r.optimizer}: final loss {r.implementation[-1]:.4g} (nn.LSTM {r.reference[-1]:.4g})"
             f", weights within {r.final_weight_error:.2g} (tolerance "
-            f"{r.final_weight_tolerance:.2g})" for r in runs)
-        record.worst = {"tensor": "final weights", "where": {"optimizer": worst.optimizer},
-                        "max_abs_error": worst.final_weight_error,
-                        "tolerance": worst.final_weight_tolerance,
-                        "ratio": worst.final_weight_error / max(worst.final_weight_tolerance,
-                                                                1e-300),
-                        "case_id": spec.to_string()}
+            f"{r.final_weight_tolerance:.2g})"
+            for r in runs
+        )
+        record.worst = {
+            "tensor": "final weights",
+            "where": {"optimizer": worst.optimizer},
+            "max_abs_error": worst.final_weight_error,
+            "tolerance": worst.final_weight_tolerance,
+            "ratio": worst.final_weight_error / max(worst.final_weight_tolerance, 1e-300),
+            "case_id": spec.to_string(),
+        }
     record.duration_s = round(time.monotonic() - started, 3)
     return record
 
 
 def _failure(checker: Evaluator, spec: CaseSpec, message: str, finding: dict | None) -> Failure:
-    return Failure.of(spec, message,
-                      spec.reproduce(checker.adapter.target or checker.adapter.name, "training"),
-                      finding=finding, comparisons=[finding] if finding else [],
-                      likely_cause=_training_cause(finding))
+    return Failure.of(
+        spec,
+        message,
+        spec.reproduce(checker.adapter.target or checker.adapter.name, "training"),
+        finding=finding,
+        comparisons=[finding] if finding else [],
+        likely_cause=_training_cause(finding),
+    )
 
 
 def _training_cause(finding: dict | None) -> str | None:
@@ -323,7 +392,11 @@ def _training_cause(finding: dict | None) -> str | None:
     if finding is None:
         return None
     if finding["tensor"] == "loss" and finding["where"].get("step") == 0:
-        return ("forward: the loss differs before the first update, so the forward differs "
-                "(see output, h_n, c_n); the gradients have not been used yet")
-    return ("a gradient the backward pass gets wrong (a term dropped or detached), which a "
-            "single gradient check at one point can miss")
+        return (
+            "forward: the loss differs before the first update, so the forward differs "
+            "(see output, h_n, c_n); the gradients have not been used yet"
+        )
+    return (
+        "a gradient the backward pass gets wrong (a term dropped or detached), which a "
+        "single gradient check at one point can miss"
+    )

@@ -32,8 +32,13 @@ from typing import Sequence
 
 import numpy as np
 
-from parity_implementations.numpy_nested import (ARTICLE_ACTIVATIONS, ARTICLE_WIDTHS, NETWORKS,
-                                                 NestedLSTM, network_sizes)
+from parity_implementations.numpy_nested import (
+    ARTICLE_ACTIVATIONS,
+    ARTICLE_WIDTHS,
+    NETWORKS,
+    NestedLSTM,
+    network_sizes,
+)
 
 __all__ = [
     "ARTICLE_X",
@@ -54,9 +59,11 @@ __all__ = [
 ]
 
 FORMAT = "parity-audit/1"
-SUBJECT = ("seed 000 (\"An intuitive guide to LSTMs\"): the hand-derived per-step training "
-           "gradients of its nested-network LSTM against the true gradient (BPTT) of the same "
-           "loss, sum over steps of (y_t - h_t)^2")
+SUBJECT = (
+    'seed 000 ("An intuitive guide to LSTMs"): the hand-derived per-step training '
+    "gradients of its nested-network LSTM against the true gradient (BPTT) of the same "
+    "loss, sum over steps of (y_t - h_t)^2"
+)
 
 # "Step 8 | Run the program": X = np.array([[0,1,1],[1,1,0],[1,0,1]]), y = np.array([0,1,1]),
 # network = [[3,5,sigmoid,'RNN'],[5,5,sigmoid,'Dense'],[5,1,sigmoid,'Dense']],
@@ -159,8 +166,10 @@ def network_train(weights, activations, As, Zs, input_data, extended_gradient):
         pre_req = np.reshape(pre_req, (pre_req.shape[0], 1))
         pre_req = np.dot(a_1, pre_req.T)
         if pre_req.shape != weights[z].shape:
-            raise ValueError(f"the article's rule gives layer {z} a {pre_req.shape} update for a "
-                             f"{weights[z].shape} weight (it needs equal hidden widths)")
+            raise ValueError(
+                f"the article's rule gives layer {z} a {pre_req.shape} update for a "
+                f"{weights[z].shape} weight (it needs equal hidden widths)"
+            )
         g_wm[z] = pre_req
     return g_wm
 
@@ -176,8 +185,11 @@ def article_step(weights, activations, x_t, h_prev, colposs):
     plus = tanh(rnn_As[-1]) + memo  # cell_state: plus_gate(yhat_plus, memo)
     colposs = plus
     pred = tanh(plus) * select  # multiply_gate(yhat_mult, select)
-    caches = {"forget": (forget_As, forget_Zs), "select": (select_As, select_Zs),
-              "candidate": (rnn_As, rnn_Zs)}
+    caches = {
+        "forget": (forget_As, forget_Zs),
+        "select": (select_As, select_Zs),
+        "candidate": (rnn_As, rnn_Zs),
+    }
     return pred, colposs, select, input_data, caches
 
 
@@ -209,8 +221,10 @@ def article_updates(weights, activations, y_t, pred, colposs, select, input_data
     gpred_rnn = select * sigmoid_p(colposs)
     gloss_rnn = gloss_pred * gpred_rnn
     extended = {"candidate": gloss_rnn, "forget": gloss_forget, "select": gloss_select}
-    return {net: network_train(weights[net], activations, *caches[net], input_data,
-                               extended[net]) for net in NETWORKS}
+    return {
+        net: network_train(weights[net], activations, *caches[net], input_data, extended[net])
+        for net in NETWORKS
+    }
 
 
 def _functions(activations):
@@ -226,8 +240,9 @@ def article_estimate(weights, X, y, activations=ARTICLE_ACTIVATIONS) -> dict:
     total = {net: [np.zeros_like(w) for w in weights[net]] for net in NETWORKS}
     for x_t, y_t in zip(X, y):
         pred, colposs, select, input_data, caches = article_step(weights, acts, x_t, h, colposs)
-        for net, g_wm in article_updates(weights, acts, y_t, pred, colposs, select, input_data,
-                                         caches).items():
+        for net, g_wm in article_updates(
+            weights, acts, y_t, pred, colposs, select, input_data, caches
+        ).items():
             for k, g in enumerate(g_wm):
                 total[net][k] -= g
         h = pred
@@ -248,8 +263,9 @@ def sequence_loss(weights, X, y, activations=ARTICLE_ACTIVATIONS) -> float:
     return float(np.sum((y - out[:, 0]) ** 2))
 
 
-def true_gradient(weights, X, y, activations=ARTICLE_ACTIVATIONS, *,
-                  through_time: bool = True) -> dict:
+def true_gradient(
+    weights, X, y, activations=ARTICLE_ACTIVATIONS, *, through_time: bool = True
+) -> dict:
     """dL/dW by back-propagation through time (or, `through_time` False, the exact per-step
     gradients with h_{t-1} and c_{t-1} held constant: truncated as the rule is)."""
     lstm = _lstm(weights, X, activations)
@@ -284,20 +300,38 @@ def compare(estimate: dict, true: dict) -> dict:
     return out
 
 
-def random_case(rng: np.random.Generator, seq_len: int, *, input_size: int = 3,
-                hidden_size: int = 1, widths: Sequence[int] = ARTICLE_WIDTHS):
+def random_case(
+    rng: np.random.Generator,
+    seq_len: int,
+    *,
+    input_size: int = 3,
+    hidden_size: int = 1,
+    widths: Sequence[int] = ARTICLE_WIDTHS,
+):
     """The article's network with its init (``np.random.randn``), binary inputs and targets
     as in its toy problem."""
-    weights = {net: [rng.standard_normal(shape) for shape in
-                     network_sizes(input_size, hidden_size, widths)] for net in NETWORKS}
+    weights = {
+        net: [
+            rng.standard_normal(shape) for shape in network_sizes(input_size, hidden_size, widths)
+        ]
+        for net in NETWORKS
+    }
     X = rng.integers(0, 2, (seq_len, input_size)).astype(np.float64)
     y = rng.integers(0, 2, (seq_len, hidden_size)).astype(np.float64)
     return weights, X, y
 
 
-def train(weights0, X, y, how: str, *, epochs: int = ARTICLE_EPOCHS,
-          learning_rate: float = ARTICLE_LEARNING_RATE, record_every: int = RECORD_EVERY,
-          activations=ARTICLE_ACTIVATIONS) -> tuple[list[int], list[float]]:
+def train(
+    weights0,
+    X,
+    y,
+    how: str,
+    *,
+    epochs: int = ARTICLE_EPOCHS,
+    learning_rate: float = ARTICLE_LEARNING_RATE,
+    record_every: int = RECORD_EVERY,
+    activations=ARTICLE_ACTIVATIONS,
+) -> tuple[list[int], list[float]]:
     """Train from `weights0`; the loss (`sequence_loss`) before training and every
     `record_every` epochs. `how`:
 
@@ -317,10 +351,12 @@ def train(weights0, X, y, how: str, *, epochs: int = ARTICLE_EPOCHS,
         if how == "article_rule":
             h = np.zeros(hidden)
             for x_t, y_t in zip(X, y):
-                pred, colposs, select, input_data, caches = article_step(weights, acts, x_t, h,
-                                                                         colposs)
-                updates = article_updates(weights, acts, y_t, pred, colposs, select,
-                                          input_data, caches)
+                pred, colposs, select, input_data, caches = article_step(
+                    weights, acts, x_t, h, colposs
+                )
+                updates = article_updates(
+                    weights, acts, y_t, pred, colposs, select, input_data, caches
+                )
                 for net, g_wm in updates.items():
                     for k, g in enumerate(g_wm):
                         weights[net][k] += g * learning_rate
@@ -331,8 +367,10 @@ def train(weights0, X, y, how: str, *, epochs: int = ARTICLE_EPOCHS,
             elif how == "article_rule_full_sequence":
                 grads = article_estimate(weights, X, y, activations)
             else:
-                raise ValueError(f"how={how!r}: must be article_rule, "
-                                 "article_rule_full_sequence or true_gradient")
+                raise ValueError(
+                    f"how={how!r}: must be article_rule, "
+                    "article_rule_full_sequence or true_gradient"
+                )
             for net in NETWORKS:
                 for k, g in enumerate(grads[net]):
                     weights[net][k] -= learning_rate * g
@@ -352,8 +390,13 @@ def _summary(cases: list[dict], groups: list[str], key: str) -> dict:
 
 
 def _overall(cases, seq_len, key, groups=None) -> float:
-    values = [r[key] for r in cases if r["seq_len"] == seq_len and r[key] is not None
-              and (groups is None or r["group"] in groups)]
+    values = [
+        r[key]
+        for r in cases
+        if r["seq_len"] == seq_len
+        and r[key] is not None
+        and (groups is None or r["group"] in groups)
+    ]
     return median(values) if values else float("nan")
 
 
@@ -383,65 +426,95 @@ def conclusion(result: dict) -> str:
     by_layer = {k: [f"{net}.{k}.weight" for net in NETWORKS] for k in range(depth)}
     worst_error = min(_overall(cases, L, "relative_error") for L in lengths)
     best_cosine = max(_overall(cases, L, "cosine") for L in lengths)
-    verdict = ("is not the gradient of its loss" if worst_error > 0.01 or best_cosine < 0.99
-               else "agrees with the gradient of its loss")
+    verdict = (
+        "is not the gradient of its loss"
+        if worst_error > 0.01 or best_cosine < 0.99
+        else "agrees with the gradient of its loss"
+    )
     layers = []
     for k, groups in by_layer.items():
         c_s, c_l = (_overall(cases, L, "cosine", groups) for L in (short, long_))
         e_s, e_l = (_overall(cases, L, "relative_error", groups) for L in (short, long_))
-        layers.append(f"{_layer_label(k, depth)} of the gate networks, median cosine "
-                      f"{c_s:.3f} at seq_len {short} and {c_l:.3f} at seq_len {long_}, "
-                      f"median relative error {e_s:.2f} and {e_l:.2f}")
-    parts = [f"The article's hand-derived rule {verdict}. Over {n} random cases of its "
-             f"network, against the true gradient (back-propagation through time): "
-             + "; ".join(layers) + "."]
+        layers.append(
+            f"{_layer_label(k, depth)} of the gate networks, median cosine "
+            f"{c_s:.3f} at seq_len {short} and {c_l:.3f} at seq_len {long_}, "
+            f"median relative error {e_s:.2f} and {e_l:.2f}"
+        )
+    parts = [
+        f"The article's hand-derived rule {verdict}. Over {n} random cases of its "
+        f"network, against the true gradient (back-propagation through time): "
+        + "; ".join(layers)
+        + "."
+    ]
     first = _overall(cases, long_, "cosine", by_layer[0])
     last_short = _overall(cases, short, "cosine", by_layer[depth - 1])
     parts.append(
         f"At seq_len {short}, where holding the previous state constant changes nothing, "
-        + ("the last layer points the same way as the true gradient but with the wrong size: "
-           if last_short > 0.999 else "even the last layer's direction is off: ")
+        + (
+            "the last layer points the same way as the true gradient but with the wrong size: "
+            if last_short > 0.999
+            else "even the last layer's direction is off: "
+        )
         + "the rule's derivatives of the cell and of the gates are not those of the functions "
-          "it differentiates. Its chain through the earlier layers of each network is cut "
-          f"short; the first layer's update {_direction(first)} at seq_len {long_}.")
+        "it differentiates. Its chain through the earlier layers of each network is cut "
+        f"short; the first layer's update {_direction(first)} at seq_len {long_}."
+    )
     exact = result.get("exact_per_step_cases")
     if exact:
         x_long = _overall(exact, long_, "cosine")
         parts.append(
             f"The exact per-step gradient, truncated as the rule is (nothing flows from a step "
             f"into the previous one), has median cosine {x_long:.3f} at seq_len {long_}: "
-            + ("truncation alone loses part of the gradient on long sequences."
-               if x_long < 0.99 else "on these cases truncation alone costs little; the "
-                                     "rule's errors are its own."))
+            + (
+                "truncation alone loses part of the gradient on long sequences."
+                if x_long < 0.99
+                else "on these cases truncation alone costs little; the rule's errors are its own."
+            )
+        )
     t = result["training"]
     start, rule, true = t["article_rule"][0], t["article_rule"][-1], t["true_gradient"][-1]
     full = t.get("article_rule_full_sequence", [None])[-1]
     if rule > true:
-        outcome = f"the true gradient ends {rule / true:.3g} times lower" if true > 0 else \
-            "the true gradient ends lower"
+        outcome = (
+            f"the true gradient ends {rule / true:.3g} times lower"
+            if true > 0
+            else "the true gradient ends lower"
+        )
     elif rule < true:
-        outcome = f"the rule ends lower, {true / rule:.3g} times" if rule > 0 else \
-            "the rule ends lower"
+        outcome = (
+            f"the rule ends lower, {true / rule:.3g} times" if rule > 0 else "the rule ends lower"
+        )
         size = median(r["norm_ratio"] for r in cases if r["norm_ratio"] is not None)
         if size > 1:
-            outcome += (f" (its updates are a median {size:.3g} times the size of the true "
-                        f"gradient over the random cases: larger steps)")
+            outcome += (
+                f" (its updates are a median {size:.3g} times the size of the true "
+                f"gradient over the random cases: larger steps)"
+            )
     else:
         outcome = "both end at the same loss"
-    sentence = (f"On the article's toy problem ({t['steps'][-1]} epochs, learning rate "
-                f"{t['learning_rate']:g}) the loss starts at {start:.3g}; the article's "
-                f"training loop with its rule ends at {rule:.3g}, gradient descent on the true "
-                f"gradient at {true:.3g}: {outcome}")
+    sentence = (
+        f"On the article's toy problem ({t['steps'][-1]} epochs, learning rate "
+        f"{t['learning_rate']:g}) the loss starts at {start:.3g}; the article's "
+        f"training loop with its rule ends at {rule:.3g}, gradient descent on the true "
+        f"gradient at {true:.3g}: {outcome}"
+    )
     if full is not None:
-        sentence += (f"; the rule applied once per epoch, as the true gradient is, ends at "
-                     f"{full:.3g}")
+        sentence += (
+            f"; the rule applied once per epoch, as the true gradient is, ends at {full:.3g}"
+        )
     parts.append(sentence + ".")
     return " ".join(parts)
 
 
-def audit(seed: int = 0, *, seq_lens: Sequence[int] = SEQ_LENS,
-          cases_per_length: int = CASES_PER_LENGTH, epochs: int = ARTICLE_EPOCHS,
-          learning_rate: float = ARTICLE_LEARNING_RATE, record_every: int = RECORD_EVERY) -> dict:
+def audit(
+    seed: int = 0,
+    *,
+    seq_lens: Sequence[int] = SEQ_LENS,
+    cases_per_length: int = CASES_PER_LENGTH,
+    epochs: int = ARTICLE_EPOCHS,
+    learning_rate: float = ARTICLE_LEARNING_RATE,
+    record_every: int = RECORD_EVERY,
+) -> dict:
     """The whole audit, as the ``parity-audit/1`` JSON object."""
     depth = len(ARTICLE_WIDTHS) + 1
     groups = group_names(depth)
@@ -454,19 +527,42 @@ def audit(seed: int = 0, *, seq_lens: Sequence[int] = SEQ_LENS,
             rule = compare(article_estimate(weights, X, y), true)
             exact = compare(true_gradient(weights, X, y, through_time=False), true)
             for g in groups:
-                cases.append({"seq_len": L, "group": g, "cosine": rule[g][0],
-                              "relative_error": rule[g][1], "seed": case_seed,
-                              "norm_ratio": rule[g][2]})
-                exact_cases.append({"seq_len": L, "group": g, "cosine": exact[g][0],
-                                    "relative_error": exact[g][1], "seed": case_seed,
-                              "norm_ratio": exact[g][2]})
+                cases.append(
+                    {
+                        "seq_len": L,
+                        "group": g,
+                        "cosine": rule[g][0],
+                        "relative_error": rule[g][1],
+                        "seed": case_seed,
+                        "norm_ratio": rule[g][2],
+                    }
+                )
+                exact_cases.append(
+                    {
+                        "seq_len": L,
+                        "group": g,
+                        "cosine": exact[g][0],
+                        "relative_error": exact[g][1],
+                        "seed": case_seed,
+                        "norm_ratio": exact[g][2],
+                    }
+                )
     rng = np.random.default_rng(seed)
-    weights0 = {net: [rng.standard_normal(s) for s in network_sizes(3, 1, ARTICLE_WIDTHS)]
-                for net in NETWORKS}
+    weights0 = {
+        net: [rng.standard_normal(s) for s in network_sizes(3, 1, ARTICLE_WIDTHS)]
+        for net in NETWORKS
+    }
     training = {"epochs": epochs, "learning_rate": learning_rate, "seed": seed}
     for how in ("article_rule", "true_gradient", "article_rule_full_sequence"):
-        steps, losses = train(weights0, ARTICLE_X, ARTICLE_Y, how, epochs=epochs,
-                              learning_rate=learning_rate, record_every=record_every)
+        steps, losses = train(
+            weights0,
+            ARTICLE_X,
+            ARTICLE_Y,
+            how,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            record_every=record_every,
+        )
         training["steps"], training[how] = steps, losses
     result = {
         "format": FORMAT,
@@ -477,10 +573,16 @@ def audit(seed: int = 0, *, seq_lens: Sequence[int] = SEQ_LENS,
         "seed": seed,
         "seq_lens": list(seq_lens),
         "depth": depth,
-        "network": {"input_size": 3, "hidden_size": 1, "widths": list(ARTICLE_WIDTHS),
-                    "activations": list(ARTICLE_ACTIVATIONS)},
-        "summary": {"cosine": _summary(cases, groups, "cosine"),
-                    "relative_error": _summary(cases, groups, "relative_error")},
+        "network": {
+            "input_size": 3,
+            "hidden_size": 1,
+            "widths": list(ARTICLE_WIDTHS),
+            "activations": list(ARTICLE_ACTIVATIONS),
+        },
+        "summary": {
+            "cosine": _summary(cases, groups, "cosine"),
+            "relative_error": _summary(cases, groups, "relative_error"),
+        },
         # The exact per-step gradient with the same truncation as the rule: what is lost to
         # truncation alone, as opposed to the rule's own derivatives.
         "exact_per_step_cases": exact_cases,
@@ -518,28 +620,44 @@ def _table(result: dict) -> str:
         lines.append(f"median {key}:")
         for g in result["groups"]:
             row = result["summary"][key]
-            lines.append(f"  {g:<20}" + "".join(f"{row[str(L)].get(g, float('nan')):>14.4g}"
-                                                 for L in result["seq_lens"]))
+            lines.append(
+                f"  {g:<20}"
+                + "".join(f"{row[str(L)].get(g, float('nan')):>14.4g}" for L in result["seq_lens"])
+            )
     t = result["training"]
-    lines.append(f"training ({t['epochs']} epochs, lr {t['learning_rate']:g}): final loss "
-                 f"article rule {t['article_rule'][-1]:.4g}, true gradient "
-                 f"{t['true_gradient'][-1]:.4g}, rule once per epoch "
-                 f"{t['article_rule_full_sequence'][-1]:.4g}")
+    lines.append(
+        f"training ({t['epochs']} epochs, lr {t['learning_rate']:g}): final loss "
+        f"article rule {t['article_rule'][-1]:.4g}, true gradient "
+        f"{t['true_gradient'][-1]:.4g}, rule once per epoch "
+        f"{t['article_rule_full_sequence'][-1]:.4g}"
+    )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m parity_studies.nested_audit",
-                     description="Audit seed 000's hand-derived LSTM gradients against the "
-                                 "true gradient.")
+    parser = _Parser(
+        prog="python -m parity_studies.nested_audit",
+        description="Audit seed 000's hand-derived LSTM gradients against the true gradient.",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the audit JSON here")
-    parser.add_argument("--into", metavar="RESULTS", help="put the audit into this parity "
-                        "results JSON as studies['audit'] (rewritten in place)")
+    parser.add_argument(
+        "--into",
+        metavar="RESULTS",
+        help="put the audit into this parity results JSON as studies['audit'] (rewritten in place)",
+    )
     parser.add_argument("--seed", type=_nonnegative, default=0, help="seed (default 0)")
-    parser.add_argument("--cases", type=_positive, default=CASES_PER_LENGTH,
-                        help=f"random cases per sequence length (default {CASES_PER_LENGTH})")
-    parser.add_argument("--epochs", type=_positive, default=ARTICLE_EPOCHS,
-                        help=f"training epochs (default {ARTICLE_EPOCHS}, the article's)")
+    parser.add_argument(
+        "--cases",
+        type=_positive,
+        default=CASES_PER_LENGTH,
+        help=f"random cases per sequence length (default {CASES_PER_LENGTH})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive,
+        default=ARTICLE_EPOCHS,
+        help=f"training epochs (default {ARTICLE_EPOCHS}, the article's)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the conclusion")
     args = parser.parse_args(argv)
 

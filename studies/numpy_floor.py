@@ -38,7 +38,7 @@ def _loops(shape, rng):
     steps, batch, inp, hid = shape
     f32 = np.float32
     w = (rng.standard_normal((4 * hid, inp + hid + 1)) * 0.1).astype(f32)
-    w_hh = np.ascontiguousarray(w[:, inp:inp + hid])
+    w_hh = np.ascontiguousarray(w[:, inp : inp + hid])
     w_ih_t = np.ascontiguousarray(w[:, :inp].T)
     z = rng.standard_normal((steps + 1, inp + hid + 1, batch)).astype(f32)
     x = rng.standard_normal((steps * batch, inp)).astype(f32)
@@ -70,8 +70,12 @@ def _loops(shape, rng):
             np.exp(a, out=a)
             np.exp(c, out=tc)
 
-    return {"products": products, "products (input hoisted)": hoisted,
-            "products + exp": products_exp, "products + exp (input hoisted)": hoisted_exp}
+    return {
+        "products": products,
+        "products (input hoisted)": hoisted,
+        "products + exp": products_exp,
+        "products + exp (input hoisted)": hoisted_exp,
+    }
 
 
 def floor(shape, repeat: int = 21) -> dict[str, float]:
@@ -106,19 +110,32 @@ def floor(shape, repeat: int = 21) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m parity_studies.numpy_floor",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--shape", action="append", type=parse_shape, metavar="L,N,I,H",
-                   help="seq_len,batch,input,hidden; repeatable (default: parity bench's three)")
-    p.add_argument("--repeat", type=int, default=21, metavar="N",
-                   help="timed calls of each, interleaved (default: 21)")
+    p = argparse.ArgumentParser(
+        prog="python -m parity_studies.numpy_floor", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "--shape",
+        action="append",
+        type=parse_shape,
+        metavar="L,N,I,H",
+        help="seq_len,batch,input,hidden; repeatable (default: parity bench's three)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=21,
+        metavar="N",
+        help="timed calls of each, interleaved (default: 21)",
+    )
     args = p.parse_args(argv)
     set_threads(1)
     for shape in args.shape or DEFAULT_SHAPES:
         medians = floor(tuple(shape), args.repeat)
         ref = medians["nn.LSTM"]
-        print(f"shape {tuple(shape)} float32, one thread; ratio to nn.LSTM's forward "
-              f"({ref * 1e3:.2f} ms):")
+        print(
+            f"shape {tuple(shape)} float32, one thread; ratio to nn.LSTM's forward "
+            f"({ref * 1e3:.2f} ms):"
+        )
         for name, seconds in medians.items():
             print(f"  {name:32s} {seconds * 1e3:8.2f} ms  {seconds / ref:5.2f}")
     return 0
