@@ -11,7 +11,8 @@ import pytest
 from parity import CaseSpec, as_adapter, check_implementation
 from parity.properties import PROPERTIES, PROPERTY_TABLE
 
-from .lstms import broken, correct, packed_broken, property_broken, strides_broken
+from .lstms import (broken, correct, lengths_adapters, packed_broken, property_broken,
+                    strides_broken)
 from .verdicts import assert_no_false_alarm
 
 BROKEN_MODULE = "tests.harness.lstms.property_broken"
@@ -47,9 +48,12 @@ def test_each_property_catches_the_lstm_that_breaks_it(cls, check_lstm):
     assert replay.checks[0].status == c.status
 
 
-# Properties whose broken LSTMs sit beside their own tests (test_packed.py, test_strides.py).
+# Properties whose broken LSTMs sit beside their own tests (test_packed.py, test_strides.py,
+# test_lengths.py).
 ELSEWHERE = {"packed": packed_broken.PACKED_BROKEN, "lengths": packed_broken.PACKED_BROKEN,
-             "strides": strides_broken.__all__}
+             "strides": strides_broken.__all__, "padded": list(lengths_adapters.LENGTHS_BROKEN),
+             "padding-invariance": [lengths_adapters.NormalizesOverPadding,
+                                    lengths_adapters.GradientThroughPadding]}
 
 
 def test_every_property_has_a_broken_lstm():

@@ -46,8 +46,8 @@ BROKEN = {
                                              "np.copyto(tmp, tc)")),
                               ("gradients", "finite-differences")),
     # The forget gate read one row late (from the input gate's block's last row on).
-    "forget-slice-off-by-one": (dict(forward=("i, f, o, g = a[:hid], a[hid:2 * hid]",
-                                              "i, f, o, g = a[:hid], a[hid + 1:2 * hid + 1]")),
+    "forget-slice-off-by-one": (dict(forward=("i, f, o, g = a[:hid], a[hid : 2 * hid]",
+                                              "i, f, o, g = a[:hid], a[hid + 1 : 2 * hid + 1]")),
                                 ("output", "h_n", "c_n")),
 }
 
