@@ -10,18 +10,27 @@ with their declared causes.
 
 from __future__ import annotations
 
+from .adapter import feature_label
+
 __all__ = ["merge_results", "render_table"]
 
-_FEATURES = (
-    ("multi_layer", "layers"),
-    ("bidirectional", "bidir"),
-    ("projection", "proj"),
-    ("no_bias", "no bias"),
-    ("batch_first", "batch_first"),
-    ("unbatched", "unbatched"),
-    ("dropout", "dropout"),
-    ("float32", "f32"),
-    ("float64", "f64"),
+# The features shown, each under its short label (parity.adapter.FEATURE_LABELS).
+_FEATURES = tuple(
+    (f, feature_label(f, short=True))
+    for f in (
+        "multi_layer",
+        "bidirectional",
+        "projection",
+        "no_bias",
+        "batch_first",
+        "unbatched",
+        "dropout",
+        "float32",
+        "float64",
+        "initial_state",
+        "packed",
+        "lengths",
+    )
 )
 
 
