@@ -691,28 +691,21 @@ PROPERTY_TABLE: dict[str, Property] = {
     )
 }
 
-# A PackedSequence against nn.LSTM (parity.packed): drawn and shrunk like a property.
-
-for _name, _run in (("packed", run_packed), ("lengths", run_lengths_property)):
+# A PackedSequence against nn.LSTM (parity.packed), and padded input plus lengths
+# (parity.lengths: adapters that declare Supports(lengths=True)): drawn and shrunk like a property.
+for _name, _run, _feature in (
+    ("packed", run_packed, "packed"),
+    ("lengths", run_lengths_property, "packed"),
+    ("padded", run_padded, "lengths"),
+):
     PROPERTY_TABLE[_name] = Property(
         _name,
         _run,
-        needs=("packed",),
+        needs=(_feature,),
         prepare=prepare_packed,
         draw=packed_lengths,
         applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"),
     )
-
-# Padded input plus lengths (parity.lengths): adapters that declare Supports(lengths=True).
-
-PROPERTY_TABLE["padded"] = Property(
-    "padded",
-    run_padded,
-    needs=("lengths",),
-    prepare=prepare_packed,
-    draw=packed_lengths,
-    applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"),
-)
 PROPERTY_TABLE["padding-invariance"] = Property(
     "padding-invariance",
     run_padding_invariance,

@@ -291,18 +291,18 @@ def run_reference(
                             torch.float32 if dtype == np.float32 else torch.float64,
                         )
                     )
+
+        def moved(a):
+            return perturb(rng, a, np.float64, size)
+
         direct = []
         for _ in range(DIRECT_RUNS):
-
-            def prep(a):  # type: ignore[misc]  # another prep, another signature
-                return perturb(rng, a, np.float64, size)
-
             direct.append(
                 run_torch_lstm(
                     config,
-                    {n: prep(a) for n, a in f64.items()},
-                    prep(x64),
-                    None if s64 is None else tuple(prep(s) for s in s64),
+                    {n: moved(a) for n, a in f64.items()},
+                    moved(x64),
+                    None if s64 is None else tuple(moved(s) for s in s64),
                     cotangents,
                     torch.float64,
                 )
