@@ -4,7 +4,7 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
 from parity import Supports
-from parity.strategies import EDGE_CASES, case_specs, edge_cases
+from parity.strategies import EDGE_CASES, REAL_EDGE_CASES, case_specs, edge_cases
 
 FEATURES = ("multi_layer", "bidirectional", "projection", "no_bias", "batch_first", "unbatched",
             "dropout", "float32", "float64")
@@ -36,7 +36,11 @@ def test_edge_cases_respect_supports(supports):
 
 def test_edge_cases_cover_the_edges():
     specs = edge_cases()
-    assert len(specs) == 2 * len(EDGE_CASES)  # every edge case in both dtypes
+    # every edge case in both dtypes
+    assert len(specs) == 2 * (len(EDGE_CASES) + len(REAL_EDGE_CASES))
+    assert len(edge_cases(real=False)) == 2 * len(EDGE_CASES)
+    assert any(s.seq_len >= 1000 for s in specs) and any((s.batch or 0) >= 256 for s in specs)
+    assert not any(s.seq_len >= 1000 or (s.batch or 0) >= 256 for s in edge_cases(real=False))
     assert any(s.seq_len == 1 and s.batch == 1 and s.config.hidden_size == 1 for s in specs)
     assert any(s.config.num_layers == 3 for s in specs)
     assert any(s.seq_len >= 200 for s in specs)

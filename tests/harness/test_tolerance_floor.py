@@ -165,3 +165,45 @@ def test_a_property_finding_is_decided_under_the_full_tolerance():
     outcome = run_property(ev, "step-by-step")
     assert outcome.status == "fail"
     assert ev.reference_forward().probed == ("forward",)
+
+
+# -- training: the perturbed runs only where the floor does not settle it -------------------------
+class _RoundsCoarser(correct.TextbookLSTM):
+    """Correct, its hidden state rounded ~1e-12 relative (a longer chain of float64 operations):
+    beyond the training floor (ATOL), well inside what runs perturbed at float64's rounding
+    reach."""
+
+    def hidden_update(self, o, c, where):
+        return super().hidden_update(o, c, where) * (1 + 1e-12)
+
+
+def _training(cls, monkeypatch):
+    from parity import check_implementation
+    from parity import training
+
+    monkeypatch.setattr(training, "_REFERENCE_RUNS", {})  # nothing trained by an earlier test
+    record = check_implementation(as_adapter(cls, name=cls.__name__), checks=("training",))
+    perturbed = [k for k in training._REFERENCE_RUNS if k[-1] == "spread"]
+    return record.checks[0], perturbed
+
+
+def test_a_correct_lstm_trains_within_the_floor_without_perturbed_runs(monkeypatch):
+    check, perturbed = _training(correct.PerGateLSTM, monkeypatch)
+    assert check.status == "pass", check.message
+    assert perturbed == []
+
+
+def test_a_correct_lstm_beyond_the_training_floor_passes_under_the_perturbed_runs(monkeypatch):
+    check, perturbed = _training(_RoundsCoarser, monkeypatch)
+    assert check.status == "pass", check.message
+    assert len(perturbed) == 2  # both optimizers needed the perturbed runs
+    # Had the floor decided, it would have failed.
+    run = check.data["runs"][0]
+    diff = np.abs(np.array(run["implementation_loss"]) - np.array(run["reference_loss"]))
+    assert np.max(diff) > 1e-13 * np.max(np.maximum(1.0, np.abs(run["reference_loss"])))
+
+
+def test_a_training_bug_is_decided_under_the_perturbed_runs(monkeypatch):
+    check, perturbed = _training(broken.TruncatedBPTT, monkeypatch)
+    assert check.status == "fail" and "from nn.LSTM runs perturbed" in check.message
+    assert perturbed

@@ -16,7 +16,7 @@ correct.py for the hooks), and carries:
   (batch_first=False), "num_layers>=3", "seq_len==1", "seq_len>1", "seq_len>5",
   "seq_len>48", "batch==1", "batch>1", "hidden_size>16" (and not a multiple of 16),
   "large pre-activations" (|gate pre-activation| > 6, e.g. weights scaled x4),
-  "hidden_size>=64", "|c|>50" (a long saturated run), "weights changed after a call" (one
+  "hidden_size>=64", "seq_len>256", "batch>64", "|c|>50" (a long saturated run), "weights changed after a call" (one
   instance called with other weights first, see `parity.Built.with_parameters`),
   "states differ in shape" (batch * ... != num_layers * num_directions, see the class);
 - ``expected_status``: the status each of ``expected_checks`` must have on the default search
@@ -764,6 +764,36 @@ class WideHiddenInterleavedGates(TextbookLSTM):
         return i, f, g, o
 
 
+class SequenceChunkDropsCellState(TextbookLSTM):
+    """Runs long sequences in chunks of 256 steps and starts each chunk after the first from
+    the carried h but a zero cell state (the chunk kernel's c was never handed over)."""
+
+    expected_checks = ("output",)  # the lost cell state has faded by the last step
+    features = ("seq_len>256",)
+    expected_status = 'fail'
+    expected_cause = 'a buffer or chunk boundary'
+
+    def carry(self, h, c, where):
+        return (h, torch.zeros_like(c)) if where.step and where.step % 256 == 0 else (h, c)
+
+
+class BatchTileStateFromFirstTile(TextbookLSTM):
+    """Runs the batch in tiles of 64 rows and gives every tile past the first the first
+    tile's initial state (h0/c0 rows 0-63 again), not its own rows."""
+
+    expected_checks = FORWARD
+    features = ("batch>64", "initial state")
+    expected_status = 'fail'
+    expected_cause = 'no known cause; the evidence: '
+
+    def initial_state(self, hx, batch, x):
+        h0, c0 = super().initial_state(hx, batch, x)
+        if batch <= 64:
+            return h0, c0
+        rows = torch.arange(batch, device=h0.device) % 64
+        return h0[:, rows], c0[:, rows]
+
+
 class CellStateClampedAt50(TextbookLSTM):
     """Clamps the cell state to [-50, 50] every step (to "keep tanh's argument sane"): exact
     until a long saturated run takes |c| past 50, which only c_n shows (tanh(50) is 1)."""
@@ -866,6 +896,8 @@ BROKEN = (
     BFloat16CellState,
     OutputRingBuffer,
     BlockedWideHidden,
+    SequenceChunkDropsCellState,
+    BatchTileStateFromFirstTile,
     ThirdLayerTanhForget,
     SingleStepSkipsOutputGate,
     BatchOfOneStacking,
