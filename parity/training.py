@@ -16,8 +16,9 @@ random noise as large as the reference checks accept from a correct float64 impl
 by SAFETY x the largest distance those runs reached so far, plus ATOL; the final weights by
 SAFETY x theirs. ATOL alone is the floor those tolerances never go below: a run within it at
 every step and at the end passes without the perturbed runs, which are trained only when the
-floor does not settle it (as the reference checks do, see `parity.tolerances.floor`). A variant trains its canonical parameters in its reducing setting (its extra
-parameters are held there).
+floor does not settle it (as the reference checks do, see `parity.tolerances.floor`). A
+variant trains its canonical parameters in its reducing setting (its extra parameters are held
+there).
 """
 
 from __future__ import annotations
