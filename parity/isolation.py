@@ -18,7 +18,6 @@ torch's thread pools.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
@@ -31,6 +30,7 @@ from typing import Callable
 from .cases import CaseSpec
 from .registry import LoadError, NotInstalled
 from .results import CheckRecord, Failure, ImplementationRecord
+from .workers import context, thread_environment, threads_per_child
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -75,24 +75,6 @@ class Options:
     # Where hypothesis keeps its caches; None: beside `database`, or hypothesis's default
     # (`.hypothesis/` in the working directory) when there is no database either.
     hypothesis_home: str | None = None
-
-
-# Threads per child. The cases a check draws are small (at most MAX_WORK multiply-adds a step),
-# where a thread pool costs more than it gains; and pools spinning against any other process on
-# the machine slow them down fifty-fold (the training check of `fused`: 4 s with one thread,
-# 196 s with two on a 2-core machine with one other busy process).
-MAX_THREADS_PER_CHILD = 1
-
-
-def threads_per_child(jobs: int) -> int:
-    """Threads for each of `jobs` children side by side: the cores shared out, at most
-    MAX_THREADS_PER_CHILD, and never more than OMP_NUM_THREADS where the user set it."""
-    threads = max(1, min(MAX_THREADS_PER_CHILD, (os.cpu_count() or 1) // max(1, jobs)))
-    try:
-        threads = min(threads, int(os.environ.get("OMP_NUM_THREADS", "")))
-    except ValueError:
-        pass
-    return max(1, threads)
 
 
 # -- the example database --------------------------------------------------------------------
@@ -289,31 +271,6 @@ def _child(kind: str, targets: list[str], options: Options, messages, control, b
 
 
 # -- the parent -------------------------------------------------------------------------------
-def _context():
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["parity.isolation", "parity.runner", "parity.registry"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-@contextlib.contextmanager
-def _thread_environment(threads: int):
-    """BLAS libraries read their thread counts once, when loaded: set them for the fork server
-    (which loads them for every child), unless the user set them."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    saved = {n: os.environ.get(n) for n in names}
-    for n in names:
-        if threads and saved[n] is None:
-            os.environ[n] = str(threads)
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-
-
 class _Child:
     """One child process, seen from the parent: what it is running, and since when."""
 
@@ -407,8 +364,8 @@ def load_isolated(targets: list[str], options: Options) -> dict[str, dict]:
     for one that crashed or hung while loading. A target that cannot be loaded at all (unknown
     name, import error, not an implementation) raises LoadError: a usage error.
     """
-    ctx = _context()
-    with _thread_environment(options.threads):
+    ctx = context()
+    with thread_environment(options.threads):
         pending, info = list(targets), {}
         while pending:
             child = _Child(ctx, "load", pending, options)
@@ -500,7 +457,7 @@ def check_isolated(
     `info` is what `load_isolated` returned. Children still running when this returns or
     raises (KeyboardInterrupt included) are killed.
     """
-    ctx = _context()
+    ctx = context()
     queue = [_Job(t, info[t], list(options.checks)) for t in targets]
     finished: dict[str, ImplementationRecord] = {}
     running: dict[_Child, _Job] = {}
@@ -517,7 +474,7 @@ def check_isolated(
         child_options = Options(**{**asdict(options), "checks": tuple(job.remaining())})
         running[_Child(ctx, "check", [job.target], child_options)] = job
 
-    with _thread_environment(options.threads):
+    with thread_environment(options.threads):
         try:
             while queue or running:
                 while queue and len(running) < max(1, jobs):

@@ -26,3 +26,16 @@ def test_importing_parity_pulls_in_no_implementation():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_importing_parity_imports_torch_only_when_a_name_needs_it():
+    """`import parity` is light (PEP 562): `python -m parity` starts its worker processes'
+    server (`parity.workers`, light too) before torch is imported, so both imports overlap."""
+    import subprocess
+    import sys
+
+    code = ("import sys, parity, parity.workers; print('torch' in sys.modules); "
+            "parity.check_implementation; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -102,7 +102,8 @@ def test_parity_has_no_import_cycle():
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph))}"
 
 
-@pytest.mark.parametrize("module", ["adapter", "misbehaviour", "tolerances", "process_state"])
+@pytest.mark.parametrize("module", ["adapter", "misbehaviour", "tolerances", "process_state",
+                                    "workers"])
 def test_the_floor_imports_nothing_of_the_package(module):
     assert import_graph(PACKAGE)[module] == set()
 
