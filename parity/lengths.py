@@ -13,6 +13,10 @@ unsupported.
   cotangent is zero at padded positions, with respect to the input at valid positions, h0, c0
   and every parameter. Failures are explained by `parity.packed.likely_cause` with the padding
   as the implementation saw it.
+- ``lengths`` (shared with `parity.packed`, which runs it on a PackedSequence): the
+  implementation against itself: each row run alone at its own length (no lengths) equals its
+  row of the batch; the batch permuted gives the results permuted; lengths all seq_len give
+  the plain run (lengths=None).
 - ``padding-invariance``: the implementation against itself: other values at the padded
   positions change nothing valid (output at valid positions, h_n, c_n) and no gradient of the
   valid input, h0, c0 or a parameter.
@@ -30,7 +34,14 @@ from .cases import CaseSpec
 from .evaluation import Evaluation, ImplementationError, Unsupported
 from .metamorphic import Collector, PropertyOutcome
 from .misbehaviour import MutatesInput, WrongShape
-from .packed import compare_packed, likely_cause, packed_lengths, prepare_packed, valid_mask
+from .packed import (
+    compare_packed,
+    likely_cause,
+    packed_lengths,
+    prepare_packed,
+    run_lengths_property,
+    valid_mask,
+)
 from .tolerances import gradient_unit
 from .reference import FORWARD_NAMES, Outcome
 
@@ -39,6 +50,7 @@ __all__ = [
     "gradients_with_lengths",
     "padded_cases",
     "padding_lengths",
+    "run_lengths_consistency",
     "run_padded",
     "run_padding_invariance",
 ]
@@ -272,3 +284,16 @@ def padded_cases(spec: CaseSpec) -> CaseSpec:
 def padding_lengths(spec: CaseSpec) -> st.SearchStrategy[CaseSpec]:
     """Lengths drawn as for packed batches, with at least one row padded."""
     return packed_lengths(spec).map(_some_padding)
+
+
+# -- the lengths property, on padded input plus lengths -----------------------------------------
+def run_lengths_consistency(ev: Evaluation):
+    """`parity.packed.run_lengths_property` for an adapter that takes padded input plus
+    lengths (and no PackedSequence): the batch with lengths is run through
+    `forward_with_lengths`."""
+    built = ev.instance()
+
+    def run(spec: CaseSpec, x: np.ndarray, state) -> dict[str, np.ndarray]:
+        return forward_with_lengths(ev, built, x, state, np.asarray(spec.lengths, np.int64))
+
+    return run_lengths_property(ev, run, kind="lengths")

@@ -646,10 +646,35 @@ def run_packed(ev: Evaluation):
 MAX_ROWS_ALONE = 3
 
 
-def run_lengths_property(ev: Evaluation):
+# Why the `lengths` property fails, by the part that failed, for a PackedSequence and for padded
+# input with lengths (`parity.lengths.run_lengths_consistency`).
+LENGTHS_CAUSES = {
+    "packed": {
+        "rows": "a sequence's result depends on the rest of the batch: it runs on into the "
+        "padding, or its final state or reverse direction is read at another length",
+        "order": "the result depends on the batch's order: h_n or hx kept in the packed "
+        "(length-sorted) order, or sorted_indices / unsorted_indices mishandled",
+        "full": "a packed batch of full-length sequences differs from the plain tensor run",
+    },
+    "lengths": {
+        "rows": "a sequence's result depends on the rest of the batch: it runs on into the "
+        "padding, or its final state or reverse direction is read at another length",
+        "order": "the result depends on the batch's order: lengths, h0 or c0 applied to "
+        "rows in another order (sorted by length, say)",
+        "full": "padded input whose lengths are all seq_len differs from the plain tensor run "
+        "(lengths=None)",
+    },
+}
+
+
+def run_lengths_property(ev: Evaluation, run: Callable | None = None, kind: str = "packed"):
     """The `lengths` property: each sequence run alone (a plain batch of one, its own length)
-    equals its row of the packed batch; the batch permuted (unsorted) gives the results
-    permuted; lengths all seq_len give the plain tensor run. No reference involved."""
+    equals its row of the batch with lengths; the batch permuted (unsorted) gives the results
+    permuted; lengths all seq_len give the plain tensor run. No reference involved.
+
+    `run(spec, input, state)` runs the implementation on the batch with `spec.lengths`: by
+    default packed into a PackedSequence; `parity.lengths` passes padded input plus lengths
+    (`kind` "lengths")."""
 
     spec = ev.spec
     if spec.lengths is None:
@@ -657,22 +682,24 @@ def run_lengths_property(ev: Evaluation):
     assert spec.batch is not None  # a case with lengths is batched (`prepare_packed`)
     col = Collector(ev, "lengths")
     try:
-        call = _implementation_call(ev)
-        dtype = _dtype(spec.dtype)
+        if run is None:
+            call = _implementation_call(ev)
+            dtype = _dtype(spec.dtype)
 
-        def packed(s, x, state):
-            return ev.call(
-                "packed forward",
-                _packed_run,
-                call,
-                ev.implementation_params,
-                s,
-                x,
-                state,
-                None,
-                dtype,
-            ).forward
+            def run(s, x, state):
+                return ev.call(
+                    "packed forward",
+                    _packed_run,
+                    call,
+                    ev.implementation_params,
+                    s,
+                    x,
+                    state,
+                    None,
+                    dtype,
+                ).forward
 
+        packed = run
         whole = packed(spec, ev.case.input, ev.case.state)
         bax = 0 if spec.config.batch_first else 1
         x, state, n = ev.case.input, ev.case.state, spec.lengths
@@ -685,7 +712,7 @@ def run_lengths_property(ev: Evaluation):
             )
             mine = np.take(whole["output"], [b], axis=bax)
             mine = mine[:, : n[b]] if bax == 0 else mine[: n[b]]
-            label = f"sequence {b} (length {n[b]}) run alone vs its row of the packed batch"
+            label = f"sequence {b} (length {n[b]}) run alone vs its row of the {kind} batch"
             col.add(label, "output", alone["output"], mine)
             for name in ("h_n", "c_n"):
                 col.add(label, name, alone[name], whole[name][:, b : b + 1])
@@ -701,7 +728,7 @@ def run_lengths_property(ev: Evaluation):
         )
         for name in FORWARD_NAMES:
             col.add(
-                f"the packed batch permuted by {perm.tolist()} vs the results permuted",
+                f"the {kind} batch permuted by {perm.tolist()} vs the results permuted",
                 name,
                 moved[name],
                 np.take(whole[name], perm, axis=bax if name == "output" else 1),
@@ -713,26 +740,15 @@ def run_lengths_property(ev: Evaluation):
         plain = ev.forward()
         for name in FORWARD_NAMES:
             col.add(
-                "lengths all seq_len, packed, vs the plain tensor run",
+                f"lengths all seq_len ({kind}) vs the plain tensor run",
                 name,
                 full[name],
                 plain[name],
             )
     except ImplementationError as exc:
         return PropertyOutcome("lengths", False, error=exc)
-    if not rows_ok:
-        cause = (
-            "a sequence's result depends on the rest of the batch: it runs on into the "
-            "padding, or its final state or reverse direction is read at another length"
-        )
-    elif not perm_ok:
-        cause = (
-            "the result depends on the batch's order: h_n or hx kept in the packed "
-            "(length-sorted) order, or sorted_indices / unsorted_indices mishandled"
-        )
-    else:
-        cause = "a packed batch of full-length sequences differs from the plain tensor run"
-    return col.outcome(cause)
+    causes = LENGTHS_CAUSES[kind]
+    return col.outcome(causes["rows" if not rows_ok else "order" if not perm_ok else "full"])
 
 
 # -- drawing -----------------------------------------------------------------------------------

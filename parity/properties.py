@@ -44,7 +44,13 @@ from .adapter import LSTMConfig, Supports, split_parameter_name
 from .cases import CaseSpec
 from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported, expect_forward_shapes
-from .lengths import padded_cases, padding_lengths, run_padded, run_padding_invariance
+from .lengths import (
+    padded_cases,
+    padding_lengths,
+    run_lengths_consistency,
+    run_padded,
+    run_padding_invariance,
+)
 from .metamorphic import (
     Collector,
     PropertyOutcome,
@@ -594,6 +600,8 @@ class Property:
     run: Callable[[Evaluation], PropertyOutcome]
     # Supports features the implementation must have, or the whole check is unsupported.
     needs: tuple[str, ...] = ()
+    # ...and of these, one at least (none: no such condition).
+    needs_one_of: tuple[str, ...] = ()
     # A drawn case -> a case the property applies to (drawn cases pass through this).
     prepare: Callable[[CaseSpec], CaseSpec] = lambda spec: spec
     # None when the property applies to `spec`, else why not (a `--case` given by hand).
@@ -691,17 +699,26 @@ PROPERTY_TABLE: dict[str, Property] = {
     )
 }
 
+
 # A PackedSequence against nn.LSTM (parity.packed), and padded input plus lengths
 # (parity.lengths: adapters that declare Supports(lengths=True)): drawn and shrunk like a property.
-for _name, _run, _feature in (
-    ("packed", run_packed, "packed"),
-    ("lengths", run_lengths_property, "packed"),
-    ("padded", run_padded, "lengths"),
+def _lengths_property(ev: Evaluation) -> PropertyOutcome:
+    """On a PackedSequence where the implementation takes one, else on padded input plus
+    lengths."""
+    if ev.adapter.supports.packed:
+        return run_lengths_property(ev)
+    return run_lengths_consistency(ev)
+
+
+for _name, _run, _features in (
+    ("packed", run_packed, ("packed",)),
+    ("lengths", _lengths_property, ("packed", "lengths")),
+    ("padded", run_padded, ("lengths",)),
 ):
     PROPERTY_TABLE[_name] = Property(
         _name,
         _run,
-        needs=(_feature,),
+        needs_one_of=_features,
         prepare=prepare_packed,
         draw=packed_lengths,
         applies=lambda s: _needs(s.lengths is not None, "needs a case with lengths"),
@@ -743,6 +760,9 @@ def unsupported_reason(check: str, supports: Supports, adapter=None) -> str | No
         )
     if missing:
         return f"needs {', '.join(missing)}, which the implementation does not support"
+    one_of = PROPERTY_TABLE[check].needs_one_of
+    if one_of and not any(getattr(supports, f) for f in one_of):
+        return f"needs {' or '.join(one_of)}, which the implementation does not support"
     return None if adapter is None else PROPERTY_TABLE[check].adapter(adapter)
 
 

@@ -10,7 +10,8 @@ from parity.packed import MISTAKES
 from parity_implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
 
 from .lstms.lengths_adapters import (LENGTHS_BROKEN, FinalStateAfterPadding, GradientThroughPadding,
-                                     MaskedLengthsAdapter, NormalizesOverPadding)
+                                     LengthsOffByOne, LengthsSorted, MaskedLengthsAdapter,
+                                     NormalizesOverPadding)
 from .verdicts import assert_no_false_alarm
 
 CAUSES = {m.name: m.cause for m in MISTAKES}
@@ -38,7 +39,7 @@ def test_lengths_bug_is_caught_with_its_cause(cls):
 @pytest.mark.parametrize("adapter", [NumpyAdapter(), MaskedLengthsAdapter()],
                          ids=lambda a: type(a).__name__)
 def test_correct_lengths_adapter_passes(adapter):
-    record = run(adapter, ["padded", "padding-invariance"], seed=2)
+    record = run(adapter, ["padded", "padding-invariance", "lengths"], seed=2)
     for check in record.checks:
         assert check.examples > 0, check.check
     assert record.features["lengths"]["cases"] > 0
@@ -119,3 +120,33 @@ def test_lengths_are_given_as_declared():
     x, lengths = seen[0]
     assert lengths.dtype == np.int64 and lengths.tolist() == [2, 5, 1]
     assert x.shape == (5, 3, 2) and np.all(x[2:, 0] != 0)
+
+
+# The `lengths` property (parity.packed.run_lengths_property, on padded input plus lengths): the
+# implementation against itself, each row alone against its row of the batch.
+ROWS = "a sequence's result depends on the rest of the batch"
+ORDER = "the result depends on the batch's order: lengths, h0 or c0 applied to rows in another order"
+
+
+@pytest.mark.parametrize("cls, cause, compared", [
+    (FinalStateAfterPadding, ROWS, "run alone vs its row of the lengths batch"),
+    (LengthsOffByOne, ROWS, "run alone vs its row of the lengths batch"),
+    # Shrunk to lengths already sorted, where each row alone agrees: only the permuted batch
+    # shows the lengths going to other rows.
+    (LengthsSorted, ORDER, "the lengths batch permuted by"),
+], ids=["final state after padding", "one step long", "lengths sorted"])
+def test_lengths_property_catches_a_row_that_depends_on_the_batch(cls, cause, compared):
+    check = run(cls(), ["lengths"]).checks[0]
+    assert check.status == "fail", check.message
+    assert check.failure["likely_cause"].startswith(cause), check.failure
+    assert compared in check.message
+
+
+def test_lengths_property_needs_packed_or_lengths():
+    record = run(NumpyAdapter(), ["lengths"])
+    assert record.checks[0].status == "pass" and record.checks[0].examples > 0
+    no_lengths = type("NoLengths", (MaskedLengthsAdapter,),
+                      {"supports": Supports(lengths=False, gradients="autograd")})()
+    check = run(no_lengths, ["lengths"]).checks[0]
+    assert check.status == "unsupported"
+    assert check.message == "needs packed or lengths, which the implementation does not support"

@@ -101,6 +101,8 @@ class _MaskedLengthsLSTM:
             if unbatched:
                 h0, c0 = h0[:, None], c0[:, None]
         n = torch.full((B,), T) if lengths is None else torch.as_tensor(np.asarray(lengths))
+        if self.adapter.lengths_sorted:
+            n = n.sort(descending=True).values
         y, h_n, c_n = self._run(params, x, h0, c0, n)
         if unbatched:
             y, h_n, c_n = y[:, 0], h_n[:, 0], c_n[:, 0]
@@ -134,6 +136,7 @@ class MaskedLengthsAdapter(Adapter):
     length_offset = 0  # bug: a mask `t < length + offset`
     normalize_over_padding = False  # bug: the input's mean over time takes in the padding
     gradient_through_padding = False  # bug: the valid input's gradient depends on the padding
+    lengths_sorted = False  # bug: the lengths applied sorted longest first, rows left in order
 
     def build(self, config: LSTMConfig, params, dtype: str):
         return _MaskedLengthsLSTM(self, config, params, dtype)
@@ -150,6 +153,7 @@ LengthsOffByOne = _broken("LengthsOffByOne", length_offset=1)
 LengthsOneShort = _broken("LengthsOneShort", length_offset=-1)
 NormalizesOverPadding = _broken("NormalizesOverPadding", normalize_over_padding=True)
 GradientThroughPadding = _broken("GradientThroughPadding", gradient_through_padding=True)
+LengthsSorted = _broken("LengthsSorted", lengths_sorted=True)
 
 # adapter -> the name of the mistake in parity.packed.MISTAKES the `padded` check must name
 LENGTHS_BROKEN = {
