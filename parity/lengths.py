@@ -12,7 +12,10 @@ unsupported.
   last step, the reverse direction's at its first), and the gradients of a loss whose output
   cotangent is zero at padded positions, with respect to the input at valid positions, h0, c0
   and every parameter. Failures are explained by `parity.packed.likely_cause` with the padding
-  as the implementation saw it.
+  as the implementation saw it. On small float64 cases of an implementation with gradients, also
+  its gradients with lengths against central differences of its own forward with the same
+  lengths (valid input positions perturbed, `parity.finite_diff`): where only those disagree
+  (its forward matching nn.LSTM's), the backward is named as the cause.
 - ``padding-invariance``: the implementation against itself: other values at the padded
   positions change nothing valid (output at valid positions, h_n, c_n) and no gradient of the
   valid input, h0, c0 or a parameter.
@@ -27,11 +30,12 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .cases import CaseSpec
+from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported
 from .metamorphic import Collector, PropertyOutcome
 from .misbehaviour import MutatesInput, WrongShape
 from .packed import compare_packed, likely_cause, packed_lengths, prepare_packed, valid_mask
-from .tolerances import gradient_unit
+from .tolerances import UNIT_ROUNDOFF, gradient_unit
 from .reference import FORWARD_NAMES, Outcome
 
 __all__ = [
@@ -47,6 +51,18 @@ __all__ = [
 # (a different scale and offset), finite (a correct masked LSTM may multiply them by 0).
 PADDING_SCALE = 4.0
 PADDING_OFFSET = 1.5
+
+# Finite differences with lengths run on float64 cases only (differences of a float32 forward
+# resolve two digits at best) of at most this many steps x layers x directions: each case costs
+# ~20-50 forward calls.
+FD_MAX_STEPS = 48
+FD_DIRECTIONS = 2
+BACKWARD_CAUSE = (
+    "backward with lengths: the gradients on the padded batch disagree with differences of the "
+    "implementation's own forward with the same lengths, which matches nn.LSTM: the backward "
+    "does not apply the lengths the forward applies (gradients flowing through the padded "
+    "steps the forward skipped, a mask left out of a hand-written backward)"
+)
 
 
 # -- calls -------------------------------------------------------------------------------------
@@ -169,6 +185,70 @@ def _measure(ev: Evaluation):
     return (got, *compare_packed(ev, got, label=_label(ev.spec)))
 
 
+def _wants_differences(ev: Evaluation) -> bool:
+    c = ev.spec.config
+    steps = ev.spec.seq_len * c.num_layers * c.num_directions
+    return _wants_gradients(ev) and ev.spec.dtype == "float64" and steps <= FD_MAX_STEPS
+
+
+def _differences_label(spec: CaseSpec) -> str:
+    return (
+        f"its gradients vs differences of its own forward, both with "
+        f"lengths={';'.join(map(str, spec.lengths or ()))}"
+    )
+
+
+def _differences(ev: Evaluation, grads: Mapping[str, np.ndarray], ref) -> list[Comparison]:
+    """Directional differences of the implementation's forward with lengths against its
+    gradients with them (`grads`, the input's zero at padded positions). Only valid input
+    positions move: the padded ones keep the case's values. `ref`: nn.LSTM's run on the
+    batch packed (its slopes keep the steps linear, its spread gives the conditioning)."""
+    # checks imports this module (through properties): the shared finite-difference problem
+    # is imported when it is used, as parity.diagnose does.
+    from .checks import (  # noqa: PLC0415
+        FD_NOISE_FACTOR,
+        DifferenceProblem,
+        loss_of,
+        measured_noise,
+        rounding_scale,
+    )
+
+    spec, case = ev.spec, ev.case
+    lengths, mask, cot = _lengths_array(spec), _output_mask(spec), _masked_cotangents(ev)
+    point = {"input": case.input}
+    if case.state is not None:
+        point["h0"], point["c0"] = case.state
+    names = list(ev.implementation_params)
+    point.update(ev.implementation_params)
+
+    def run(p) -> dict[str, np.ndarray]:
+        x = np.where(mask, p["input"], case.input).astype(case.input.dtype)
+        state = (p["h0"], p["c0"]) if "h0" in p else None
+        return forward_with_lengths(ev, ev.build({n: p[n] for n in names}), x, state, lengths)
+
+    def loss(p) -> float:
+        return loss_of(run(p), cot)[0]
+
+    at_point = run(point)
+    magnitude = loss_of(at_point, cot)[1]
+    kappa = 1.0
+    for name in FORWARD_NAMES:
+        want = ref.want.forward[name]
+        if want.size:
+            spread = float(np.max(ref.spread("forward", name)))
+            rel = spread / max(float(np.max(np.abs(want))), 1e-300) / UNIT_ROUNDOFF["float32"]
+            kappa = max(kappa, rel)
+    noise = FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * kappa * rounding_scale(at_point, cot)
+    noise = max(noise, measured_noise(loss, point, spec))
+    problem = DifferenceProblem(
+        loss, point, grads, ref.want.gradients or {}, noise, magnitude, spec.dtype
+    )
+    comparisons = problem.directional(np.random.default_rng([spec.seed, 0xFD]), FD_DIRECTIONS)
+    for c in comparisons:
+        c.where["compared"] = _differences_label(spec)
+    return comparisons
+
+
 def run_padded(ev: Evaluation):
     """The `padded` check on one case (raises Unsupported where it does not apply)."""
     spec = ev.spec
@@ -179,13 +259,24 @@ def run_padded(ev: Evaluation):
         return PropertyOutcome("padded", False, error=exc)
     case = dataclasses.replace(ev.case, cotangents=_masked_cotangents(ev))
     ref, comparisons, tols = compare_packed(ev, got, case, _label(spec))
+    labels = [_label(spec)] * len(comparisons)
+    forward_ok = all(c.passed for c in comparisons if c.tensor in FORWARD_NAMES)
+    differences = []
+    if forward_ok and got.gradients is not None and _wants_differences(ev):
+        try:
+            differences = _differences(ev, got.gradients, ref)
+        except ImplementationError as exc:
+            return PropertyOutcome("padded", False, error=exc)
+        comparisons = comparisons + differences
+        labels += [_differences_label(spec)] * len(differences)
     passed = all(c.passed for c in comparisons)
     cause = None
     if not passed and all(c.status is None for c in comparisons):
-        cause = likely_cause(ev, got, ref.want, tols, padded=True, measure=_measure)
-    return PropertyOutcome(
-        "padded", passed, comparisons, labels=[_label(spec)] * len(comparisons), likely_cause=cause
-    )
+        if not all(c.passed for c in differences):
+            cause = BACKWARD_CAUSE
+        else:
+            cause = likely_cause(ev, got, ref.want, tols, padded=True, measure=_measure)
+    return PropertyOutcome("padded", passed, comparisons, labels=labels, likely_cause=cause)
 
 
 # -- padding-invariance: other padded values change nothing valid ------------------------------
