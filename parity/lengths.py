@@ -205,7 +205,7 @@ def _differences(ev: Evaluation, grads: Mapping[str, np.ndarray], ref) -> list[C
     batch packed (its slopes keep the steps linear, its spread gives the conditioning)."""
     # checks imports this module (through properties): the shared finite-difference problem
     # is imported when it is used, as parity.diagnose does.
-    from .checks import (  # noqa: PLC0415
+    from .checks import (
         FD_NOISE_FACTOR,
         DifferenceProblem,
         loss_of,
