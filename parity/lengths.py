@@ -32,10 +32,11 @@ from hypothesis import strategies as st
 from .cases import CaseSpec
 from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported
+from .finite_diff import directional
 from .metamorphic import Collector, PropertyOutcome
 from .misbehaviour import MutatesInput, WrongShape
 from .packed import compare_packed, likely_cause, packed_lengths, prepare_packed, valid_mask
-from .tolerances import UNIT_ROUNDOFF, gradient_unit
+from .tolerances import gradient_unit
 from .reference import FORWARD_NAMES, Outcome
 
 __all__ = [
@@ -198,21 +199,26 @@ def _differences_label(spec: CaseSpec) -> str:
     )
 
 
-def _differences(ev: Evaluation, grads: Mapping[str, np.ndarray], ref) -> list[Comparison]:
+def _loss(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
+    """``sum(g * y)`` over output, h_n and c_n in float64, and the sum of its terms' sizes."""
+    terms = [
+        np.asarray(forward[name], np.float64) * np.asarray(g, np.float64)
+        for name, g in zip(FORWARD_NAMES, cotangents)
+    ]
+    return float(sum(np.sum(t) for t in terms)), float(sum(np.sum(np.abs(t)) for t in terms))
+
+
+def _differences(
+    ev: Evaluation, grads: Mapping[str, np.ndarray], ref, tols: Mapping
+) -> list[Comparison]:
     """Directional differences of the implementation's forward with lengths against its
     gradients with them (`grads`, the input's zero at padded positions). Only valid input
-    positions move: the padded ones keep the case's values. `ref`: nn.LSTM's run on the
-    batch packed (its slopes keep the steps linear, its spread gives the conditioning)."""
-    # checks imports this module (through properties): the shared finite-difference problem
-    # is imported when it is used, as parity.diagnose does.
-    from .checks import (
-        FD_NOISE_FACTOR,
-        DifferenceProblem,
-        loss_of,
-        measured_noise,
-        rounding_scale,
-    )
+    positions move: the padded ones keep the case's values. `ref`: nn.LSTM's run on the batch
+    packed (its slopes keep the steps linear); `tols`: the forward's tolerances against it.
 
+    The loss's rounding noise is bounded by the forward's own evidence: it matched nn.LSTM
+    within `tols`, so the loss is within ``sum |g| x tol`` of the exact one (no extra calls to
+    measure it, and an implementation rounding coarser inside than its dtype is covered)."""
     spec, case = ev.spec, ev.case
     lengths, mask, cot = _lengths_array(spec), _output_mask(spec), _masked_cotangents(ev)
     point = {"input": case.input}
@@ -221,29 +227,28 @@ def _differences(ev: Evaluation, grads: Mapping[str, np.ndarray], ref) -> list[C
     names = list(ev.implementation_params)
     point.update(ev.implementation_params)
 
-    def run(p) -> dict[str, np.ndarray]:
+    def loss(p) -> float:
         x = np.where(mask, p["input"], case.input).astype(case.input.dtype)
         state = (p["h0"], p["c0"]) if "h0" in p else None
-        return forward_with_lengths(ev, ev.build({n: p[n] for n in names}), x, state, lengths)
+        built = ev.build({n: p[n] for n in names})
+        return _loss(forward_with_lengths(ev, built, x, state, lengths), cot)[0]
 
-    def loss(p) -> float:
-        return loss_of(run(p), cot)[0]
-
-    at_point = run(point)
-    magnitude = loss_of(at_point, cot)[1]
-    kappa = 1.0
-    for name in FORWARD_NAMES:
-        want = ref.want.forward[name]
-        if want.size:
-            spread = float(np.max(ref.spread("forward", name)))
-            rel = spread / max(float(np.max(np.abs(want))), 1e-300) / UNIT_ROUNDOFF["float32"]
-            kappa = max(kappa, rel)
-    noise = FD_NOISE_FACTOR * UNIT_ROUNDOFF[spec.dtype] * kappa * rounding_scale(at_point, cot)
-    noise = max(noise, measured_noise(loss, point, spec))
-    problem = DifferenceProblem(
-        loss, point, grads, ref.want.gradients or {}, noise, magnitude, spec.dtype
+    magnitude = _loss(ref.want.forward, cot)[1]
+    noise = sum(
+        float(np.sum(np.abs(np.asarray(g, np.float64)) * tols[name]))
+        for name, g in zip(FORWARD_NAMES, cot)
     )
-    comparisons = problem.directional(np.random.default_rng([spec.seed, 0xFD]), FD_DIRECTIONS)
+    comparisons = directional(
+        loss,
+        point,
+        grads,
+        spec.dtype,
+        noise,
+        np.random.default_rng([spec.seed, 0xFD]),
+        FD_DIRECTIONS,
+        ref.want.gradients,
+        magnitude,
+    )
     for c in comparisons:
         c.where["compared"] = _differences_label(spec)
     return comparisons
@@ -264,7 +269,7 @@ def run_padded(ev: Evaluation):
     differences = []
     if forward_ok and got.gradients is not None and _wants_differences(ev):
         try:
-            differences = _differences(ev, got.gradients, ref)
+            differences = _differences(ev, got.gradients, ref, tols)
         except ImplementationError as exc:
             return PropertyOutcome("padded", False, error=exc)
         comparisons = comparisons + differences
