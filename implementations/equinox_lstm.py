@@ -5,6 +5,12 @@ parameters go in through `parity.convert.to_equinox` (``bias_ih + bias_hh``) and
 traced by JAX, so gradients reach the canonical names through the conversion. Layers and
 directions are stacked here; the reverse direction scans the flipped sequence and flips its
 outputs back. No projection (the cell has none): proj_size > 0 is unsupported.
+
+No lengths (`Supports(lengths=False)`, shown as ``-`` by ``parity list`` and ``parity table``):
+Equinox has a cell (``LSTMCell.__call__(input, hidden)``) and no sequence driver that takes
+lengths or a mask. The scan over time is this adapter's, so a mask would be the adapter's own
+code, checked as if it were Equinox's: the ``padded`` and ``padding-invariance`` checks are
+unsupported here (docs/variable-lengths.md).
 """
 
 from __future__ import annotations

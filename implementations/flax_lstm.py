@@ -6,6 +6,13 @@ folded into the hidden side's), traced by JAX, so gradients reach the canonical 
 the conversion. Flax's carry is ``(c, h)``. Flax's cells have no projection: proj_size > 0 is
 unsupported. A bias-free LSTM is the cell with zero hidden biases (Flax's cell always has them;
 the function is the same).
+
+Variable lengths (`Supports(lengths=True)`) are Flax's own: the lengths go to `nn.RNN` and
+`nn.Bidirectional` as ``seq_lengths``. Flax then takes each row's carry at its own last step,
+and its reverse direction flips each row within its own length (`flax.linen.flip_sequences`),
+so it starts at the row's last valid step; the outputs at padded positions are whatever the
+scan computed there (not compared). Checked against nn.LSTM on the batch packed by the
+``padded`` check (docs/variable-lengths.md).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ class FlaxAdapter(JaxFamilyAdapter):
         biases=1,
         weights="x @ kernel: one Dense per gate and side, (I, H) and (H, H); the bias on h's side",
     )
-    supports = Supports(projection=False, gradients="autograd")
+    supports = Supports(projection=False, gradients="autograd", lengths=True)
     requires = JAX_REQUIRES + ("flax",)
     cell = "LSTMCell"  # or "OptimizedLSTMCell": the same parameters, fused kernels
 
@@ -37,7 +44,13 @@ class FlaxAdapter(JaxFamilyAdapter):
         """The canonical parameters in Flax's layout (a test overrides this with a mistake)."""
         return to_flax(params, config)
 
-    def run(self, config, dtype, params, x, h0, c0):
+    def bidirectional(self, forward, backward):
+        """The two directions of a layer as one module (a test overrides this with a mistake)."""
+        import flax.linen as nn
+
+        return nn.Bidirectional(forward, backward, return_carry=True)
+
+    def run(self, config, dtype, params, x, h0, c0, lengths=None):
         import flax.linen as nn
         import jax.numpy as jnp
 
@@ -54,15 +67,21 @@ class FlaxAdapter(JaxFamilyAdapter):
 
             k = layer * config.num_directions
             if config.bidirectional:
-                module = nn.Bidirectional(rnn(), rnn(), return_carry=True)
+                module = self.bidirectional(rnn(), rnn())
                 carry = ((c0[k], h0[k]), (c0[k + 1], h0[k + 1]))
                 (fw, bw), x = module.apply(
-                    {"params": flax_params[f"layer_{layer}"]}, x, initial_carry=carry
+                    {"params": flax_params[f"layer_{layer}"]},
+                    x,
+                    initial_carry=carry,
+                    seq_lengths=lengths,
                 )
                 carries = [fw, bw]
             else:
                 carry, x = rnn().apply(
-                    {"params": flax_params[f"layer_{layer}"]}, x, initial_carry=(c0[k], h0[k])
+                    {"params": flax_params[f"layer_{layer}"]},
+                    x,
+                    initial_carry=(c0[k], h0[k]),
+                    seq_lengths=lengths,
                 )
                 carries = [carry]
             for c, h in carries:

@@ -5,6 +5,12 @@ gates i, g, f, o, the two biases folded, less the +1 hk.LSTM adds to the forget 
 call), traced by JAX, so gradients reach the canonical names through the conversion (the JAX
 family's vjp, implementations/_jax.py). hk.LSTM has no projection: proj_size > 0 is
 unsupported; bias=False is the bias zero but for the forget gate's -1 (hk.LSTM always has one).
+
+No lengths (`Supports(lengths=False)`, shown as ``-`` by ``parity list`` and ``parity table``):
+``hk.dynamic_unroll`` and ``hk.static_unroll`` take no lengths or mask (``hk.ResetCore``
+resets the state at marked steps; it does not hold it past a sequence's end), so a mask would
+be this adapter's own code, checked as if it were Haiku's: the ``padded`` and
+``padding-invariance`` checks are unsupported here (docs/variable-lengths.md).
 """
 
 from __future__ import annotations

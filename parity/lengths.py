@@ -12,7 +12,10 @@ unsupported.
   last step, the reverse direction's at its first), and the gradients of a loss whose output
   cotangent is zero at padded positions, with respect to the input at valid positions, h0, c0
   and every parameter. Failures are explained by `parity.packed.likely_cause` with the padding
-  as the implementation saw it.
+  as the implementation saw it. On small float64 cases of an implementation with gradients, also
+  its gradients with lengths against central differences of its own forward with the same
+  lengths (valid input positions perturbed, `parity.finite_diff`): where only those disagree
+  (its forward matching nn.LSTM's), the backward is named as the cause.
 - ``lengths`` (shared with `parity.packed`, which runs it on a PackedSequence): the
   implementation against itself: each row run alone at its own length (no lengths) equals its
   row of the batch; the batch permuted gives the results permuted; lengths all seq_len give
@@ -31,7 +34,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .cases import CaseSpec
+from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported
+from .finite_diff import directional
 from .metamorphic import Collector, PropertyOutcome
 from .misbehaviour import MutatesInput, WrongShape
 from .packed import (
@@ -59,6 +64,18 @@ __all__ = [
 # (a different scale and offset), finite (a correct masked LSTM may multiply them by 0).
 PADDING_SCALE = 4.0
 PADDING_OFFSET = 1.5
+
+# Finite differences with lengths run on float64 cases only (differences of a float32 forward
+# resolve two digits at best) of at most this many steps x layers x directions: each case costs
+# ~20-50 forward calls.
+FD_MAX_STEPS = 48
+FD_DIRECTIONS = 2
+BACKWARD_CAUSE = (
+    "backward with lengths: the gradients on the padded batch disagree with differences of the "
+    "implementation's own forward with the same lengths, which matches nn.LSTM: the backward "
+    "does not apply the lengths the forward applies (gradients flowing through the padded "
+    "steps the forward skipped, a mask left out of a hand-written backward)"
+)
 
 
 # -- calls -------------------------------------------------------------------------------------
@@ -181,6 +198,74 @@ def _measure(ev: Evaluation):
     return (got, *compare_packed(ev, got, label=_label(ev.spec)))
 
 
+def _wants_differences(ev: Evaluation) -> bool:
+    c = ev.spec.config
+    steps = ev.spec.seq_len * c.num_layers * c.num_directions
+    return _wants_gradients(ev) and ev.spec.dtype == "float64" and steps <= FD_MAX_STEPS
+
+
+def _differences_label(spec: CaseSpec) -> str:
+    return (
+        f"its gradients vs differences of its own forward, both with "
+        f"lengths={';'.join(map(str, spec.lengths or ()))}"
+    )
+
+
+def _loss(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
+    """``sum(g * y)`` over output, h_n and c_n in float64, and the sum of its terms' sizes."""
+    terms = [
+        np.asarray(forward[name], np.float64) * np.asarray(g, np.float64)
+        for name, g in zip(FORWARD_NAMES, cotangents)
+    ]
+    return float(sum(np.sum(t) for t in terms)), float(sum(np.sum(np.abs(t)) for t in terms))
+
+
+def _differences(
+    ev: Evaluation, grads: Mapping[str, np.ndarray], ref, tols: Mapping
+) -> list[Comparison]:
+    """Directional differences of the implementation's forward with lengths against its
+    gradients with them (`grads`, the input's zero at padded positions). Only valid input
+    positions move: the padded ones keep the case's values. `ref`: nn.LSTM's run on the batch
+    packed (its slopes keep the steps linear); `tols`: the forward's tolerances against it.
+
+    The loss's rounding noise is bounded by the forward's own evidence: it matched nn.LSTM
+    within `tols`, so the loss is within ``sum |g| x tol`` of the exact one (no extra calls to
+    measure it, and an implementation rounding coarser inside than its dtype is covered)."""
+    spec, case = ev.spec, ev.case
+    lengths, mask, cot = _lengths_array(spec), _output_mask(spec), _masked_cotangents(ev)
+    point = {"input": case.input}
+    if case.state is not None:
+        point["h0"], point["c0"] = case.state
+    names = list(ev.implementation_params)
+    point.update(ev.implementation_params)
+
+    def loss(p) -> float:
+        x = np.where(mask, p["input"], case.input).astype(case.input.dtype)
+        state = (p["h0"], p["c0"]) if "h0" in p else None
+        built = ev.build({n: p[n] for n in names})
+        return _loss(forward_with_lengths(ev, built, x, state, lengths), cot)[0]
+
+    magnitude = _loss(ref.want.forward, cot)[1]
+    noise = sum(
+        float(np.sum(np.abs(np.asarray(g, np.float64)) * tols[name]))
+        for name, g in zip(FORWARD_NAMES, cot)
+    )
+    comparisons = directional(
+        loss,
+        point,
+        grads,
+        spec.dtype,
+        noise,
+        np.random.default_rng([spec.seed, 0xFD]),
+        FD_DIRECTIONS,
+        ref.want.gradients,
+        magnitude,
+    )
+    for c in comparisons:
+        c.where["compared"] = _differences_label(spec)
+    return comparisons
+
+
 def run_padded(ev: Evaluation):
     """The `padded` check on one case (raises Unsupported where it does not apply)."""
     spec = ev.spec
@@ -191,13 +276,24 @@ def run_padded(ev: Evaluation):
         return PropertyOutcome("padded", False, error=exc)
     case = dataclasses.replace(ev.case, cotangents=_masked_cotangents(ev))
     ref, comparisons, tols = compare_packed(ev, got, case, _label(spec))
+    labels = [_label(spec)] * len(comparisons)
+    forward_ok = all(c.passed for c in comparisons if c.tensor in FORWARD_NAMES)
+    differences = []
+    if forward_ok and got.gradients is not None and _wants_differences(ev):
+        try:
+            differences = _differences(ev, got.gradients, ref, tols)
+        except ImplementationError as exc:
+            return PropertyOutcome("padded", False, error=exc)
+        comparisons = comparisons + differences
+        labels += [_differences_label(spec)] * len(differences)
     passed = all(c.passed for c in comparisons)
     cause = None
     if not passed and all(c.status is None for c in comparisons):
-        cause = likely_cause(ev, got, ref.want, tols, padded=True, measure=_measure)
-    return PropertyOutcome(
-        "padded", passed, comparisons, labels=[_label(spec)] * len(comparisons), likely_cause=cause
-    )
+        if not all(c.passed for c in differences):
+            cause = BACKWARD_CAUSE
+        else:
+            cause = likely_cause(ev, got, ref.want, tols, padded=True, measure=_measure)
+    return PropertyOutcome("padded", passed, comparisons, labels=labels, likely_cause=cause)
 
 
 # -- padding-invariance: other padded values change nothing valid ------------------------------

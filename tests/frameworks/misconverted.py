@@ -17,7 +17,7 @@ from parity_implementations.keras_lstm import KerasAdapter
 from parity_implementations.onnx_lstm import OnnxReferenceAdapter
 from parity.convert import HAIKU_FORGET_BIAS, to_flax, to_haiku, to_keras
 
-__all__ = ["FlaxBiasNotFolded", "HaikuForgetBiasKept", "JaxReverseOutputUnflipped",
+__all__ = ["FlaxBiasNotFolded", "FlaxReverseFromPaddedEnd", "HaikuForgetBiasKept", "JaxReverseOutputUnflipped",
            "KerasGatesIFOC", "KerasTensorFlowGatesIFOC", "MindSporeAscendGateOrder",
            "OnnxOutputReadAsTBDH",
            "OnnxTorchGateOrder", "PaddleBiasIhTwice"]
@@ -50,6 +50,35 @@ class FlaxBiasNotFolded(FlaxAdapter):
         if config.bias:
             params = {n: 0 * a if n.startswith("bias_ih") else a for n, a in params.items()}
         return to_flax(params, config)
+
+
+class FlaxReverseFromPaddedEnd(FlaxAdapter):
+    """Flax's two directions with the lengths given to the forward one only: the reverse
+    direction flips the whole padded batch (starting at the padded end) and ends there."""
+
+    description = "flax, seq_lengths not given to the reverse direction"
+
+    def bidirectional(self, forward, backward):
+        import flax.linen as nn
+
+        class ReverseUnmasked(nn.Module):
+            forward_rnn: nn.Module
+            backward_rnn: nn.Module
+
+            def __call__(self, x, initial_carry, seq_lengths=None):
+                fw, y_fw = self.forward_rnn(x, initial_carry=initial_carry[0],
+                                            seq_lengths=seq_lengths, return_carry=True)
+                bw, y_bw = self.backward_rnn(x, initial_carry=initial_carry[1],
+                                             return_carry=True, reverse=True, keep_order=True)
+                return (fw, bw), _concat(y_fw, y_bw)
+
+        return ReverseUnmasked(forward, backward)
+
+
+def _concat(a, b):
+    import jax.numpy as jnp
+
+    return jnp.concatenate([a, b], axis=-1)
 
 
 class OnnxTorchGateOrder(OnnxReferenceAdapter):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from parity import LSTMConfig, as_adapter, check_implementation
+from parity.cases import CaseSpec
 from parity.isolation import Options, check_isolated, load_isolated
 from parity.convert import from_equinox, from_flax, from_keras
 
@@ -91,6 +92,76 @@ def test_jax_with_a_mask_passes():
                                   max_examples=4, time_budget=3600.0)
     assert [c.status for c in record.checks] == ["pass", "pass"], record.checks
     assert all(c.examples > 0 for c in record.checks)
+
+
+# Bidirectional, 2 layers, rows of lengths 2, 6 and 4 (unsorted): the reverse direction must
+# start at each row's own last step, and h_n / c_n come from each row's own end.
+FLAX_BIDIRECTIONAL_CASE = ("input_size=3,hidden_size=4,num_layers=2,bidirectional=true,seq_len=6,"
+                           "batch=3,dtype=float64,initial_state=random,seed=3,lengths=2;6;4,"
+                           "enforce_sorted=false")
+
+
+def test_flax_with_seq_lengths_passes():
+    from parity_implementations.flax_lstm import FlaxAdapter
+
+    adapter = FlaxAdapter()
+    assert adapter.supports.lengths
+    record = check_implementation(adapter, checks=("padded", "padding-invariance"), seed=0,
+                                  max_examples=4, time_budget=3600.0)
+    assert [c.status for c in record.checks] == ["pass", "pass"], record.checks
+    assert all(c.examples > 0 for c in record.checks)
+    record = check_implementation(FlaxAdapter(), checks=("padded", "padding-invariance"),
+                                  case=CaseSpec.from_string(FLAX_BIDIRECTIONAL_CASE))
+    assert [c.status for c in record.checks] == ["pass", "pass"], record.checks
+
+
+def test_flax_reverse_direction_without_seq_lengths_is_caught():
+    """Caught on two layers; its cause named on one (on two, the second layer's reverse
+    direction also reads the first's outputs at padded steps, which the simulated mistake
+    leaves at zero: no cause is named there rather than a wrong one)."""
+    record = checked(misconverted.FlaxReverseFromPaddedEnd, checks=("padded",),
+                     case=FLAX_BIDIRECTIONAL_CASE)
+    result = record.checks[0]
+    assert result.status == "fail", result.message
+    cause = result.failure["likely_cause"]
+    assert cause is None or cause.startswith("the reverse direction starts at the padded end")
+    record = checked(misconverted.FlaxReverseFromPaddedEnd, checks=("padded",),
+                     case=FLAX_BIDIRECTIONAL_CASE.replace("num_layers=2", "num_layers=1"))
+    result = record.checks[0]
+    assert result.status == "fail", result.message
+    assert result.failure["likely_cause"].startswith(
+        "the reverse direction starts at the padded end"), result.failure["likely_cause"]
+
+
+def isolated(target, checks, seed=0, max_examples=4, case=None):
+    options = Options(checks=tuple(checks), seed=seed, max_examples=max_examples,
+                      time_budget=3600.0, case=case, threads=1)
+    return check_isolated([target], load_isolated([target], options), options)[0]
+
+
+def test_keras_with_a_mask_passes_in_float32_and_is_known_in_float64():
+    """Keras's masked path computes its products in float32 on the torch backend (its
+    adapter's declaration): float64 cases are that known divergence, float32 ones pass."""
+    record = isolated("keras", ("padded", "padding-invariance"))
+    assert [c.status for c in record.checks] == ["known", "pass"], record.checks
+    assert record.checks[0].examples > 0  # float32 cases compared and passed
+    float64 = ("input_size=3,hidden_size=4,num_layers=2,bidirectional=true,seq_len=6,batch=3,"
+               "dtype=float64,initial_state=random,seed=3,lengths=2;6;4,enforce_sorted=false")
+    assert isolated("keras", ("padded",), case=float64).checks[0].status == "known"
+    float32 = float64.replace("float64", "float32")
+    assert isolated("keras", ("padded",), case=float32).checks[0].status == "pass"
+
+
+def test_keras_masked_matmul_is_float32_on_torch():
+    """The cause declared for the keras adapter, measured on Keras itself (in a process of its
+    own: Keras fixes its backend at import)."""
+    code = ("import os; os.environ['KERAS_BACKEND'] = 'torch'\n"
+            "import torch, keras\n"
+            "x = torch.ones(2, 3, dtype=torch.float64)\n"
+            "print(keras.ops.matmul(x, x.T).dtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "torch.float32"
 
 
 def test_onnx_reference_ignoring_sequence_lens_is_caught():

@@ -6,6 +6,8 @@ import pytest
 
 from parity import Supports, check_implementation
 from parity.cases import CaseSpec
+from parity.evaluation import Evaluation
+from parity.lengths import BACKWARD_CAUSE, FD_DIRECTIONS, run_padded
 from parity.packed import MISTAKES
 from parity_implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
 
@@ -57,10 +59,46 @@ def test_padding_invariance_catches_a_leak(cls, part):
     assert part in check.failure["likely_cause"]
 
 
-def test_gradient_leak_fails_padded_on_gradients_only():
+def test_gradient_leak_fails_padded_with_the_backward_as_cause():
+    """Its forward matches nn.LSTM; its gradients with lengths disagree with differences of
+    that forward (finite differences with lengths): the backward is named."""
     check = run(GradientThroughPadding(), ["padded"]).checks[0]
     assert check.status == "fail", check.message
-    assert check.failure["likely_cause"] is None  # no classic mistake fits
+    assert check.failure["likely_cause"] == BACKWARD_CAUSE, check.failure
+
+
+def _padded_outcome_on(adapter, spec):
+    ev = Evaluation(adapter, spec)
+    return run_padded(ev)
+
+
+SMALL_PADDED = ("input_size=2,hidden_size=3,num_layers=2,bidirectional=true,seq_len=5,batch=3,"
+                "initial_state=random,seed=6,lengths=2;5;3,enforce_sorted=false")
+
+
+@pytest.mark.parametrize("adapter", [NumpyAdapter(), MaskedLengthsAdapter()],
+                         ids=lambda a: type(a).__name__)
+def test_finite_differences_with_lengths_pass_a_correct_backward(adapter):
+    outcome = _padded_outcome_on(adapter, CaseSpec.from_string(SMALL_PADDED))
+    differences = [c for c, label in zip(outcome.comparisons, outcome.labels)
+                   if label.startswith("its gradients vs differences")]
+    assert len(differences) == FD_DIRECTIONS
+    assert any(not c.unresolved for c in differences)  # something was measured
+    assert outcome.passed, outcome.message("x")
+
+
+def test_finite_differences_with_lengths_catch_a_wrong_backward():
+    outcome = _padded_outcome_on(GradientThroughPadding(), CaseSpec.from_string(SMALL_PADDED))
+    differences = [c for c, label in zip(outcome.comparisons, outcome.labels)
+                   if label.startswith("its gradients vs differences")]
+    assert differences and not all(c.passed for c in differences)
+    assert outcome.likely_cause == BACKWARD_CAUSE
+
+
+def test_finite_differences_with_lengths_skip_float32_and_forward_only():
+    spec = CaseSpec.from_string(SMALL_PADDED.replace("seed=6", "dtype=float32,seed=6"))
+    outcome = _padded_outcome_on(MaskedLengthsAdapter(), spec)
+    assert not any(label.startswith("its gradients vs differences") for label in outcome.labels)
 
 
 class _NoLengthsBuilt(NumpyLSTM):

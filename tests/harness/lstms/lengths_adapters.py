@@ -5,7 +5,9 @@ JAX, Keras and ONNX ports take masks or ``sequence_lens``.
 inside their sequence (a mask per step), gradients by autograd: the harness must PASS it (and
 the NumPy implementation, which runs each length's rows as their own batch instead). Each
 broken adapter below is one class attribute of it, with the likely cause the `padded` check
-must name (`parity.packed.MISTAKES`), or None where no classic mistake fits.
+must name (`parity.packed.MISTAKES`); `GradientThroughPadding`, whose forward is right, must get
+the backward as its cause (`parity.lengths.BACKWARD_CAUSE`, from finite differences with
+lengths).
 """
 
 from __future__ import annotations
