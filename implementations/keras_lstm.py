@@ -51,6 +51,17 @@ KNOWN_DIVERGENCES = (
         # beyond 1e10 (an O(0.1) error against a ~1e-11 tolerance).
         match=r"lengths=.*tolerance [^,]*, (\d+(\.\d+)?|\d(\.\d+)?e\+0[0-7])x of it\)$",
     ),
+    KnownDivergence(
+        cause="the same float32 products with a mask: the lengths property compares a run "
+        "with lengths (a mask, float32-accurate) against runs without (float64), which differ "
+        "by ~1e-8 relative",
+        checks=("lengths",),
+        where={"dtype": "float64"},
+        status="fail",
+        # As above: float32's size only (measured 1.8e3 times the float64 tolerance on a
+        # one-step case); a row that really depends on the batch lands beyond 1e10.
+        match=r"tolerance [^,]*, (\d+(\.\d+)?|\d(\.\d+)?e\+0[0-7])x of it\)$",
+    ),
 )
 
 
