@@ -37,6 +37,9 @@ from ._layout import reject_empty_sequence
 
 __all__ = ["KNOWN_DIVERGENCES", "KerasAdapter", "import_keras"]
 
+# A float64 error of float32's size: "tolerance T, Rx of it)" with R under 1e8 (see below).
+_FLOAT32_SIZED = r"tolerance [^,]*, (\d+(\.\d+)?|\d(\.\d+)?e\+0[0-7])x of it\)$"
+
 KNOWN_DIVERGENCES = (
     KnownDivergence(
         cause="with a mask (lengths), Keras 3 on torch runs its LSTM cell step by step, and "
@@ -49,7 +52,7 @@ KNOWN_DIVERGENCES = (
         # An error of float32's size: measured 1e3-3e4 times the float64 tolerance (up to
         # seq_len 60, two layers, gradients); under 1e8 is declared. A wrong formula lands
         # beyond 1e10 (an O(0.1) error against a ~1e-11 tolerance).
-        match=r"lengths=.*tolerance [^,]*, (\d+(\.\d+)?|\d(\.\d+)?e\+0[0-7])x of it\)$",
+        match=r"lengths=.*" + _FLOAT32_SIZED,
     ),
     KnownDivergence(
         cause="the same float32 products with a mask: the lengths property compares a run "
@@ -60,7 +63,7 @@ KNOWN_DIVERGENCES = (
         status="fail",
         # As above: float32's size only (measured 1.8e3 times the float64 tolerance on a
         # one-step case); a row that really depends on the batch lands beyond 1e10.
-        match=r"tolerance [^,]*, (\d+(\.\d+)?|\d(\.\d+)?e\+0[0-7])x of it\)$",
+        match=_FLOAT32_SIZED,
     ),
 )
 
