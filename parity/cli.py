@@ -34,6 +34,7 @@ from .results import (
     write_atomic,
 )
 from .runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIME_BUDGET
+from .workers import MAX_DEFAULT_JOBS, default_jobs
 
 __all__ = ["main"]
 
@@ -149,10 +150,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "-j",
         "--jobs",
         type=_positive_int,
-        default=1,
+        default=default_jobs(),
         metavar="N",
-        help="check N implementations side by side, each in its own process with "
-        "its share of the cores (default: 1)",
+        help="N processes side by side, each checking an implementation (or, with fewer "
+        "implementations than N, a share of one's checks) on its share of the cores "
+        f"(default: one per core, at most {MAX_DEFAULT_JOBS}: {default_jobs()} here)",
     )
     p.add_argument(
         "--no-database",

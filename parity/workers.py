@@ -31,10 +31,28 @@ PRELOAD = ["parity.isolation", "parity.runner", "parity.registry"]
 MAX_THREADS_PER_CHILD = 1
 
 
+# Children side by side by default (`default_jobs`): one per core, at most this many (each holds
+# its own copy of the cases and nn.LSTM's runs of them).
+MAX_DEFAULT_JOBS = 8
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs() -> int:
+    """Children side by side when the user says nothing: one per core, up to MAX_DEFAULT_JOBS."""
+    return min(MAX_DEFAULT_JOBS, cores())
+
+
 def threads_per_child(jobs: int) -> int:
     """Threads for each of `jobs` children side by side: the cores shared out, at most
     MAX_THREADS_PER_CHILD, and never more than OMP_NUM_THREADS where the user set it."""
-    threads = max(1, min(MAX_THREADS_PER_CHILD, (os.cpu_count() or 1) // max(1, jobs)))
+    threads = max(1, min(MAX_THREADS_PER_CHILD, cores() // max(1, jobs)))
     try:
         threads = min(threads, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:

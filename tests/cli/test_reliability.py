@@ -248,3 +248,49 @@ def test_the_report_renders_crashes_and_misbehaviours(tmp_path):
     assert code == 1
     html = page.read_text()
     assert "crashed" in html and "wrong-shape" in html
+
+
+# -- one implementation's checks split between children (more cores than implementations) -----
+def test_checks_are_split_in_parts_of_about_equal_cost_and_shared_runs_stay_together():
+    from parity.checks import CHECKS
+    from parity.isolation import COSTS, SHARED_RUNS, _parts
+
+    parts = _parts(list(CHECKS), 2)
+    assert len(parts) == 2
+    assert sorted(c for p in parts for c in p) == sorted(CHECKS)  # each check once
+    assert any(set(SHARED_RUNS) <= set(p) for p in parts)
+    for p in parts:
+        assert p == [c for c in CHECKS if c in p]  # in the checks' own order
+    a, b = (sum(COSTS.get(c, 1) for c in p) for p in parts)
+    assert abs(a - b) <= max(COSTS.values())
+    # Never more parts than there are groups, nor empty ones.
+    assert _parts(["output", "h_n"], 4) == [["output", "h_n"]]
+    assert _parts(["output", "causality"], 1) == [["output", "causality"]]
+
+
+def _statuses_and_cases(data):
+    return [(c["check"], c["status"], c["examples"], (c.get("failure") or {}).get("case"))
+            for i in data["implementations"] for c in i["checks"]]
+
+
+def test_split_between_children_the_records_are_those_of_one_child(tmp_path):
+    broken = "tests.harness.lstms.broken:GateOrderIGFO"
+    only = ["--only", "output", "--only", "h_n", "--only", "causality", "--only", "determinism"]
+    code1, one = check(tmp_path, "-j", "1", "--impl", broken, *only, "--no-shrink")
+    code2, two = check(tmp_path, "-j", "2", "--impl", broken, *only, "--no-shrink")
+    assert code1 == code2 == 1
+    assert _statuses_and_cases(one) == _statuses_and_cases(two)
+    assert [c["check"] for c in two["implementations"][0]["checks"]] == \
+        ["output", "h_n", "causality", "determinism"]
+    assert two["implementations"][0]["features"] == one["implementations"][0]["features"]
+
+
+def test_split_between_children_a_crash_in_each_part_is_recorded_where_it_happened(tmp_path):
+    code, data = check(tmp_path, "-j", "2", "--impl", f"{M}:KillsItself", "--only", "h_n",
+                       "--only", "causality", "--case", ONE_CASE)
+    assert code == 1
+    (impl,) = data["implementations"]
+    assert impl["status"] == "crashed"
+    assert [(c["check"], c["status"]) for c in impl["checks"]] == \
+        [("h_n", "crashed"), ("causality", "crashed")]
+    assert all("crashed (exit code 3) during forward" in c["message"] for c in impl["checks"])
