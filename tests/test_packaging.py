@@ -10,6 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("parity", "parity_implementations", "parity_studies")
+# One worker builds the wheel, once: setuptools builds in the checkout (build/), and two builds
+# side by side collide there ("File exists: build/bdist.linux-x86_64/wheel/...").
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")
