@@ -36,16 +36,17 @@ from hypothesis import strategies as st
 from .cases import CaseSpec
 from .compare import Comparison
 from .evaluation import Evaluation, ImplementationError, Unsupported
-from .finite_diff import directional
 from .metamorphic import Collector, PropertyOutcome
 from .misbehaviour import MutatesInput, WrongShape
 from .packed import (
     compare_packed,
     likely_cause,
+    own_differences,
     packed_lengths,
     prepare_packed,
     run_lengths_property,
     valid_mask,
+    wants_differences,
 )
 from .tolerances import gradient_unit
 from .reference import FORWARD_NAMES, Outcome
@@ -65,11 +66,8 @@ __all__ = [
 PADDING_SCALE = 4.0
 PADDING_OFFSET = 1.5
 
-# Finite differences with lengths run on float64 cases only (differences of a float32 forward
-# resolve two digits at best) of at most this many steps x layers x directions: each case costs
-# ~20-50 forward calls.
-FD_MAX_STEPS = 48
-FD_DIRECTIONS = 2
+# Finite differences with lengths: as on a packed batch (`parity.packed.FD_MAX_STEPS`,
+# `FD_DIRECTIONS`, `own_differences`), with this cause when they disagree.
 BACKWARD_CAUSE = (
     "backward with lengths: the gradients on the padded batch disagree with differences of the "
     "implementation's own forward with the same lengths, which matches nn.LSTM: the backward "
@@ -198,12 +196,6 @@ def _measure(ev: Evaluation):
     return (got, *compare_packed(ev, got, label=_label(ev.spec)))
 
 
-def _wants_differences(ev: Evaluation) -> bool:
-    c = ev.spec.config
-    steps = ev.spec.seq_len * c.num_layers * c.num_directions
-    return _wants_gradients(ev) and ev.spec.dtype == "float64" and steps <= FD_MAX_STEPS
-
-
 def _differences_label(spec: CaseSpec) -> str:
     return (
         f"its gradients vs differences of its own forward, both with "
@@ -211,59 +203,26 @@ def _differences_label(spec: CaseSpec) -> str:
     )
 
 
-def _loss(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
-    """``sum(g * y)`` over output, h_n and c_n in float64, and the sum of its terms' sizes."""
-    terms = [
-        np.asarray(forward[name], np.float64) * np.asarray(g, np.float64)
-        for name, g in zip(FORWARD_NAMES, cotangents)
-    ]
-    return float(sum(np.sum(t) for t in terms)), float(sum(np.sum(np.abs(t)) for t in terms))
-
-
 def _differences(
     ev: Evaluation, grads: Mapping[str, np.ndarray], ref, tols: Mapping
 ) -> list[Comparison]:
     """Directional differences of the implementation's forward with lengths against its
-    gradients with them (`grads`, the input's zero at padded positions). Only valid input
-    positions move: the padded ones keep the case's values. `ref`: nn.LSTM's run on the batch
-    packed (its slopes keep the steps linear); `tols`: the forward's tolerances against it.
-
-    The loss's rounding noise is bounded by the forward's own evidence: it matched nn.LSTM
-    within `tols`, so the loss is within ``sum |g| x tol`` of the exact one (no extra calls to
-    measure it, and an implementation rounding coarser inside than its dtype is covered)."""
+    gradients with them (`grads`, the input's zero at padded positions; see
+    `parity.packed.own_differences`). Only valid input positions move: the padded ones keep the
+    case's values."""
     spec, case = ev.spec, ev.case
-    lengths, mask, cot = _lengths_array(spec), _output_mask(spec), _masked_cotangents(ev)
-    point = {"input": case.input}
-    if case.state is not None:
-        point["h0"], point["c0"] = case.state
+    lengths, mask = _lengths_array(spec), _output_mask(spec)
     names = list(ev.implementation_params)
-    point.update(ev.implementation_params)
 
-    def loss(p) -> float:
+    def run(p) -> Mapping[str, np.ndarray]:
         x = np.where(mask, p["input"], case.input).astype(case.input.dtype)
         state = (p["h0"], p["c0"]) if "h0" in p else None
         built = ev.build({n: p[n] for n in names})
-        return _loss(forward_with_lengths(ev, built, x, state, lengths), cot)[0]
+        return forward_with_lengths(ev, built, x, state, lengths)
 
-    magnitude = _loss(ref.want.forward, cot)[1]
-    noise = sum(
-        float(np.sum(np.abs(np.asarray(g, np.float64)) * tols[name]))
-        for name, g in zip(FORWARD_NAMES, cot)
+    return own_differences(
+        ev, run, grads, ref, tols, _masked_cotangents(ev), _differences_label(spec)
     )
-    comparisons = directional(
-        loss,
-        point,
-        grads,
-        spec.dtype,
-        noise,
-        np.random.default_rng([spec.seed, 0xFD]),
-        FD_DIRECTIONS,
-        ref.want.gradients,
-        magnitude,
-    )
-    for c in comparisons:
-        c.where["compared"] = _differences_label(spec)
-    return comparisons
 
 
 def run_padded(ev: Evaluation):
@@ -279,7 +238,7 @@ def run_padded(ev: Evaluation):
     labels = [_label(spec)] * len(comparisons)
     forward_ok = all(c.passed for c in comparisons if c.tensor in FORWARD_NAMES)
     differences = []
-    if forward_ok and got.gradients is not None and _wants_differences(ev):
+    if forward_ok and got.gradients is not None and wants_differences(ev):
         try:
             differences = _differences(ev, got.gradients, ref, tols)
         except ImplementationError as exc:

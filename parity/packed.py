@@ -28,7 +28,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .cases import Case, CaseSpec
 from .evaluation import Evaluation, ImplementationError, Unsupported, wrong_dtype
-from .compare import compare
+from .compare import Comparison, compare
+from .finite_diff import directional
 from .metamorphic import Collector, PropertyOutcome, run_forward
 from .misbehaviour import WrongShape, WrongStructure
 from .reference import (
@@ -45,6 +46,9 @@ from .torch_adapter import TorchAdapter
 from .tolerances import SAFETY, UNIT_ROUNDOFF, gradient_unit, resolvable, tolerance
 
 __all__ = [
+    "BACKWARD_CAUSE",
+    "FD_DIRECTIONS",
+    "FD_MAX_STEPS",
     "MISTAKES",
     "accepts_packed",
     "packed_lengths",
@@ -52,7 +56,9 @@ __all__ = [
     "run_lengths_property",
     "run_packed",
     "run_packed_reference",
+    "own_differences",
     "simulate",
+    "wants_differences",
 ]
 
 # A mistake is named when the implementation lands within this many tolerances of the LSTM
@@ -518,6 +524,86 @@ def _sorted_indices(spec: CaseSpec) -> np.ndarray:
     return packed.sorted_indices.numpy()
 
 
+# -- finite differences on a variable-length batch (packed here, padded in parity.lengths) ------
+# On float64 cases only (differences of a float32 forward resolve two digits at best) of at most
+# this many steps x layers x directions: each case costs ~20-50 forward calls.
+FD_MAX_STEPS = 48
+FD_DIRECTIONS = 2
+BACKWARD_CAUSE = (
+    "backward on the packed batch: its gradients disagree with differences of the "
+    "implementation's own forward on the same packed batch, which matches nn.LSTM: the "
+    "backward does not follow the lengths the forward follows (a state detached or a gradient "
+    "dropped where a sequence ends, a hand-written backward that runs over the padded steps)"
+)
+
+
+def wants_differences(ev: Evaluation) -> bool:
+    """Whether a variable-length case of `ev` gets finite differences (see FD_MAX_STEPS)."""
+    c = ev.spec.config
+    steps = ev.spec.seq_len * c.num_layers * c.num_directions
+    return (
+        ev.adapter.supports.gradients != "none"
+        and ev.spec.dtype == "float64"
+        and steps <= FD_MAX_STEPS
+    )
+
+
+def _loss(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
+    """``sum(g * y)`` over output, h_n and c_n in float64, and the sum of its terms' sizes."""
+    terms = [
+        np.asarray(forward[name], np.float64) * np.asarray(g, np.float64)
+        for name, g in zip(FORWARD_NAMES, cotangents)
+    ]
+    return float(sum(np.sum(t) for t in terms)), float(sum(np.sum(np.abs(t)) for t in terms))
+
+
+def own_differences(
+    ev: Evaluation,
+    run: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]],
+    grads: Mapping[str, np.ndarray],
+    ref: ReferenceRun,
+    tols: Mapping[str, float],
+    cotangents,
+    label: str,
+) -> list[Comparison]:
+    """Directional differences of the implementation's forward on a variable-length batch
+    (`run`: input, h0, c0 and parameters -> output, h_n, c_n) against its gradients on it
+    (`grads`). `ref`: nn.LSTM's run on the batch (its slopes keep the steps linear); `tols`:
+    the forward's tolerances against it; `cotangents`: the loss's, zero where nothing is
+    compared.
+
+    The loss's rounding noise is bounded by the forward's own evidence: it matched nn.LSTM
+    within `tols`, so the loss is within ``sum |g| x tol`` of the exact one (no extra calls to
+    measure it, and an implementation rounding coarser inside than its dtype is covered)."""
+    spec, case = ev.spec, ev.case
+    point = {"input": case.input}
+    if case.state is not None:
+        point["h0"], point["c0"] = case.state
+    point.update(ev.implementation_params)
+
+    def loss(p) -> float:
+        return _loss(run(p), cotangents)[0]
+
+    noise = sum(
+        float(np.sum(np.abs(np.asarray(g, np.float64)) * tols[name]))
+        for name, g in zip(FORWARD_NAMES, cotangents)
+    )
+    comparisons = directional(
+        loss,
+        point,
+        grads,
+        spec.dtype,
+        noise,
+        np.random.default_rng([spec.seed, 0xFD]),
+        FD_DIRECTIONS,
+        ref.want.gradients,
+        _loss(ref.want.forward, cotangents)[1],
+    )
+    for c in comparisons:
+        c.where["compared"] = label
+    return comparisons
+
+
 # -- the check ---------------------------------------------------------------------------------
 def _implementation_call(ev: Evaluation) -> Callable:
     if not isinstance(ev.builder, TorchAdapter):
@@ -633,13 +719,40 @@ def run_packed(ev: Evaluation):
     except ImplementationError as exc:
         return PropertyOutcome("packed", False, error=exc)
     ref, comparisons, tols = compare_packed(ev, got)
+    labels = [_label(spec)] * len(comparisons)
+    forward_ok = all(c.passed for c in comparisons if c.tensor in FORWARD_NAMES)
+    differences: list[Comparison] = []
+    if forward_ok and got.gradients is not None and wants_differences(ev):
+        call, names, dtype = (
+            _implementation_call(ev),
+            list(ev.implementation_params),
+            _dtype(spec.dtype),
+        )
+
+        def run(p):
+            state = (p["h0"], p["c0"]) if "h0" in p else None
+            params = {n: p[n] for n in names}
+            return ev.call(
+                "packed forward", _packed_run, call, params, spec, p["input"], state, None, dtype
+            ).forward
+
+        label = f"its gradients vs differences of its own forward, both {_label(spec)}"
+        try:
+            differences = own_differences(
+                ev, run, got.gradients, ref, tols, ev.case.cotangents, label
+            )
+        except ImplementationError as exc:
+            return PropertyOutcome("packed", False, error=exc)
+        comparisons = comparisons + differences
+        labels += [label] * len(differences)
     passed = all(c.passed for c in comparisons)
     cause = None
     if not passed and all(c.status is None for c in comparisons):
-        cause = likely_cause(ev, got, ref.want, tols)
-    return PropertyOutcome(
-        "packed", passed, comparisons, labels=[_label(spec)] * len(comparisons), likely_cause=cause
-    )
+        if not all(c.passed for c in differences):
+            cause = BACKWARD_CAUSE
+        else:
+            cause = likely_cause(ev, got, ref.want, tols)
+    return PropertyOutcome("packed", passed, comparisons, labels=labels, likely_cause=cause)
 
 
 # -- the property: a packed batch against the implementation itself -----------------------------

@@ -7,7 +7,8 @@ import pytest
 from parity import Supports, check_implementation
 from parity.cases import CaseSpec
 from parity.evaluation import Evaluation
-from parity.lengths import BACKWARD_CAUSE, FD_DIRECTIONS, run_padded
+from parity.lengths import BACKWARD_CAUSE, run_padded
+from parity.packed import FD_DIRECTIONS
 from parity.packed import MISTAKES
 from parity_implementations.numpy_lstm import NumpyAdapter, NumpyLSTM
 

@@ -8,10 +8,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from parity import as_adapter
 from parity.adapter import InvalidArgument, LSTMConfig
 from parity.cases import CaseSpec
+from parity import packed
 from parity.packed import MISTAKES, simulate
 
 from .lstms.correct import TextbookLSTM
-from .lstms.packed_broken import PACKED_BROKEN
+from .lstms.packed_broken import PACKED_BROKEN, StateDetachedPastLength
 from .lstms.packed_correct import PACKED_CORRECT, MaskedPackedLSTM
 from .verdicts import assert_no_false_alarm
 
@@ -33,6 +34,18 @@ def test_packed_bug_is_caught_with_its_cause(check_lstm, cls):
                        case=CaseSpec.from_string(check.failure["case_id"])).checks[0]
     assert again.status == "fail"
     assert again.failure["likely_cause"] == check.failure["likely_cause"]
+
+
+def test_a_backward_that_does_not_follow_the_lengths_is_caught_by_its_own_differences(
+        check_lstm):
+    # The forward matches nn.LSTM on every packed batch; only the gradients are wrong, and
+    # differences of its own forward on the packed batch say that the backward is the culprit.
+    record = check_lstm(StateDetachedPastLength, BROKEN, checks=["packed"], seed=1)
+    check = record.checks[0]
+    assert check.status == "fail", check.message
+    assert check.failure["likely_cause"] == packed.BACKWARD_CAUSE, check.failure
+    compared = {c["where"].get("compared", "") for c in check.failure["comparisons"]}
+    assert any(w.startswith("its gradients vs differences of its own forward") for w in compared)
 
 
 @pytest.mark.parametrize("cls", PACKED_CORRECT, ids=lambda c: c.__name__)

@@ -44,6 +44,13 @@ class InitialStateNotPermuted(SortedPackedLSTM):
     permute_hx = False
 
 
+class StateDetachedPastLength(MaskedPackedLSTM):
+    """The state a row carries on past its last step is detached: its forward is right, but
+    h_n's and c_n's gradients never reach a shorter sequence's steps (backward only)."""
+
+    detach_past_length = True
+
+
 # class -> the name of the mistake in parity.packed.MISTAKES it must be diagnosed as
 PACKED_BROKEN = {
     FinalStateAfterPadding: "final state after padding",

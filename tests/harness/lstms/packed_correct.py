@@ -97,6 +97,7 @@ class MaskedPackedLSTM(_PackedBase):
     forward_through_padding = False  # bug: the forward direction's state runs on past length
     reverse_from_padded_end = False  # bug: the reverse direction starts at step T - 1
     length_offset = 0  # bug: a mask `t < length + offset`
+    detach_past_length = False  # bug (backward only): the state carried past a row's end detached
 
     def forward_packed(self, packed, hx):
         x, lengths = pad_packed_sequence(packed)  # original order, time-major
@@ -118,7 +119,8 @@ class MaskedPackedLSTM(_PackedBase):
                     else:
                         active = (t < lengths) | self.forward_through_padding
                     m = active[:, None]
-                    h, c = torch.where(m, hn, h), torch.where(m, cn, c)
+                    kept = (h.detach(), c.detach()) if self.detach_past_length else (h, c)
+                    h, c = torch.where(m, hn, kept[0]), torch.where(m, cn, kept[1])
                     ys[t] = torch.where(m, hn, torch.zeros_like(hn))
                 h_n.append(h)
                 c_n.append(c)
