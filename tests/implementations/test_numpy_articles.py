@@ -11,7 +11,7 @@ from parity_implementations import numpy_card, numpy_nested
 from parity_implementations.numpy_card import CardAdapter
 from parity_implementations.numpy_nested import (NETWORKS, NestedAdapter, NestedLinearAdapter,
                                           NestedLSTM)
-from parity import CHECKS, as_adapter, check_implementation
+from parity import CHECKS, REFERENCE_CHECKS, as_adapter, check_implementation
 
 # Small searches. test_registered runs both registered ones at the default size (seed 0) in
 # the default run; the passing searches here add other seeds, behind the thorough marker.
@@ -31,9 +31,12 @@ def _statuses(adapter_cls, checks=CHECKS, seed=3, max_examples=EXAMPLES, shrink=
 @pytest.mark.thorough
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_reference_card_passes_and_declares_gradients_unsupported(seed):
-    assert _statuses(CardAdapter, seed=seed, max_examples=20) == {
+    statuses = _statuses(CardAdapter, seed=seed, max_examples=20)
+    assert {c: statuses.pop(c) for c in REFERENCE_CHECKS} == {
         "output": "pass", "h_n": "pass", "c_n": "pass", "gradients": "unsupported",
         "finite-differences": "pass"}
+    # The properties: passed, or unsupported for a feature it does not declare; none failed.
+    assert set(statuses.values()) <= {"pass", "unsupported"}, statuses
 
 
 def _slice_off_by_one(params, hidden_size, dtype):
@@ -60,7 +63,10 @@ def test_a_gate_slice_off_by_one_is_caught():
 @pytest.mark.thorough
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_nested_network_passes_everything(seed):
-    assert set(_statuses(NestedAdapter, seed=seed, max_examples=20).values()) == {"pass"}
+    statuses = _statuses(NestedAdapter, seed=seed, max_examples=20)
+    # Every check it supports passes (the properties of features it lacks are unsupported).
+    assert all(statuses[c] == "pass" for c in REFERENCE_CHECKS), statuses
+    assert set(statuses.values()) <= {"pass", "unsupported"}, statuses
 
 
 class Deeper(NestedAdapter):
