@@ -24,7 +24,7 @@ import numpy as np
 from .cases import CaseSpec
 from .compare import Comparison, compare, describe_index, format_where
 from .evaluation import CheckOutcome, Evaluation, ImplementationError, Unsupported, wrong_dtype
-from .finite_diff import shifted, directional, per_element, perturbation_scales
+from .finite_diff import directional, loss_of, per_element, perturbation_scales, shifted
 from .gradient_blocks import block_ratios
 from .properties import PROPERTIES, PROPERTY_TABLE, run_property
 from .reference import FORWARD_NAMES
@@ -227,16 +227,6 @@ def _gradient_comparisons(
             ).items():
                 blocks[key] = max(blocks.get(key, 0.0), ratio)
     return CheckOutcome("gradients", all(c.passed for c in comparisons), comparisons, blocks=blocks)
-
-
-def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
-    """The scalar loss and the sum of its terms' magnitudes, in float64."""
-    total = magnitude = 0.0
-    for name, g in zip(FORWARD_NAMES, cotangents):
-        terms = np.asarray(forward[name], np.float64) * g.astype(np.float64)
-        total += float(np.sum(terms))
-        magnitude += float(np.sum(np.abs(terms)))
-    return total, magnitude
 
 
 def rounding_scale(forward: Mapping[str, np.ndarray], cotangents) -> float:

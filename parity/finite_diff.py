@@ -17,12 +17,24 @@ import numpy as np
 
 from .cases import CaseSpec
 from .compare import Comparison, describe_index
+from .reference import FORWARD_NAMES
 from .tolerances import FD_EPS, FD_FLOOR, FD_SAFETY
 
-__all__ = ["directional", "per_element", "perturbation_scales"]
+__all__ = ["directional", "loss_of", "per_element", "perturbation_scales"]
 
 Point = Mapping[str, np.ndarray]
 LossFn = Callable[[Point], float]
+
+
+def loss_of(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
+    """The scalar loss ``sum(g * y)`` over output, h_n and c_n, and the sum of its terms'
+    magnitudes, in float64."""
+    total = magnitude = 0.0
+    for name, g in zip(FORWARD_NAMES, cotangents):
+        terms = np.asarray(forward[name], np.float64) * g.astype(np.float64)
+        total += float(np.sum(terms))
+        magnitude += float(np.sum(np.abs(terms)))
+    return total, magnitude
 
 
 def perturbation_scales(point: Point) -> dict[str, float]:

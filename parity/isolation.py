@@ -28,7 +28,7 @@ from multiprocessing.connection import wait
 from typing import Callable
 
 from .cases import CaseSpec
-from .checks import CHECKS, FORWARD_CHECKS
+from .checks import FORWARD_CHECKS
 from .registry import LoadError, NotInstalled
 from .results import CheckRecord, Failure, ImplementationRecord
 from .workers import context, thread_environment, threads_per_child
@@ -468,29 +468,23 @@ def _parts(checks: list[str], n: int) -> list[list[str]]:
     groups = [[c for c in checks if c in SHARED_RUNS]] + [
         [c] for c in checks if c not in SHARED_RUNS
     ]
-    groups = [g for g in groups if g]
-    n = max(1, min(n, len(groups)))
+    costed = sorted(((sum(COSTS.get(c, 1) for c in g), g) for g in groups if g), reverse=True)
+    n = max(1, min(n, len(costed)))
     costs = [0.0] * n
     parts: list[list[str]] = [[] for _ in range(n)]
-    for g in sorted(groups, key=lambda g: -sum(COSTS.get(c, 1) for c in g)):
+    for cost, g in costed:
         i = costs.index(min(costs))
         parts[i] += g
-        costs[i] += sum(COSTS.get(c, 1) for c in g)
+        costs[i] += cost
     return [[c for c in checks if c in part] for part in parts if part]
 
 
-def _merged(jobs: list[_Job]) -> _Job:
-    """One implementation's parts as one job: its records, features and time over all."""
+def _merged(jobs: list[_Job], checks: list[str]) -> _Job:
+    """One implementation's parts as one job (its `checks` in their order): its records,
+    features and time over all."""
     first = jobs[0]
     info = next((j.info for j in jobs if j.info.get("status")), first.info)
-    whole = _Job(
-        first.target,
-        info,
-        [c for j in jobs for c in j.checks],
-        started=min(j.started for j in jobs),
-    )
-    order = {c: k for k, c in enumerate(CHECKS)}
-    whole.checks.sort(key=lambda c: order.get(c, len(order)))
+    whole = _Job(first.target, info, checks, started=min(j.started for j in jobs))
     for j in jobs:
         whole.records.update(j.records)
         whole.add_features(j.features)
@@ -528,15 +522,14 @@ def check_isolated(
     finished: dict[str, ImplementationRecord] = {}
     running: dict[_Child, _Job] = {}
     started: set[str] = set()
-    done: list[_Job] = []
-
+    unfinished = {t: len(jobs_of) for t, jobs_of in parts.items()}  # parts not yet finished
     told = 0  # records passed to on_done: in the order of targets, whatever order they end in
 
     def finish(job: _Job) -> None:
         nonlocal told
-        done.append(job)
-        if all(p in done for p in parts[job.target]):
-            finished[job.target] = _merged(parts[job.target]).record()
+        unfinished[job.target] -= 1
+        if not unfinished[job.target]:
+            finished[job.target] = _merged(parts[job.target], list(options.checks)).record()
         while told < len(targets) and targets[told] in finished:
             if on_done:
                 on_done(finished[targets[told]])

@@ -29,7 +29,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from .cases import Case, CaseSpec
 from .evaluation import Evaluation, ImplementationError, Unsupported, wrong_dtype
 from .compare import Comparison, compare
-from .finite_diff import directional
+from .finite_diff import directional, loss_of
 from .metamorphic import Collector, PropertyOutcome, run_forward
 from .misbehaviour import WrongShape, WrongStructure
 from .reference import (
@@ -548,15 +548,6 @@ def wants_differences(ev: Evaluation) -> bool:
     )
 
 
-def _loss(forward: Mapping[str, np.ndarray], cotangents) -> tuple[float, float]:
-    """``sum(g * y)`` over output, h_n and c_n in float64, and the sum of its terms' sizes."""
-    terms = [
-        np.asarray(forward[name], np.float64) * np.asarray(g, np.float64)
-        for name, g in zip(FORWARD_NAMES, cotangents)
-    ]
-    return float(sum(np.sum(t) for t in terms)), float(sum(np.sum(np.abs(t)) for t in terms))
-
-
 def own_differences(
     ev: Evaluation,
     run: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]],
@@ -582,7 +573,7 @@ def own_differences(
     point.update(ev.implementation_params)
 
     def loss(p) -> float:
-        return _loss(run(p), cotangents)[0]
+        return loss_of(run(p), cotangents)[0]
 
     noise = sum(
         float(np.sum(np.abs(np.asarray(g, np.float64)) * tols[name]))
@@ -597,7 +588,7 @@ def own_differences(
         np.random.default_rng([spec.seed, 0xFD]),
         FD_DIRECTIONS,
         ref.want.gradients,
-        _loss(ref.want.forward, cotangents)[1],
+        loss_of(ref.want.forward, cotangents)[1],
     )
     for c in comparisons:
         c.where["compared"] = label
@@ -614,6 +605,19 @@ def _implementation_call(ev: Evaluation) -> Callable:
         return built.run_module(params, packed, hx)
 
     return call
+
+
+def _packed_forward(ev: Evaluation) -> Callable:
+    """``run(spec, input, state, params=None)``: the implementation's output, h_n and c_n on
+    `input` packed with `spec`'s lengths (with `params`, or the case's parameters)."""
+    call, dtype = _implementation_call(ev), _dtype(ev.spec.dtype)
+
+    def run(spec: CaseSpec, x, state, params=None) -> dict[str, np.ndarray]:
+        given = ev.implementation_params if params is None else params
+        outcome = ev.call("packed forward", _packed_run, call, given, spec, x, state, None, dtype)
+        return outcome.forward
+
+    return run
 
 
 def _label(spec: CaseSpec) -> str:
@@ -723,18 +727,11 @@ def run_packed(ev: Evaluation):
     forward_ok = all(c.passed for c in comparisons if c.tensor in FORWARD_NAMES)
     differences: list[Comparison] = []
     if forward_ok and got.gradients is not None and wants_differences(ev):
-        call, names, dtype = (
-            _implementation_call(ev),
-            list(ev.implementation_params),
-            _dtype(spec.dtype),
-        )
+        packed_forward, names = _packed_forward(ev), list(ev.implementation_params)
 
         def run(p):
             state = (p["h0"], p["c0"]) if "h0" in p else None
-            params = {n: p[n] for n in names}
-            return ev.call(
-                "packed forward", _packed_run, call, params, spec, p["input"], state, None, dtype
-            ).forward
+            return packed_forward(spec, p["input"], state, {n: p[n] for n in names})
 
         label = f"its gradients vs differences of its own forward, both {_label(spec)}"
         try:
@@ -796,21 +793,7 @@ def run_lengths_property(ev: Evaluation, run: Callable | None = None, kind: str 
     col = Collector(ev, "lengths")
     try:
         if run is None:
-            call = _implementation_call(ev)
-            dtype = _dtype(spec.dtype)
-
-            def run(s, x, state):
-                return ev.call(
-                    "packed forward",
-                    _packed_run,
-                    call,
-                    ev.implementation_params,
-                    s,
-                    x,
-                    state,
-                    None,
-                    dtype,
-                ).forward
+            run = _packed_forward(ev)
 
         packed = run
         whole = packed(spec, ev.case.input, ev.case.state)
