@@ -80,11 +80,11 @@ class MutatesWeights(torch.nn.LSTM):
 
 
 def _note_pid():
-    """Where a test asks for it, say which process is about to hang or die."""
+    """Where a test asks for it, say which process is about to hang or die (a line each)."""
     path = os.environ.get("PARITY_TEST_PIDFILE")
     if path:
-        with open(path, "w") as f:
-            f.write(str(os.getpid()))
+        with open(path, "a") as f:
+            f.write(f"{os.getpid()}\n")
 
 
 class Hangs(torch.nn.LSTM):
@@ -96,6 +96,10 @@ class Hangs(torch.nn.LSTM):
             while True:
                 time.sleep(1)
         return super().forward(input, hx)
+
+
+class AlsoHangs(Hangs):
+    """Hangs under another name: two hangs side by side."""
 
 
 class KillsItself(torch.nn.LSTM):

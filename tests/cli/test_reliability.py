@@ -156,7 +156,9 @@ def test_ctrl_c_kills_the_children_and_leaves_the_previous_json(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "parity", "check", "--impl", CORRECT, "--impl", f"{M}:Hangs",
          "--only", "output", "--timeout", "600", "--case", ONE_CASE, "--json", str(out),
-         *FAST],
+         # One child at a time, so that the first is decided when the second hangs (side by
+         # side, the hang could start before the first is done: "0 of 2 decided").
+         "-j", "1", *FAST],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PARITY_TEST_PIDFILE": str(pidfile)},
         # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored across exec:
@@ -166,7 +168,7 @@ def test_ctrl_c_kills_the_children_and_leaves_the_previous_json(tmp_path):
         deadline = time.monotonic() + 300
         while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        child = int(pidfile.read_text())
+        child = int(pidfile.read_text().split()[0])
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -181,6 +183,34 @@ def test_ctrl_c_kills_the_children_and_leaves_the_previous_json(tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child)
+
+
+def test_ctrl_c_kills_children_side_by_side(tmp_path):
+    pidfile = tmp_path / "pid"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parity", "check", "--impl", f"{M}:Hangs", "--impl",
+         f"{M}:AlsoHangs", "--only", "output", "--timeout", "600", "--case", ONE_CASE,
+         "--json", str(tmp_path / "out.json"), "-j", "2", *FAST],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PARITY_TEST_PIDFILE": str(pidfile)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (
+                pidfile.exists() and len(pidfile.read_text().split()) == 2):
+            time.sleep(0.2)
+        children = [int(pid) for pid in pidfile.read_text().split()]
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted: 0 of 2 implementations decided; nothing written" in stdout
+    assert not (tmp_path / "out.json").exists()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(set(children)) == 2 and not any(map(_alive, children))
 
 
 def _alive(pid: int) -> bool:
