@@ -150,11 +150,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "-j",
         "--jobs",
         type=_positive_int,
-        default=default_jobs(),
+        default=(jobs := default_jobs()),
         metavar="N",
         help="N processes side by side, each checking an implementation (or, with fewer "
         "implementations than N, a share of one's checks) on its share of the cores "
-        f"(default: one per core, at most {MAX_DEFAULT_JOBS}: {default_jobs()} here)",
+        f"(default: one per core, at most {MAX_DEFAULT_JOBS}: {jobs} here)",
     )
     p.add_argument(
         "--no-database",
@@ -405,7 +405,7 @@ def _run(args, out=None) -> RunRecord:
     )
     started = time.monotonic()
     stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    progress = None if args.quiet else _Progress()
+    progress = None if args.quiet else _Progress(jobs=args.jobs)
     records = []
     try:
         info = load_isolated(targets, options)
@@ -786,12 +786,15 @@ PLAIN_PROGRESS_EVERY_S = 15.0
 
 class _Progress:
     """Progress on stderr: on a terminal one live line (implementation, check, cases done,
-    elapsed), rewritten in place; elsewhere a plain line at most every PLAIN_PROGRESS_EVERY_S."""
+    elapsed), rewritten in place; elsewhere a plain line at most every PLAIN_PROGRESS_EVERY_S.
+    With `jobs` children side by side, the line shows the `jobs` checks heard from last, each
+    with its own elapsed time (a check not heard from since has ended or is waiting)."""
 
     def __init__(
         self,
         stream=None,
         *,
+        jobs: int = 1,
         tty: bool | None = None,
         clock=time.monotonic,
         every: float = PLAIN_PROGRESS_EVERY_S,
@@ -800,20 +803,28 @@ class _Progress:
         if tty is None:
             isatty = getattr(self.stream, "isatty", None)
             tty = bool(isatty and isatty())
-        self.tty, self.clock, self.every = tty, clock, every
+        self.tty, self.clock, self.every, self.jobs = tty, clock, every, max(1, jobs)
         self.width = 0
         self.started = clock()
         self.last_plain = self.started
-        self.current: tuple[str, str] | None = None
-        self.check_started = self.started
+        # (implementation, check) -> [done, total, started, last heard], in order first heard.
+        self.active: dict[tuple[str, str], list] = {}
 
     def __call__(self, implementation: str, check: str, done: int, total: int) -> None:
         now = self.clock()
-        if self.current != (implementation, check):
-            self.current, self.check_started = (implementation, check), now
+        entry = self.active.setdefault((implementation, check), [0, 0, now, now])
+        entry[:2], entry[3] = (done, total), now
+        while len(self.active) > self.jobs:
+            del self.active[min(self.active, key=lambda k: self.active[k][3])]
+        by_implementation: dict[str, list[str]] = {}
+        for (impl, name), (d, t, since, _) in self.active.items():
+            by_implementation.setdefault(impl, []).append(
+                f"{name} {d}/{t} cases, {_elapsed(now - since)}"
+            )
         line = (
-            f"  {implementation}: {check} {done}/{total} cases, "
-            f"{_elapsed(now - self.check_started)} (run {_elapsed(now - self.started)})"
+            "  "
+            + " | ".join(f"{impl}: {'; '.join(parts)}" for impl, parts in by_implementation.items())
+            + f" (run {_elapsed(now - self.started)})"
         )
         if self.tty:
             # A line wider than the terminal wraps, and "\r" then rewrites only its last row.

@@ -93,3 +93,26 @@ def test_the_terminal_line_is_rewritten_in_place_and_cleared():
     assert text.endswith("\r  fused: gradients 9/41 cases, 2s (run 2s) ")  # padded over the old
     progress.clear()
     assert stream.getvalue().endswith("\r")
+
+
+def test_children_side_by_side_each_keep_their_check_and_its_own_time():
+    clock, stream = _Clock(), io.StringIO()
+    progress = _Progress(stream, jobs=2, tty=True, clock=clock)
+    progress("jax", "output", 1, 40)
+    clock.now += 3
+    progress("flax", "h_n", 2, 40)
+    clock.now += 2
+    progress("jax", "output", 5, 40)
+    assert stream.getvalue().rstrip().endswith(
+        "\r  jax: output 5/40 cases, 5s | flax: h_n 2/40 cases, 2s (run 5s)")
+    # A part of jax's checks in the other child: flax was heard from last, and stays.
+    clock.now += 1
+    progress("flax", "h_n", 3, 40)
+    clock.now += 0.5
+    progress("jax", "finite-differences", 1, 18)
+    assert stream.getvalue().rstrip().endswith(
+        "\r  flax: h_n 3/40 cases, 3s | jax: finite-differences 1/18 cases, 0s (run 6s)")
+    clock.now += 1
+    progress("jax", "gradients", 1, 40)  # flax's check, heard from least lately, is over
+    assert stream.getvalue().rstrip().endswith(
+        "\r  jax: finite-differences 1/18 cases, 1s; gradients 1/40 cases, 0s (run 7s)")
