@@ -15,6 +15,9 @@ import pytest
 from parity.registry import LookalikeAdapter
 from tests.cli.plain_lookalikes import OneLayerLSTM, WarningLSTM
 
+# One xdist worker for the module, so that the module-scoped CLI run (`both`) runs once.
+pytestmark = pytest.mark.xdist_group("output")
+
 ROOT = Path(__file__).resolve().parents[2]
 ONE_LAYER = "tests.cli.plain_lookalikes:OneLayerLSTM"
 WARNING = "tests.cli.plain_lookalikes:WarningLSTM"
