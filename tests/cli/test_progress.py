@@ -98,21 +98,23 @@ def test_the_terminal_line_is_rewritten_in_place_and_cleared():
 def test_children_side_by_side_each_keep_their_check_and_its_own_time():
     clock, stream = _Clock(), io.StringIO()
     progress = _Progress(stream, jobs=2, tty=True, clock=clock)
-    progress("jax", "output", 1, 40)
-    clock.now += 3
-    progress("flax", "h_n", 2, 40)
-    clock.now += 2
-    progress("jax", "output", 5, 40)
-    assert stream.getvalue().rstrip().endswith(
-        "\r  jax: output 5/40 cases, 5s | flax: h_n 2/40 cases, 2s (run 5s)")
-    # A part of jax's checks in the other child: flax was heard from last, and stays.
-    clock.now += 1
-    progress("flax", "h_n", 3, 40)
-    clock.now += 0.5
-    progress("jax", "finite-differences", 1, 18)
-    assert stream.getvalue().rstrip().endswith(
-        "\r  flax: h_n 3/40 cases, 3s | jax: finite-differences 1/18 cases, 0s (run 6s)")
-    clock.now += 1
-    progress("jax", "gradients", 1, 40)  # flax's check, heard from least lately, is over
-    assert stream.getvalue().rstrip().endswith(
-        "\r  jax: finite-differences 1/18 cases, 1s; gradients 1/40 cases, 0s (run 7s)")
+    # (seconds later, the report heard, the line then shown)
+    steps = [
+        (0, ("jax", "output", 1, 40), "jax: output 1/40 cases, 0s (run 0s)"),
+        (3, ("flax", "h_n", 2, 40),
+         "jax: output 1/40 cases, 3s | flax: h_n 2/40 cases, 0s (run 3s)"),
+        (2, ("jax", "output", 5, 40),
+         "jax: output 5/40 cases, 5s | flax: h_n 2/40 cases, 2s (run 5s)"),
+        (1, ("flax", "h_n", 3, 40),
+         "jax: output 5/40 cases, 6s | flax: h_n 3/40 cases, 3s (run 6s)"),
+        # A share of jax's checks in the other child: flax was heard from last, and stays.
+        (0.5, ("jax", "finite-differences", 1, 18),
+         "flax: h_n 3/40 cases, 3s | jax: finite-differences 1/18 cases, 0s (run 6s)"),
+        # flax's check, heard from least lately, is over.
+        (1, ("jax", "gradients", 1, 40),
+         "jax: finite-differences 1/18 cases, 1s; gradients 1/40 cases, 0s (run 7s)"),
+    ]
+    for later, heard, shown in steps:
+        clock.now += later
+        progress(*heard)
+        assert stream.getvalue().rsplit("\r", 1)[-1].rstrip() == "  " + shown
