@@ -445,6 +445,7 @@ def _run(args, out=None) -> RunRecord:
             on_start=header if args.jobs == 1 else None,
             on_done=done,
             progress=progress,
+            on_check=(lambda name, record: progress.over(name, record.check)) if progress else None,
         )
         records = checked + [_not_installed(info[t], out) for t in missing]
     except KeyboardInterrupt:
@@ -787,8 +788,9 @@ PLAIN_PROGRESS_EVERY_S = 15.0
 class _Progress:
     """Progress on stderr: on a terminal one live line (implementation, check, cases done,
     elapsed), rewritten in place; elsewhere a plain line at most every PLAIN_PROGRESS_EVERY_S.
-    With `jobs` children side by side, the line shows the `jobs` checks heard from last, each
-    with its own elapsed time (a check not heard from since has ended or is waiting)."""
+    With `jobs` children side by side, the line shows the check each is on, with its own elapsed
+    time: the checks not yet `over`, at most the `jobs` heard from last (a child that crashed
+    in a check never says it is over)."""
 
     def __init__(
         self,
@@ -809,6 +811,7 @@ class _Progress:
         self.last_plain = self.started
         # (implementation, check) -> [done, total, started, last heard], in order first heard.
         self.active: dict[tuple[str, str], list] = {}
+        self.order: dict[str, int] = {}  # implementations, in order first heard: a steady line
 
     def __call__(self, implementation: str, check: str, done: int, total: int) -> None:
         now = self.clock()
@@ -816,8 +819,11 @@ class _Progress:
         entry[:2], entry[3] = (done, total), now
         while len(self.active) > self.jobs:
             del self.active[min(self.active, key=lambda k: self.active[k][3])]
+        self.order.setdefault(implementation, len(self.order))
         by_implementation: dict[str, list[str]] = {}
-        for (impl, name), (d, t, since, _) in self.active.items():
+        for (impl, name), (d, t, since, _) in sorted(
+            self.active.items(), key=lambda item: self.order[item[0][0]]
+        ):
             by_implementation.setdefault(impl, []).append(
                 f"{name} {d}/{t} cases, {_elapsed(now - since)}"
             )
@@ -837,6 +843,10 @@ class _Progress:
             self.stream.write(line.lstrip().join(("... ", "\n")))
             self.stream.flush()
             self.last_plain = now
+
+    def over(self, implementation: str, check: str) -> None:
+        """`check` of `implementation` is decided: off the line from the next report on."""
+        self.active.pop((implementation, check), None)
 
     def clear(self) -> None:
         if self.tty and self.width:

@@ -500,13 +500,15 @@ def check_isolated(
     on_start: Callable[[dict], None] | None = None,
     on_done: Callable[[ImplementationRecord], None] | None = None,
     progress: Callable[[str, str, int, int], None] | None = None,
+    on_check: Callable[[str, CheckRecord], None] | None = None,
 ) -> list[ImplementationRecord]:
     """Check each target in children, `jobs` at a time; records in the order of `targets`.
 
     With fewer targets than `jobs`, each target's checks are split into parts of about equal
     cost (`_parts`), each in a child of its own, so that every core is used: the records are
     the same, each check being its own search, seeded alike. `on_done` is given each record in
-    the order of `targets`, as soon as those before it are done too. `info` is what
+    the order of `targets`, as soon as those before it are done too; `on_check` is given the
+    implementation's name and each check's record as it comes back. `info` is what
     `load_isolated` returned. Children still running when this returns or raises
     (KeyboardInterrupt included) are killed.
     """
@@ -556,7 +558,7 @@ def check_isolated(
                 _until_event(list(running))
                 for child in list(running):
                     job = running[child]
-                    ended = _step(child, job, options, progress)
+                    ended = _step(child, job, options, progress, on_check)
                     if ended:
                         child.kill()
                         del running[child]
@@ -570,9 +572,9 @@ def check_isolated(
     return [finished[t] for t in targets]
 
 
-def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
+def _step(child: _Child, job: _Job, options: Options, progress, on_check) -> bool:
     """Handle what `child` said or did; True when it is over (done, crashed or timed out)."""
-    if _handle(child, job, options, progress, child.receive()):
+    if _handle(child, job, options, progress, on_check, child.receive()):
         return True
     if child.call is not None and (child.call, child.case) in job.hung:
         # The same call on the same case already ran out of time: do not wait again.
@@ -593,7 +595,7 @@ def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
         return True
     if child.ended():
         # What it sent just before it ended, then how it ended.
-        if _handle(child, job, options, progress, child.receive()):
+        if _handle(child, job, options, progress, on_check, child.receive()):
             return True
         code, name, words = child.how_it_ended()
         _ended(job, child, "crashed", options, words, code, name)
@@ -601,7 +603,7 @@ def _step(child: _Child, job: _Job, options: Options, progress) -> bool:
     return False
 
 
-def _handle(child: _Child, job: _Job, options: Options, progress, messages) -> bool:
+def _handle(child: _Child, job: _Job, options: Options, progress, on_check, messages) -> bool:
     for message in messages:
         kind = message[0]
         if kind == "load-error":  # it loaded in the loading child: not reproducible
@@ -613,6 +615,8 @@ def _handle(child: _Child, job: _Job, options: Options, progress, messages) -> b
             record = CheckRecord(**message[1])
             job.records[record.check] = record
             job.check_started = time.monotonic()
+            if on_check:
+                on_check(job.info["name"], record)
         elif kind == "features":
             job.add_features(message[1])
         elif kind == "done":

@@ -98,23 +98,30 @@ def test_the_terminal_line_is_rewritten_in_place_and_cleared():
 def test_children_side_by_side_each_keep_their_check_and_its_own_time():
     clock, stream = _Clock(), io.StringIO()
     progress = _Progress(stream, jobs=2, tty=True, clock=clock)
-    # (seconds later, the report heard, the line then shown)
+    # (seconds later, the report heard, the line then shown); implementations in the order
+    # first heard, whatever their checks.
     steps = [
         (0, ("jax", "output", 1, 40), "jax: output 1/40 cases, 0s (run 0s)"),
         (3, ("flax", "h_n", 2, 40),
          "jax: output 1/40 cases, 3s | flax: h_n 2/40 cases, 0s (run 3s)"),
-        (2, ("jax", "output", 5, 40),
-         "jax: output 5/40 cases, 5s | flax: h_n 2/40 cases, 2s (run 5s)"),
-        (1, ("flax", "h_n", 3, 40),
+        (2, ("flax", "h_n", 3, 40),
+         "jax: output 1/40 cases, 5s | flax: h_n 3/40 cases, 2s (run 5s)"),
+        (1, ("jax", "output", 5, 40),
          "jax: output 5/40 cases, 6s | flax: h_n 3/40 cases, 3s (run 6s)"),
-        # A share of jax's checks in the other child: flax was heard from last, and stays.
+        # jax's output is over (heard from last, it would otherwise push flax off the line);
+        # a share of its checks goes on in the other child.
+        (0, ("over", "jax", "output"), None),
         (0.5, ("jax", "finite-differences", 1, 18),
-         "flax: h_n 3/40 cases, 3s | jax: finite-differences 1/18 cases, 0s (run 6s)"),
-        # flax's check, heard from least lately, is over.
+         "jax: finite-differences 1/18 cases, 0s | flax: h_n 3/40 cases, 3s (run 6s)"),
+        # jax's finite differences not told over (a child that crashed never says so): of the
+        # three, flax's check, heard from least lately, leaves the line.
         (1, ("jax", "gradients", 1, 40),
          "jax: finite-differences 1/18 cases, 1s; gradients 1/40 cases, 0s (run 7s)"),
     ]
     for later, heard, shown in steps:
         clock.now += later
+        if heard[0] == "over":
+            progress.over(*heard[1:])
+            continue
         progress(*heard)
         assert stream.getvalue().rsplit("\r", 1)[-1].rstrip() == "  " + shown

@@ -324,3 +324,17 @@ def test_split_between_children_a_crash_in_each_part_is_recorded_where_it_happen
     assert [(c["check"], c["status"]) for c in impl["checks"]] == \
         [("h_n", "crashed"), ("causality", "crashed")]
     assert all("crashed (exit code 3) during forward" in c["message"] for c in impl["checks"])
+
+
+def test_each_checks_record_is_told_as_it_comes_back_from_the_children():
+    from parity.isolation import Options, check_isolated, load_isolated
+
+    options = Options(checks=("h_n", "causality", "determinism"), seed=0, max_examples=2,
+                      time_budget=3600.0,
+                      case=ONE_CASE, threads=1)
+    heard = []
+    (record,) = check_isolated(
+        [CORRECT], load_isolated([CORRECT], options), options, jobs=2,
+        on_check=lambda name, check: heard.append((name, check.check, check.status)))
+    assert sorted(heard) == sorted((record.name, c.check, c.status) for c in record.checks)
+    assert len(heard) == 3 and {status for *_, status in heard} == {"pass"}
