@@ -4,7 +4,7 @@ forward's, and an error on one feature does not hide how the others fare."""
 import torch
 
 from .lstms.broken import GateOrderIGFO
-from .lstms.correct import TextbookLSTM
+from .lstms.correct import Float64InternallyLSTM, TextbookLSTM
 
 MODULE = "tests.harness.test_diagnosis"
 
@@ -88,3 +88,32 @@ def test_zeros_in_float32_is_correct_in_float32():
     m = ZerosInFloat32(2, 3)
     out, _ = m(torch.zeros(4, 1, 2))
     assert out.shape == (4, 1, 3)
+
+
+class CellOutputWithoutTanhInFloat64(Float64InternallyLSTM):
+    """h = o * c (no tanh of the cell), computed in float64 and rounded to the input's dtype,
+    as a NumPy port computes: unbounded h grows the rounding of the float32 state handed back
+    between steps past nn.LSTM's spread."""
+
+    def hidden_update(self, o, c, where):
+        return o * c
+
+
+# Seen on a public NumPy LSTM with this very bug: a step-by-step failure at 1.7x its tolerance.
+LARGE_WEIGHTS_CASE = ("input_size=4,hidden_size=4,seq_len=24,batch=1,dtype=float32,"
+                      "initial_state=none,weight_scale=8.0,input_offset=3.0,seed=26")
+
+
+def test_a_property_failing_by_rounding_where_the_forward_differs_blames_the_forward(
+        check_lstm):
+    from parity import CaseSpec
+
+    case = CaseSpec.from_string(LARGE_WEIGHTS_CASE)
+    record = check_lstm(CellOutputWithoutTanhInFloat64, MODULE,
+                        checks=("output", "step-by-step"), case=case)
+    output, steps = record.checks
+    assert output.status == "fail" and "h = o * c" in output.failure["likely_cause"]
+    assert steps.status == "fail", steps.message
+    assert steps.failure["finding"]["max_rel_error"] < 1e-3  # rounding, grown
+    assert steps.failure["likely_cause"].startswith(
+        "forward: the forward differs from nn.LSTM's on this case"), steps.failure["likely_cause"]
