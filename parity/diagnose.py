@@ -24,7 +24,7 @@ import numpy as np
 
 from .adapter import GATES, split_parameter_name
 from .cases import CaseSpec
-from .checks import FORWARD_CHECKS, check_forward, difference_problem
+from .checks import FORWARD_CHECKS, check_forward, check_gradients, difference_problem
 from .evaluation import CheckOutcome, Evaluation, Evaluator
 from .mistakes import CellMistake, detached_recurrence_gradients, run_mistaken_lstm, trace
 from .precision import reduced_precision_mistakes
@@ -83,10 +83,11 @@ def diagnose(checker: Evaluator, spec: CaseSpec, check: str, outcome: CheckOutco
 
 # A property compares two runs of the implementation under nn.LSTM's rounding spread on the
 # case (parity.metamorphic). Where every failing comparison is within this relative difference,
-# the two runs differ by rounding only; if the forward also differs from nn.LSTM's on the case,
-# the function it computes (another function: no tanh of the cell, say) grew that rounding past
-# nn.LSTM's spread, and the property's own cause ("the state passed in is not used") would
-# point at the wrong part.
+# the two runs differ by rounding only. If the forward (or, for gradients compared, the
+# backward) also differs from nn.LSTM's on the case, the function it computes (no tanh of the
+# cell, say, or a backward without tanh's derivative) grew that rounding past nn.LSTM's spread,
+# and the property's own cause ("the state passed in is not used") would point at the wrong
+# part.
 PROPERTY_ROUNDING_RELATIVE = 1e-3
 
 
@@ -96,17 +97,24 @@ def _diagnose_property(ev: Evaluation, outcome: CheckOutcome) -> str | None:
         c.problem or c.status or not c.max_rel_error <= PROPERTY_ROUNDING_RELATIVE for c in bad
     ):
         return None
-    try:
-        if all(check_forward(ev, n).passed for n in FORWARD_NAMES):
-            return None
-    except Exception:  # noqa: BLE001 - no forward to compare: the property's own cause stands
-        return None
-    worst = max(c.max_rel_error for c in bad)
-    return (
-        f"forward: the forward differs from nn.LSTM's on this case (see output, h_n, c_n), and "
-        f"the runs compared here differ by rounding only (relative {worst:.2g}), grown past "
-        f"nn.LSTM's rounding spread by the function the forward computes; fix the forward first"
+    grown = (
+        f"the runs compared here differ by rounding only (relative "
+        f"{max(c.max_rel_error for c in bad):.2g}), grown past nn.LSTM's rounding spread by"
     )
+    try:
+        if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
+            return (
+                f"forward: the forward differs from nn.LSTM's on this case (see output, h_n, "
+                f"c_n), and {grown} the function the forward computes; fix the forward first"
+            )
+        if any(c.tensor not in FORWARD_NAMES for c in bad) and not check_gradients(ev).passed:
+            return (
+                f"backward: the gradients differ from nn.LSTM's on this case (see gradients), "
+                f"and {grown} the gradients the backward computes; fix the backward first"
+            )
+    except Exception:  # noqa: BLE001 - nothing to compare: the property's own cause stands
+        return None
+    return None
 
 
 def _dropout_in_eval(checker: Evaluator, spec: CaseSpec, check: str) -> str | None:

@@ -117,3 +117,43 @@ def test_a_property_failing_by_rounding_where_the_forward_differs_blames_the_for
     assert steps.failure["finding"]["max_rel_error"] < 1e-3  # rounding, grown
     assert steps.failure["likely_cause"].startswith(
         "forward: the forward differs from nn.LSTM's on this case"), steps.failure["likely_cause"]
+
+
+class _TanhStraightThrough(torch.autograd.Function):
+    """tanh forward; its backward passes the gradient through unchanged (derivative 1)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return torch.tanh(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class CellTanhWithoutDerivative(TextbookLSTM):
+    """h = o * tanh(c), but the backward leaves out tanh's derivative (a forward fixed by hand,
+    its hand-written backward left as it was): gradients grow along long sequences."""
+
+    def hidden_update(self, o, c, where):
+        return o * _TanhStraightThrough.apply(c)
+
+
+LONG_CASE = ("input_size=4,hidden_size=4,seq_len=100,batch=1,dtype=float64,initial_state=none,"
+             "input_offset=3.0,seed=26")
+
+
+def test_a_property_failing_by_rounding_where_the_gradients_differ_blames_the_backward(
+        check_lstm):
+    from parity import CaseSpec
+
+    record = check_lstm(CellTanhWithoutDerivative, MODULE, checks=("gradients", "chunking"),
+                        case=CaseSpec.from_string(LONG_CASE))
+    gradients, chunking = record.checks
+    assert gradients.status == "fail"
+    assert gradients.failure["likely_cause"].startswith("backward:")
+    assert chunking.status == "fail", chunking.message
+    assert chunking.failure["finding"]["max_rel_error"] < 1e-3  # rounding, grown
+    assert chunking.failure["likely_cause"].startswith(
+        "backward: the gradients differ from nn.LSTM's on this case"), \
+        chunking.failure["likely_cause"]
