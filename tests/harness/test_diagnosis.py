@@ -186,3 +186,40 @@ def test_one_bug_lstms_property_failures_by_rounding_blame_the_forward(name, che
     assert c.status == "fail", c.message
     assert c.failure["likely_cause"].startswith(
         "forward: the forward differs from nn.LSTM's on this case"), c.failure["likely_cause"]
+
+
+@pytest.mark.parametrize("module, name", [("one_bug", "BatchFirstByReshape"),
+                                          ("outside_bad", "BadBatchFirstView")])
+def test_properties_failing_on_a_batch_first_bug_blame_the_layout(module, name, check_lstm):
+    """A batch_first reshape bug fails step-by-step, chunking, causality... on batch_first
+    cases; their themes (a state not carried, a lookahead) are not the bug."""
+    import importlib
+
+    cls = getattr(importlib.import_module(f"tests.harness.lstms.{module}"), name)
+    checks = ("step-by-step", "chunking", "batch-independence", "causality", "bidirectional")
+    record = check_lstm(cls, f"tests.harness.lstms.{module}", checks=checks, seed=1,
+                        max_examples=8)
+    failed = [c for c in record.checks if c.status == "fail"]
+    assert len(failed) >= 3, [c.describe() for c in record.checks]
+    for c in failed:
+        assert "batch_first=true" in c.failure["case_id"]
+        assert c.failure["likely_cause"].startswith("batch_first: the same case with "
+                                                    "batch_first=False passes"), c.describe()
+
+
+def test_a_real_batch_leak_keeps_its_own_cause_though_the_forward_differs_too(check_lstm):
+    """BatchMeanLeak adds 1e-3 of the batch mean to each row: the forward differs from
+    nn.LSTM's, and batch-independence fails at relative 5e-4 but 1e7x its tolerance, far past
+    grown rounding: the property's own cause is the right one."""
+    from parity import CaseSpec
+
+    from .lstms import broken
+
+    case = ("input_size=1,hidden_size=1,seq_len=1,batch=2,dtype=float64,initial_state=none,"
+            "seed=11")
+    record = check_lstm(broken.BatchMeanLeak, "tests.harness.lstms.broken",
+                        checks=("output", "batch-independence"), case=CaseSpec.from_string(case))
+    output, rows = record.checks
+    assert output.status == rows.status == "fail"
+    assert rows.failure["finding"]["max_rel_error"] < 1e-3
+    assert rows.failure["likely_cause"].startswith("batch rows influence each other")
