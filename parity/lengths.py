@@ -212,13 +212,10 @@ def _differences(
     case's values."""
     spec, case = ev.spec, ev.case
     lengths, mask = _lengths_array(spec), _output_mask(spec)
-    names = list(ev.implementation_params)
 
-    def run(p) -> Mapping[str, np.ndarray]:
-        x = np.where(mask, p["input"], case.input).astype(case.input.dtype)
-        state = (p["h0"], p["c0"]) if "h0" in p else None
-        built = ev.build({n: p[n] for n in names})
-        return forward_with_lengths(ev, built, x, state, lengths)
+    def run(x, state, params) -> Mapping[str, np.ndarray]:
+        x = np.where(mask, x, case.input).astype(case.input.dtype)
+        return forward_with_lengths(ev, ev.build(params), x, state, lengths)
 
     return own_differences(
         ev, run, grads, ref, tols, _masked_cotangents(ev), _differences_label(spec)

@@ -550,7 +550,7 @@ def wants_differences(ev: Evaluation) -> bool:
 
 def own_differences(
     ev: Evaluation,
-    run: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]],
+    run: Callable[..., Mapping[str, np.ndarray]],
     grads: Mapping[str, np.ndarray],
     ref: ReferenceRun,
     tols: Mapping[str, float],
@@ -558,7 +558,7 @@ def own_differences(
     label: str,
 ) -> list[Comparison]:
     """Directional differences of the implementation's forward on a variable-length batch
-    (`run`: input, h0, c0 and parameters -> output, h_n, c_n) against its gradients on it
+    (``run(input, state, params)`` -> output, h_n, c_n) against its gradients on it
     (`grads`). `ref`: nn.LSTM's run on the batch (its slopes keep the steps linear); `tols`:
     the forward's tolerances against it; `cotangents`: the loss's, zero where nothing is
     compared.
@@ -571,9 +571,11 @@ def own_differences(
     if case.state is not None:
         point["h0"], point["c0"] = case.state
     point.update(ev.implementation_params)
+    names = list(ev.implementation_params)
 
     def loss(p) -> float:
-        return loss_of(run(p), cotangents)[0]
+        state = (p["h0"], p["c0"]) if "h0" in p else None
+        return loss_of(run(p["input"], state, {n: p[n] for n in names}), cotangents)[0]
 
     noise = sum(
         float(np.sum(np.abs(np.asarray(g, np.float64)) * tols[name]))
@@ -727,11 +729,10 @@ def run_packed(ev: Evaluation):
     forward_ok = all(c.passed for c in comparisons if c.tensor in FORWARD_NAMES)
     differences: list[Comparison] = []
     if forward_ok and got.gradients is not None and wants_differences(ev):
-        packed_forward, names = _packed_forward(ev), list(ev.implementation_params)
+        packed_forward = _packed_forward(ev)
 
-        def run(p):
-            state = (p["h0"], p["c0"]) if "h0" in p else None
-            return packed_forward(spec, p["input"], state, {n: p[n] for n in names})
+        def run(x, state, params):
+            return packed_forward(spec, x, state, params)
 
         label = f"its gradients vs differences of its own forward, both {_label(spec)}"
         try:
