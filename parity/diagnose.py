@@ -77,7 +77,7 @@ def diagnose(checker: Evaluator, spec: CaseSpec, check: str, outcome: CheckOutco
     if check == "gradients":
         return _diagnose_gradients(ev, outcome, checker)
     if check != "training":
-        return _diagnose_property(ev, outcome) or _batch_first_only(checker, spec, check, ev)
+        return _diagnose_property(checker, spec, check, ev, outcome)
     return None
 
 
@@ -94,47 +94,53 @@ PROPERTY_ROUNDING_RELATIVE = 1e-3
 PROPERTY_ROUNDING_RATIO = 1e3
 
 
-def _diagnose_property(ev: Evaluation, outcome: CheckOutcome) -> str | None:
+def _forward_passes(ev: Evaluation) -> bool:
+    """Does the implementation's forward match nn.LSTM's on `ev`'s case (output, h_n, c_n)?"""
+    return all(check_forward(ev, n).passed for n in FORWARD_NAMES)
+
+
+def _diagnose_property(
+    checker: Evaluator, spec: CaseSpec, check: str, ev: Evaluation, outcome: CheckOutcome
+) -> str | None:
+    """Where the property's own cause would point at the wrong part: its runs differ by grown
+    rounding only on a case whose forward (or backward) differs from nn.LSTM's, or it fails on
+    a batch_first case whose forward differs and passes with batch_first=False."""
     bad = [c for c in outcome.comparisons if not c.passed]
-    if not bad or any(
+    rounding = bool(bad) and not any(
         c.problem
         or c.status
         or not c.max_rel_error <= PROPERTY_ROUNDING_RELATIVE
         or not c.ratio <= PROPERTY_ROUNDING_RATIO
         for c in bad
-    ):
-        return None
-    grown = (
-        f"the runs compared here differ by rounding only (relative "
-        f"{max(c.max_rel_error for c in bad):.2g}), grown past nn.LSTM's rounding spread by"
     )
-    try:
-        if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
-            return (
-                f"forward: the forward differs from nn.LSTM's on this case (see output, h_n, "
-                f"c_n), and {grown} the function the forward computes; fix the forward first"
-            )
-        if any(c.tensor not in FORWARD_NAMES for c in bad) and not check_gradients(ev).passed:
-            return (
-                f"backward: the gradients differ from nn.LSTM's on this case (see gradients), "
-                f"and {grown} the gradients the backward computes; fix the backward first"
-            )
-    except Exception:  # noqa: BLE001 - nothing to compare: the property's own cause stands
-        return None
-    return None
-
-
-def _batch_first_only(checker: Evaluator, spec: CaseSpec, check: str, ev: Evaluation) -> str | None:
-    """A property failing on a batch_first case whose forward differs from nn.LSTM's, and
-    passing on the same case with batch_first=False: the layout conversion, not the property's
-    theme (a state not carried, rows mixed), is what is wrong."""
-    if not spec.config.batch_first or check == "batch-first":
+    batch_first = spec.config.batch_first and check != "batch-first"
+    if not (rounding or batch_first):
         return None
     try:
-        if all(check_forward(ev, n).passed for n in FORWARD_NAMES):
+        forward_passes = _forward_passes(ev)
+        if rounding:
+            grown = (
+                f"the runs compared here differ by rounding only (relative "
+                f"{max(c.max_rel_error for c in bad):.2g}), grown past nn.LSTM's rounding "
+                f"spread by"
+            )
+            if not forward_passes:
+                return (
+                    f"forward: the forward differs from nn.LSTM's on this case (see output, "
+                    f"h_n, c_n), and {grown} the function the forward computes; fix the "
+                    f"forward first"
+                )
+            if any(c.tensor not in FORWARD_NAMES for c in bad) and not check_gradients(ev).passed:
+                return (
+                    f"backward: the gradients differ from nn.LSTM's on this case (see "
+                    f"gradients), and {grown} the gradients the backward computes; fix the "
+                    f"backward first"
+                )
+            return None
+        if forward_passes:
             return None
         without = checker.outcome(spec.replace(batch_first=False), check)
-    except Exception:  # noqa: BLE001 - declined or raised: no evidence either way
+    except Exception:  # noqa: BLE001 - nothing to compare: the property's own cause stands
         return None
     if without.status != "pass":
         return None
@@ -911,7 +917,7 @@ def _close(a, b) -> bool:
 def _diagnose_gradients(
     ev: Evaluation, outcome: CheckOutcome, checker: Evaluator | None = None
 ) -> str | None:
-    if not all(check_forward(ev, n).passed for n in FORWARD_NAMES):
+    if not _forward_passes(ev):
         return (
             "forward: the forward pass differs too (see output, h_n, c_n); fix it first, "
             "the gradients follow from it"

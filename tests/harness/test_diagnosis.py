@@ -1,11 +1,16 @@
 """Blame on the right part: errors are the exception's, a step-0 training difference is the
 forward's, and an error on one feature does not hide how the others fare."""
 
+import importlib
+
 import pytest
 import torch
 
+from parity import CaseSpec
+
+from .lstms import broken, one_bug
 from .lstms.broken import GateOrderIGFO
-from .lstms.correct import Float64InternallyLSTM, TextbookLSTM
+from .lstms.correct import BatchFirstNativeLSTM, Float64InternallyLSTM, TextbookLSTM
 
 MODULE = "tests.harness.test_diagnosis"
 
@@ -107,8 +112,6 @@ LARGE_WEIGHTS_CASE = ("input_size=4,hidden_size=4,seq_len=24,batch=1,dtype=float
 
 def test_a_property_failing_by_rounding_where_the_forward_differs_blames_the_forward(
         check_lstm):
-    from parity import CaseSpec
-
     case = CaseSpec.from_string(LARGE_WEIGHTS_CASE)
     record = check_lstm(CellOutputWithoutTanhInFloat64, MODULE,
                         checks=("output", "step-by-step"), case=case)
@@ -118,6 +121,10 @@ def test_a_property_failing_by_rounding_where_the_forward_differs_blames_the_for
     assert steps.failure["finding"]["max_rel_error"] < 1e-3  # rounding, grown
     assert steps.failure["likely_cause"].startswith(
         "forward: the forward differs from nn.LSTM's on this case"), steps.failure["likely_cause"]
+    # The same float64-inside computation with the tanh passes both on that case.
+    record = check_lstm(Float64InternallyLSTM, "tests.harness.lstms.correct",
+                        checks=("output", "step-by-step"), case=case)
+    assert [c.status for c in record.checks] == ["pass", "pass"]
 
 
 class _TanhStraightThrough(torch.autograd.Function):
@@ -146,8 +153,6 @@ LONG_CASE = ("input_size=4,hidden_size=4,seq_len=100,batch=1,dtype=float64,initi
 
 def test_a_property_failing_by_rounding_where_the_gradients_differ_blames_the_backward(
         check_lstm):
-    from parity import CaseSpec
-
     record = check_lstm(CellTanhWithoutDerivative, MODULE, checks=("gradients", "chunking"),
                         case=CaseSpec.from_string(LONG_CASE))
     gradients, chunking = record.checks
@@ -158,6 +163,10 @@ def test_a_property_failing_by_rounding_where_the_gradients_differ_blames_the_ba
     assert chunking.failure["likely_cause"].startswith(
         "backward: the gradients differ from nn.LSTM's on this case"), \
         chunking.failure["likely_cause"]
+    # With tanh's own backward, the same loop passes both on that case.
+    record = check_lstm(TextbookLSTM, "tests.harness.lstms.correct",
+                        checks=("gradients", "chunking"), case=CaseSpec.from_string(LONG_CASE))
+    assert [c.status for c in record.checks] == ["pass", "pass"]
 
 
 # Two of the one-bug LSTMs, on the property cases where their forward's own difference grows
@@ -176,10 +185,6 @@ ROUNDING_GROWN = [
 @pytest.mark.parametrize("name, check, case", ROUNDING_GROWN, ids=[r[0] for r in ROUNDING_GROWN])
 def test_one_bug_lstms_property_failures_by_rounding_blame_the_forward(name, check, case,
                                                                        check_lstm):
-    from parity import CaseSpec
-
-    from .lstms import one_bug
-
     record = check_lstm(getattr(one_bug, name), "tests.harness.lstms.one_bug", checks=(check,),
                         case=CaseSpec.from_string(case))
     (c,) = record.checks
@@ -193,8 +198,6 @@ def test_one_bug_lstms_property_failures_by_rounding_blame_the_forward(name, che
 def test_properties_failing_on_a_batch_first_bug_blame_the_layout(module, name, check_lstm):
     """A batch_first reshape bug fails step-by-step, chunking, causality... on batch_first
     cases; their themes (a state not carried, a lookahead) are not the bug."""
-    import importlib
-
     cls = getattr(importlib.import_module(f"tests.harness.lstms.{module}"), name)
     checks = ("step-by-step", "chunking", "batch-independence", "causality", "bidirectional")
     record = check_lstm(cls, f"tests.harness.lstms.{module}", checks=checks, seed=1,
@@ -207,14 +210,19 @@ def test_properties_failing_on_a_batch_first_bug_blame_the_layout(module, name, 
                                                     "batch_first=False passes"), c.describe()
 
 
+def test_a_correct_batch_first_lstm_passes_those_properties(check_lstm):
+    """Batch-first inside (the layout conversions the other way round): the same search passes."""
+    checks = ("step-by-step", "chunking", "batch-independence", "causality", "bidirectional")
+    record = check_lstm(BatchFirstNativeLSTM, "tests.harness.lstms.correct", checks=checks,
+                        seed=1, max_examples=8)
+    assert [c.status for c in record.checks] == ["pass"] * len(checks), \
+        [c.describe() for c in record.checks]
+
+
 def test_a_real_batch_leak_keeps_its_own_cause_though_the_forward_differs_too(check_lstm):
     """BatchMeanLeak adds 1e-3 of the batch mean to each row: the forward differs from
     nn.LSTM's, and batch-independence fails at relative 5e-4 but 1e7x its tolerance, far past
     grown rounding: the property's own cause is the right one."""
-    from parity import CaseSpec
-
-    from .lstms import broken
-
     case = ("input_size=1,hidden_size=1,seq_len=1,batch=2,dtype=float64,initial_state=none,"
             "seed=11")
     record = check_lstm(broken.BatchMeanLeak, "tests.harness.lstms.broken",
